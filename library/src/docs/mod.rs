@@ -1,0 +1,187 @@
+//! Ansible documentation generated from the Rust types, so it cannot drift:
+//! the sidecar `plugins/modules/<name>.yml`, the connection doc fragment and
+//! the `meta/runtime.yml` action group. `tools/gen-docs.sh` writes them from
+//! the built binaries (`<module> --doc`) and fails the tests when stale.
+
+pub mod yaml;
+
+use crate::protocol::schema::{options, resolve, root_schema, OptionSpec};
+use crate::protocol::{Module, Support};
+use crate::ssh::ConnectionArgs;
+use serde_json::{json, Map, Value};
+
+pub const COLLECTION: &str = "vcloud.usage_meter";
+pub const VERSION_ADDED: &str = "1.0.0";
+const GENERATED: &str = "# Generated from the Rust sources by tools/gen-docs.sh: do not edit.";
+const LICENSE: &str = "# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)";
+
+/// Split a doc comment into Ansible description paragraphs.
+pub fn paragraphs(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .map(Value::String)
+        .collect()
+}
+
+fn option_doc(spec: &OptionSpec) -> Value {
+    let mut doc = Map::new();
+    let mut desc = spec.description.as_deref().map(paragraphs).unwrap_or_default();
+    if desc.is_empty() {
+        desc.push(Value::String(format!("The {} option.", spec.name)));
+    }
+    for (choice, text) in &spec.choice_docs {
+        desc.push(Value::String(format!("V({choice}): {}", text.replace('\n', " "))));
+    }
+    doc.insert("description".into(), Value::Array(desc));
+    doc.insert("type".into(), json!(spec.doc_type));
+    if spec.required {
+        doc.insert("required".into(), json!(true));
+    }
+    if let Some(d) = &spec.default {
+        doc.insert("default".into(), d.clone());
+    }
+    if !spec.choices.is_empty() {
+        doc.insert("choices".into(), json!(spec.choices));
+    }
+    if let Some(el) = spec.elements {
+        doc.insert("elements".into(), json!(el.ansible_name()));
+    }
+    Value::Object(doc)
+}
+
+fn options_doc(specs: &[OptionSpec]) -> Value {
+    Value::Object(specs.iter().map(|s| (s.name.clone(), option_doc(s))).collect())
+}
+
+fn connection_specs() -> Vec<OptionSpec> {
+    options(&root_schema::<ConnectionArgs>())
+}
+
+fn support(s: Support) -> &'static str {
+    match s {
+        Support::Full => "full",
+        Support::Partial(_) => "partial",
+        Support::None => "none",
+    }
+}
+
+fn attributes(check: Support, diff: Support) -> Value {
+    let mut attrs = json!({
+        "check_mode": {
+            "description": "Can run in check mode and return changed status prediction without modifying target.",
+            "support": support(check),
+        },
+        "diff_mode": {
+            "description": "Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.",
+            "support": support(diff),
+        },
+        "platform": {
+            "description": "Runs on the controller (C(delegate_to: localhost)) and reaches the appliance over SSH.",
+            "support": "N/A",
+            "platforms": "posix",
+        },
+        "action_group": {
+            "description": "Use C(group/vcloud.usage_meter.usage_meter) in C(module_defaults) to set the shared options once.",
+            "support": "full",
+            "membership": ["vcloud.usage_meter.usage_meter"],
+        }
+    });
+    for (key, s) in [("check_mode", check), ("diff_mode", diff)] {
+        if let (Support::Partial(why), Some(a)) = (s, attrs.get_mut(key)) {
+            a["details"] = json!(why);
+        }
+    }
+    attrs
+}
+
+/// RETURN documentation from the output type's schema.
+fn return_doc(root: &Value, schema: &Value) -> Value {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else { return Value::Object(out) };
+    for (name, prop) in props {
+        let resolved = resolve(root, prop);
+        let spec = crate::protocol::schema::options(&json!({"properties": {name: prop}, "$defs": root.get("$defs")}));
+        let kind = spec.first().map_or("raw", |s| s.kind.ansible_name());
+        let mut doc = Map::new();
+        let desc = prop.get("description").or_else(|| resolved.get("description")).and_then(Value::as_str);
+        doc.insert("description".into(), Value::Array(desc.map(paragraphs).unwrap_or_else(|| vec![json!(name)])));
+        let returned = prop
+            .get("x-returned")
+            .and_then(Value::as_str)
+            .unwrap_or(if required.contains(&name.as_str()) { "always" } else { "when available" });
+        doc.insert("returned".into(), json!(returned));
+        doc.insert("type".into(), json!(kind));
+        if let Some(el) = spec.first().and_then(|s| s.elements) {
+            doc.insert("elements".into(), json!(el.ansible_name()));
+        }
+        if let Some(sample) = prop.get("x-sample") {
+            doc.insert("sample".into(), sample.clone());
+        }
+        if resolved.get("properties").is_some() {
+            doc.insert("contains".into(), return_doc(root, resolved));
+        }
+        out.insert(name.clone(), Value::Object(doc));
+    }
+    Value::Object(out)
+}
+
+/// The sidecar YAML (DOCUMENTATION, EXAMPLES, RETURN) of module `M`.
+pub fn sidecar<M: Module>() -> String {
+    let doc = M::doc();
+    let params = root_schema::<M::Params>();
+    let specs = options(&params);
+    let conn: Vec<String> = connection_specs().into_iter().map(|s| s.name).collect();
+    let uses_connection = conn.iter().all(|c| specs.iter().any(|s| &s.name == c));
+    let own: Vec<OptionSpec> =
+        specs.into_iter().filter(|s| !(uses_connection && conn.contains(&s.name))).collect();
+
+    let mut d = Map::new();
+    d.insert("module".into(), json!(M::NAME));
+    d.insert("short_description".into(), json!(doc.short_description));
+    d.insert("version_added".into(), json!(VERSION_ADDED));
+    d.insert("description".into(), json!(doc.description));
+    d.insert("author".into(), json!(["vcloud.usage_meter maintainers (@vcloud)"]));
+    if uses_connection {
+        d.insert("extends_documentation_fragment".into(), json!([format!("{COLLECTION}.connection")]));
+    }
+    d.insert("options".into(), options_doc(&own));
+    d.insert("attributes".into(), attributes(doc.check_mode, doc.diff_mode));
+    if !doc.notes.is_empty() {
+        d.insert("notes".into(), json!(doc.notes));
+    }
+    let ret_root = root_schema::<M::Output>();
+    let top = json!({
+        "DOCUMENTATION": Value::Object(d),
+        "EXAMPLES": doc.examples.trim_start_matches('\n'),
+        "RETURN": return_doc(&ret_root, &ret_root),
+    });
+    format!("---\n{GENERATED}\n{LICENSE}\n{}", yaml::to_yaml(&top))
+}
+
+/// `plugins/doc_fragments/connection.py`: the shared connection options.
+pub fn connection_fragment() -> String {
+    let doc = json!({ "options": options_doc(&connection_specs()) });
+    let body = yaml::to_yaml(&doc);
+    format!(
+        "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\nfrom __future__ import annotations\n\n\n\
+         class ModuleDocFragment:\n    # Connection options shared by every module that talks to the appliance over SSH.\n    \
+         DOCUMENTATION = r\"\"\"\n{body}\"\"\"\n"
+    )
+}
+
+/// `meta/runtime.yml`, with the action group listing every module.
+pub fn runtime_yml(modules: &[String]) -> String {
+    let mut names = modules.to_vec();
+    names.sort();
+    let mut out = format!("---\n{GENERATED}\nrequires_ansible: \">=2.15.0\"\naction_groups:\n  usage_meter:\n");
+    for n in names {
+        out.push_str(&format!("    - {n}\n"));
+    }
+    out
+}

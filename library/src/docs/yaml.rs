@@ -1,0 +1,127 @@
+//! A small YAML writer for documentation values. Strings that would be
+//! ambiguous as plain scalars are written double-quoted with JSON escapes
+//! (valid YAML); multi-line strings as literal blocks.
+
+use serde_json::Value;
+
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
+        other => {
+            out.push_str(&scalar(other, 0));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn indent(n: usize) -> String {
+    " ".repeat(n)
+}
+
+fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, ind: usize) {
+    for (k, v) in m {
+        out.push_str(&indent(ind));
+        out.push_str(&key(k));
+        out.push(':');
+        write_value(out, v, ind);
+    }
+}
+
+/// Write what follows `key:` (or `- `), then a newline.
+fn write_value(out: &mut String, v: &Value, ind: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            write_map(out, m, ind + 2);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            for item in a {
+                out.push_str(&indent(ind + 2));
+                out.push('-');
+                match item {
+                    Value::Object(m) if !m.is_empty() => {
+                        // first key on the dash line, the rest aligned under it
+                        let mut inner = String::new();
+                        write_map(&mut inner, m, ind + 4);
+                        out.push(' ');
+                        out.push_str(inner.trim_start());
+                    }
+                    other => write_value(out, other, ind + 2),
+                }
+            }
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar(other, ind + 2));
+            out.push('\n');
+        }
+    }
+}
+
+fn key(k: &str) -> String {
+    if is_plain(k) {
+        k.to_string()
+    } else {
+        quoted(k)
+    }
+}
+
+fn scalar(v: &Value, ind: usize) -> String {
+    match v {
+        Value::String(s) if s.contains('\n') && !s.contains('\t') && s.lines().all(|l| l.trim_end() == l) => {
+            let mut out = String::from(if s.ends_with('\n') { "|" } else { "|-" });
+            for line in s.trim_end_matches('\n').split('\n') {
+                out.push('\n');
+                if !line.is_empty() {
+                    out.push_str(&indent(ind));
+                    out.push_str(line);
+                }
+            }
+            out
+        }
+        Value::String(s) if is_plain(s) => s.clone(),
+        Value::String(s) => quoted(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Safe as a plain scalar: no YAML indicators, not a bool/null/number.
+fn is_plain(s: &str) -> bool {
+    let Some(first) = s.chars().next() else { return false };
+    let specials = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"];
+    first.is_ascii_alphabetic()
+        && !specials.contains(&s.to_ascii_lowercase().as_str())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || " _-./(),'`<>=+@".contains(c))
+        && !s.ends_with(' ')
+        && s.parse::<f64>().is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_yaml;
+    use serde_json::json;
+
+    #[test]
+    fn writes_nested_maps_lists_and_blocks() {
+        let v = json!({"a": {"b": ["x", "yes", "k: v"], "c": 3, "d": {}}, "E": "line1\nline2\n"});
+        assert_eq!(
+            to_yaml(&v),
+            "a:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\nE: |\n  line1\n  line2\n"
+        );
+    }
+
+    #[test]
+    fn list_of_maps() {
+        let v = json!({"l": [{"a": 1, "b": "two"}]});
+        assert_eq!(to_yaml(&v), "l:\n  - a: 1\n    b: two\n");
+    }
+}

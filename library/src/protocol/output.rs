@@ -1,0 +1,36 @@
+//! The one JSON object a module prints. A guard makes sure nothing prints twice
+//! (a panic after a result was written must not add a second object).
+
+use super::nolog;
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Scrub and print the result once; later calls do nothing.
+pub fn emit(result: Map<String, Value>) {
+    if PRINTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let scrubbed = nolog::scrub(Value::Object(result));
+    let text = serde_json::to_string(&scrubbed)
+        .unwrap_or_else(|_| r#"{"failed": true, "msg": "could not serialise the module result"}"#.to_string());
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    // Nothing useful can be done if stdout is gone; Ansible reports the rc.
+    let _ = writeln!(lock, "{text}");
+    let _ = lock.flush();
+}
+
+/// A failed result with `msg` and optional extra fields.
+pub fn failed(msg: String, data: Map<String, Value>, warnings: &[String]) -> Map<String, Value> {
+    let mut out = data;
+    out.insert("failed".into(), Value::Bool(true));
+    out.entry("changed").or_insert(Value::Bool(false));
+    out.insert("msg".into(), Value::String(msg));
+    if !warnings.is_empty() {
+        out.insert("warnings".into(), warnings.iter().cloned().map(Value::String).collect());
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! Running a command: stdout and stderr read together (non-blocking, waiting
+//! on the socket) so large output on either stream cannot deadlock.
+
+use super::error::{SshError, SshErrorKind};
+use super::session::{ssh2_kind, Ssh};
+use crate::shell::quote;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// What a remote command gave back.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    /// Exit status; `None` when the channel closed without one (e.g. killed by a reboot).
+    pub rc: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    pub fn ok(&self) -> bool {
+        self.rc == Some(0)
+    }
+    /// Last `n` lines of stdout then stderr, for failure reports.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let lines: Vec<&str> = self.stdout.lines().chain(self.stderr.lines()).collect();
+        lines[lines.len().saturating_sub(n)..].iter().map(|s| (*s).to_string()).collect()
+    }
+}
+
+/// sshd with an expired password (UsePAM no) authenticates, then prints this
+/// and runs nothing; with PAM the wording is similar.
+const EXPIRED_MARKERS: &[&str] = &[
+    "Password change required but no TTY available",
+    "You are required to change your password immediately",
+    "Your password has expired",
+];
+
+impl Ssh {
+    /// Run `cmd` (through the login shell) and collect its output; `timeout`
+    /// bounds the whole command.
+    pub fn exec(&self, cmd: &str, timeout: Duration) -> Result<ExecOutput, SshError> {
+        let mut ch = self
+            .session
+            .channel_session()
+            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let deadline = Instant::now() + timeout;
+        self.session.set_blocking(false);
+        let result = self.pump(&mut ch, &mut out, &mut err, deadline);
+        self.session.set_blocking(true);
+        result?;
+        let _ = ch.wait_close();
+        let rc = ch.exit_status().ok();
+        // libssh2 reports 0 when no exit-status message came: check the signal.
+        let killed = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+        let output = ExecOutput {
+            rc: if killed { None } else { rc },
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        };
+        if output.rc != Some(0) && EXPIRED_MARKERS.iter().any(|m| output.stderr.contains(m) || output.stdout.contains(m)) {
+            return Err(SshError::new(
+                SshErrorKind::PasswordExpired,
+                &self.target,
+                "the root password has expired: sshd accepted the login but refuses to run commands until it is changed",
+            ));
+        }
+        Ok(output)
+    }
+
+    /// Run `cmd` and fail unless it exits 0.
+    pub fn exec_ok(&self, cmd: &str, timeout: Duration) -> Result<ExecOutput, SshError> {
+        let out = self.exec(cmd, timeout)?;
+        if out.ok() {
+            return Ok(out);
+        }
+        let tail = out.tail(5).join(" | ");
+        Err(SshError::new(
+            SshErrorKind::Other,
+            &self.target,
+            format!("remote command failed (rc={}): {cmd}: {tail}", out.rc.map_or("none".into(), |r| r.to_string())),
+        ))
+    }
+
+    fn pump(&self, ch: &mut ssh2::Channel, out: &mut Vec<u8>, err: &mut Vec<u8>, deadline: Instant) -> Result<(), SshError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let mut progressed = false;
+            for stream_id in [0, 1] {
+                loop {
+                    let r = if stream_id == 0 { ch.read(&mut buf) } else { ch.stderr().read(&mut buf) };
+                    match r {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            progressed = true;
+                            if stream_id == 0 { out.extend_from_slice(&buf[..n]) } else { err.extend_from_slice(&buf[..n]) }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading command output: {e}")))
+                        }
+                    }
+                }
+            }
+            if ch.eof() && !progressed {
+                return Ok(());
+            }
+            if !progressed {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(SshError::new(SshErrorKind::Timeout, &self.target, "the remote command did not finish in time"));
+                }
+                self.wait_socket((deadline - now).min(self.io_timeout).min(Duration::from_millis(500)));
+                if self.session_dead() {
+                    return Err(SshError::new(SshErrorKind::Dropped, &self.target, "the connection was closed"));
+                }
+            }
+        }
+    }
+
+    /// Block until the socket is readable (or writable when libssh2 wants to write).
+    pub(super) fn wait_socket(&self, timeout: Duration) {
+        let dirs = self.session.block_directions();
+        let mut events = 0;
+        if matches!(dirs, ssh2::BlockDirections::Inbound | ssh2::BlockDirections::Both | ssh2::BlockDirections::None) {
+            events |= libc::POLLIN;
+        }
+        if matches!(dirs, ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both) {
+            events |= libc::POLLOUT;
+        }
+        let mut fds = libc::pollfd { fd: self.stream.as_raw_fd(), events, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd on a socket we own, for the duration of the call.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::poll(&mut fds, 1, ms);
+        }
+    }
+
+    fn session_dead(&self) -> bool {
+        let mut fds = libc::pollfd { fd: self.stream.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: as above; a zero timeout only reports hang-up/error state.
+        #[allow(unsafe_code)]
+        let n = unsafe { libc::poll(&mut fds, 1, 0) };
+        n > 0 && (fds.revents & (libc::POLLHUP | libc::POLLERR)) != 0
+    }
+
+    /// sha256 of a remote file, `None` when it does not exist.
+    pub fn sha256(&self, path: &str, timeout: Duration) -> Result<Option<String>, SshError> {
+        let q = quote(path);
+        let out = self.exec(&format!("if [ -f {q} ]; then sha256sum {q}; else echo MISSING; fi"), timeout)?;
+        if !out.ok() {
+            return Err(SshError::new(SshErrorKind::Other, &self.target, format!("sha256sum {path} failed: {}", out.tail(3).join(" | "))));
+        }
+        let first = out.stdout.split_whitespace().next().unwrap_or_default();
+        if first == "MISSING" {
+            return Ok(None);
+        }
+        if first.len() == 64 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Some(first.to_ascii_lowercase()));
+        }
+        Err(SshError::new(SshErrorKind::Other, &self.target, format!("unexpected sha256sum output: {}", out.stdout.trim())))
+    }
+
+    /// Size in bytes of a remote regular file, `None` when absent.
+    pub fn file_size(&self, path: &str) -> Result<Option<u64>, SshError> {
+        let q = quote(path);
+        let out = self.exec(&format!("if [ -f {q} ]; then stat -c %s {q}; else echo MISSING; fi"), self.io_timeout)?;
+        let t = out.stdout.trim();
+        if t == "MISSING" {
+            return Ok(None);
+        }
+        t.parse().map(Some).map_err(|_| SshError::new(SshErrorKind::Other, &self.target, format!("unexpected stat output for {path}: {t}")))
+    }
+
+    /// Free bytes on the filesystem holding `dir` (`df -P`, 1024-byte blocks).
+    pub fn free_bytes(&self, dir: &str) -> Result<u64, SshError> {
+        let out = self.exec_ok(&format!("df -Pk {}", quote(dir)), self.io_timeout)?;
+        parse_df_free(&out.stdout)
+            .ok_or_else(|| SshError::new(SshErrorKind::Other, &self.target, format!("unexpected df output: {}", out.stdout.trim())))
+    }
+
+    /// The kernel's boot id (changes on every boot).
+    pub fn boot_id(&self) -> Result<String, SshError> {
+        let out = self.exec_ok("cat /proc/sys/kernel/random/boot_id", self.io_timeout)?;
+        Ok(out.stdout.trim().to_string())
+    }
+}
+
+/// The "Available" column (KiB) of `df -Pk` → bytes.
+pub fn parse_df_free(out: &str) -> Option<u64> {
+    let line = out.lines().skip(1).collect::<Vec<_>>().join(" ");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // Filesystem 1024-blocks Used Available Capacity Mounted-on
+    fields.get(3).and_then(|s| s.parse::<u64>().ok()).map(|k| k * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_parsing() {
+        let out = "Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/sda4        9510192 3402860   5603612      38% /opt\n";
+        assert_eq!(parse_df_free(out), Some(5603612 * 1024));
+        // long device names wrap onto a second line in some df versions
+        let wrapped = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/mapper/very-long-name\n 100 50 40 50% /opt\n";
+        assert_eq!(parse_df_free(wrapped), Some(40 * 1024));
+        assert_eq!(parse_df_free("garbage"), None);
+    }
+
+    #[test]
+    fn tail_takes_last_lines() {
+        let o = ExecOutput { rc: Some(1), stdout: "a\nb\nc\n".into(), stderr: "e\n".into() };
+        assert_eq!(o.tail(2), vec!["c", "e"]);
+    }
+}

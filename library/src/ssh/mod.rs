@@ -1,0 +1,15 @@
+//! SSH to the appliance (libssh2 through the `ssh2` crate): the shared
+//! connection options, host key checking, commands and uploads.
+
+mod args;
+mod error;
+mod exec;
+pub mod knownhosts;
+mod session;
+mod upload;
+
+pub use args::{ConnectionArgs, HostKeyChecking};
+pub use error::{SshError, SshErrorKind};
+pub use exec::ExecOutput;
+pub use session::Ssh;
+pub use upload::UploadProgress;

@@ -1,0 +1,70 @@
+//! Streaming a local file into a remote command's stdin (e.g. `cat >> part`),
+//! in large writes: libssh2 is 3-4x slower with small writes (see
+//! HARNESS_NOTES.md §C). Appending through a command makes resuming a partial
+//! copy the same code path as a fresh one.
+
+use super::error::{SshError, SshErrorKind};
+use super::exec::ExecOutput;
+use super::session::{ssh2_kind, Ssh};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// Bytes sent so far, reported after every chunk.
+pub type UploadProgress<'a> = &'a mut dyn FnMut(u64, &[u8]);
+
+const CHUNK: usize = 4 * 1024 * 1024;
+
+impl Ssh {
+    /// Send everything from `src` to the stdin of remote `cmd`; `on_chunk` sees
+    /// each chunk (for hashing while sending). Returns the command's output.
+    pub fn exec_with_stdin(
+        &self,
+        cmd: &str,
+        src: &mut dyn Read,
+        on_chunk: UploadProgress<'_>,
+        finish_timeout: Duration,
+    ) -> Result<(ExecOutput, u64), SshError> {
+        let mut ch = self
+            .session
+            .channel_session()
+            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting the receiving command", &e))?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut sent: u64 = 0;
+        loop {
+            let n = read_full(src, &mut buf)
+                .map_err(|e| SshError::new(SshErrorKind::Other, &self.target, format!("reading the local file: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            ch.write_all(&buf[..n]).map_err(|e| {
+                SshError::new(SshErrorKind::Dropped, &self.target, format!("sending data failed after {sent} bytes: {e}"))
+            })?;
+            sent += n as u64;
+            on_chunk(sent, &buf[..n]);
+        }
+        ch.send_eof().map_err(|e| ssh2_kind(&self.target, "closing the upload stream", &e))?;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        self.session.set_timeout(finish_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
+        let _ = ch.read_to_end(&mut out);
+        let _ = ch.stderr().read_to_end(&mut err);
+        let _ = ch.wait_close();
+        self.session.set_timeout(self.io_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
+        let rc = ch.exit_status().ok();
+        Ok((ExecOutput { rc, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }, sent))
+    }
+}
+
+fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,285 @@
+//! vcloud.usage_meter.sshd: the appliance's SSH service, started/stopped and
+//! enabled/disabled at boot, over the very connection that sshd serves.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
+use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// sshd is running.
+    Started,
+    /// sshd is not running (the listener is gone).
+    Stopped,
+}
+
+fn default_service() -> String {
+    "sshd".into()
+}
+fn default_stop_wait() -> u64 {
+    30
+}
+
+/// Options of vcloud.usage_meter.sshd.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    #[serde(flatten)]
+    pub connection: ConnectionArgs,
+    /// Whether sshd should be running. Omit to leave it as it is.
+    pub state: Option<State>,
+    /// Whether sshd should start at boot. Omit to leave it as it is.
+    ///
+    /// The 4.3 procedure never enables sshd; enable it only for the reboot
+    /// window of an upgrade and disable it again afterwards.
+    pub enabled: Option<bool>,
+    /// Name of the service unit. [guess] C(sshd) on Photon OS.
+    #[serde(default = "default_service")]
+    #[schemars(length(min = 1))]
+    pub service: String,
+    /// Seconds to wait, after a stop, for the SSH port to stop accepting connections.
+    #[serde(default = "default_stop_wait")]
+    #[schemars(range(min = 1, max = 600))]
+    pub stop_wait: u64,
+}
+
+/// Result of vcloud.usage_meter.sshd.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Output {
+    /// Whether sshd runs after the task.
+    #[schemars(extend("x-sample" = false))]
+    pub active: bool,
+    /// Whether sshd starts at boot after the task; null when it could not be
+    /// read because sshd was already stopped and unreachable.
+    #[schemars(extend("x-returned" = "always"))]
+    pub enabled: Option<bool>,
+    /// Service manager used on the appliance, C(systemctl) or C(service).
+    #[schemars(extend("x-returned" = "when sshd was reachable"))]
+    pub manager: Option<String>,
+}
+
+/// What the appliance reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub active: bool,
+    pub enabled: Option<bool>,
+    pub systemctl: bool,
+}
+
+/// The changes to make, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub enable: Option<bool>,
+    pub start: bool,
+    pub stop: bool,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.enable.is_none() && !self.start && !self.stop
+    }
+}
+
+/// Compare wanted and observed state.
+pub fn plan(obs: &Observed, state: Option<State>, enabled: Option<bool>) -> Plan {
+    Plan {
+        enable: enabled.filter(|want| obs.enabled != Some(*want)),
+        start: state == Some(State::Started) && !obs.active,
+        stop: state == Some(State::Stopped) && obs.active,
+    }
+}
+
+/// Parse the gather command's `key=value` line.
+pub fn parse_observed(stdout: &str) -> Option<Observed> {
+    let line = stdout.lines().find(|l| l.starts_with("mgr="))?;
+    let mut obs = Observed { active: false, enabled: None, systemctl: false };
+    for kv in line.split_whitespace() {
+        match kv.split_once('=')? {
+            ("mgr", m) => obs.systemctl = m == "systemctl",
+            ("active", a) => obs.active = a == "active",
+            ("enabled", e) => {
+                obs.enabled = match e {
+                    "enabled" | "enabled-runtime" | "static" | "alias" => Some(true),
+                    "disabled" | "masked" | "masked-runtime" | "indirect" => Some(false),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(obs)
+}
+
+fn gather_cmd(svc: &str) -> String {
+    let s = usage_meter::shell::quote(svc);
+    format!(
+        "if command -v systemctl >/dev/null 2>&1; then a=$(systemctl is-active {s} 2>/dev/null); \
+         e=$(systemctl is-enabled {s} 2>/dev/null); echo \"mgr=systemctl active=${{a:-unknown}} enabled=${{e:-unknown}}\"; \
+         else if service {s} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
+         if ls /etc/rc*.d/S*{s} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"mgr=service active=$a enabled=$e\"; fi"
+    )
+}
+
+fn describe(active: bool, enabled: Option<bool>) -> String {
+    let en = enabled.map_or("unknown", |e| if e { "yes" } else { "no" });
+    format!("active: {}\nenabled: {en}\n", if active { "yes" } else { "no" })
+}
+
+/// True when nothing accepts TCP connections on the SSH port any more.
+fn listener_gone(conn: &ConnectionArgs) -> bool {
+    let Ok(addrs) = (conn.host.as_str(), conn.port).to_socket_addrs() else { return false };
+    addrs
+        .into_iter()
+        .all(|a| matches!(TcpStream::connect_timeout(&a, Duration::from_secs(2)), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused))
+}
+
+#[derive(Debug)]
+pub struct Sshd;
+
+impl Module for Sshd {
+    const NAME: &'static str = "sshd";
+    type Params = Params;
+    type Output = Output;
+
+    fn doc() -> ModuleDoc {
+        ModuleDoc {
+            short_description: "Start, stop, enable or disable sshd on a Usage Meter appliance",
+            description: &[
+                "Manages the SSH service of a vCloud Usage Meter appliance, the first and last step of the in-place upgrade.",
+                "Uses C(systemctl) and falls back to C(service).",
+                "Stopping sshd over the connection it serves is supported: the stop is issued detached, the session ends, and the module confirms that the SSH port refuses connections.",
+                "Runs on the controller; use C(delegate_to: localhost).",
+            ],
+            notes: &[
+                "When sshd cannot be reached at all, O(state=started) fails: start sshd on the appliance console (C(service sshd start)) or through VMware Tools first.",
+                "When sshd is already stopped and unreachable, O(state=stopped) succeeds unchanged and O(enabled) cannot be read; a warning says so.",
+            ],
+            examples: r#"
+- name: Open SSH for the upgrade window and keep it across the reboot
+  vcloud.usage_meter.sshd:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+    state: started
+    enabled: true
+  delegate_to: localhost
+
+- name: Close SSH again, as the appliance ships
+  vcloud.usage_meter.sshd:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+    state: stopped
+    enabled: false
+  delegate_to: localhost
+"#,
+            check_mode: Support::Full,
+            diff_mode: Support::Full,
+        }
+    }
+
+    fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
+        let svc = p.service.as_str();
+        let ssh = match Ssh::connect(&p.connection, ctx) {
+            Ok(s) => s,
+            Err(e) if e.kind == SshErrorKind::Refused && p.state == Some(State::Stopped) => {
+                if p.enabled.is_some() {
+                    ctx.warn("sshd is stopped and unreachable, so whether it starts at boot could not be read or changed");
+                }
+                return Ok(Outcome::new(false, Output { active: false, enabled: None, manager: None })
+                    .msg("sshd is already stopped (the SSH port refuses connections)"));
+            }
+            Err(e) if e.kind == SshErrorKind::Refused => {
+                return Err(e
+                    .hint("sshd must first be started on the appliance console as root (`service sshd start`) or through VMware Tools (the upgrade role does this when vCenter variables are set)")
+                    .into_failure("connect"))
+            }
+            Err(e) => return Err(e.into_failure("connect")),
+        };
+        let timeout = Duration::from_secs(p.connection.connect_timeout.max(10));
+        let gathered = ssh.exec(&gather_cmd(svc), timeout).map_err(|e| e.into_failure("read sshd state"))?;
+        let obs = parse_observed(&gathered.stdout).ok_or_else(|| {
+            Failure::new("read sshd state", format!("unexpected output: {}", gathered.tail(3).join(" | ")))
+                .hint("check that the appliance has systemctl or service; run with -vvv")
+        })?;
+        let manager = Some(if obs.systemctl { "systemctl" } else { "service" }.to_string());
+        let todo = plan(&obs, p.state, p.enabled);
+        let after_active = if todo.start { true } else if todo.stop { false } else { obs.active };
+        let after_enabled = todo.enable.or(obs.enabled);
+        let out = Output { active: after_active, enabled: after_enabled, manager };
+        if todo.is_empty() {
+            return Ok(Outcome::new(false, out));
+        }
+        let diff = Diff::new(describe(obs.active, obs.enabled), describe(after_active, after_enabled));
+        if ctx.check_mode {
+            return Ok(Outcome::new(true, out).diff(diff));
+        }
+
+        let q = usage_meter::shell::quote(svc);
+        if let Some(en) = todo.enable {
+            let verb = if en { "enable" } else { "disable" };
+            let cmd = if obs.systemctl { format!("systemctl {verb} {q}") } else { format!("chkconfig {q} {}", if en { "on" } else { "off" }) };
+            ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure(&format!("{verb} sshd")))?;
+        }
+        if todo.start {
+            let cmd = if obs.systemctl { format!("systemctl start {q}") } else { format!("service {q} start") };
+            ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure("start sshd"))?;
+        }
+        if todo.stop {
+            // Detached, so the stop completes even though it ends this session.
+            let stop = if obs.systemctl { format!("systemctl stop {q}") } else { format!("service {q} stop") };
+            let cmd = format!("nohup sh -c 'sleep 1; {stop}' >/dev/null 2>&1 </dev/null &");
+            ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure("stop sshd"))?;
+            drop(ssh);
+            let deadline = Instant::now() + Duration::from_secs(p.stop_wait);
+            while !listener_gone(&p.connection) {
+                if Instant::now() >= deadline {
+                    return Err(Failure::new(
+                        "stop sshd",
+                        format!("the SSH port still accepts connections {} s after the stop", p.stop_wait),
+                    )
+                    .hint("check `service sshd status` on the appliance console; raise stop_wait if the appliance is slow"));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        Ok(Outcome::new(true, out).diff(diff))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(active: bool, enabled: Option<bool>) -> Observed {
+        Observed { active, enabled, systemctl: true }
+    }
+
+    #[test]
+    fn plan_is_empty_when_state_matches() {
+        assert!(plan(&obs(true, Some(true)), Some(State::Started), Some(true)).is_empty());
+        assert!(plan(&obs(false, Some(false)), Some(State::Stopped), Some(false)).is_empty());
+        assert!(plan(&obs(true, Some(false)), None, None).is_empty());
+    }
+
+    #[test]
+    fn plan_changes_only_what_differs() {
+        let p = plan(&obs(false, Some(false)), Some(State::Started), Some(true));
+        assert_eq!(p, Plan { enable: Some(true), start: true, stop: false });
+        let p = plan(&obs(true, Some(true)), Some(State::Stopped), None);
+        assert_eq!(p, Plan { enable: None, start: false, stop: true });
+        // unknown enablement is changed when asked for
+        let p = plan(&obs(true, None), None, Some(false));
+        assert_eq!(p.enable, Some(false));
+    }
+
+    #[test]
+    fn parses_gather_output() {
+        let o = parse_observed("noise\nmgr=systemctl active=active enabled=disabled\n");
+        assert_eq!(o, Some(Observed { active: true, enabled: Some(false), systemctl: true }));
+        let o = parse_observed("mgr=service active=inactive enabled=unknown");
+        assert_eq!(o, Some(Observed { active: false, enabled: None, systemctl: false }));
+        assert_eq!(parse_observed("garbage"), None);
+    }
+}

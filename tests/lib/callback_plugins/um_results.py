@@ -1,0 +1,54 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Test-only callback: writes every task result of a play to $UM_RESULTS_FILE
+as a JSON list, so tests assert on real module results, not on parsed text."""
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: um_results
+type: aggregate
+short_description: record task results as JSON for the test suite
+description: [Writes every task result to the file named by UM_RESULTS_FILE.]
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "um_results"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self._results = []
+
+    def _record(self, status, result):
+        res = getattr(result, "_result", {})
+        self._results.append({
+            "task": result._task.get_name(),
+            "host": result._host.get_name(),
+            "status": status,
+            "result": res,
+        })
+
+    def v2_runner_on_ok(self, result):
+        self._record("ok", result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record("failed", result)
+
+    def v2_runner_on_skipped(self, result):
+        self._record("skipped", result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._record("unreachable", result)
+
+    def v2_playbook_on_stats(self, stats):
+        path = os.environ.get("UM_RESULTS_FILE")
+        if path:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(self._results, fh, default=str)

@@ -1,0 +1,149 @@
+"""Run real `ansible` / `ansible-playbook` against the collection under test.
+
+The collection comes from $UM_COLLECTIONS_PATH (the test command installs the
+built tarball there); without it, a symlink to this checkout is used, so a
+developer can run one test file after `tools/build-binaries.sh`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+WORK = Path(os.environ.get("UM_WORK", REPO / ".work"))
+VENV_BIN = Path(os.environ.get("UM_VENV_BIN", REPO / ".venv" / "bin"))
+
+
+def collections_path() -> Path:
+    env = os.environ.get("UM_COLLECTIONS_PATH")
+    if env:
+        return Path(env)
+    dev = WORK / "dev-collections"
+    link = dev / "ansible_collections" / "vcloud" / "usage_meter"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(REPO)
+    return dev
+
+
+def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment that keeps Ansible's files out of $HOME and loads our test callback."""
+    home = WORK / "ansible-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+        "ANSIBLE_HOME": str(home),
+        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+        "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
+        "ANSIBLE_ASYNC_DIR": str(home / "async"),
+        "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
+        "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).parent / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "um_results",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
+    })
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclasses.dataclass
+class PlayResult:
+    rc: int
+    stdout: str
+    stderr: str
+    records: list[dict[str, Any]]
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def results(self, task: str, host: str | None = None) -> list[dict[str, Any]]:
+        """Module results of the task named `task` (all loop items, all hosts unless `host`)."""
+        found = [r["result"] for r in self.records if r["task"] == task and (host is None or r["host"] == host)]
+        if not found:
+            names = sorted({r["task"] for r in self.records})
+            raise AssertionError(f"no result for task {task!r} (host {host}); tasks seen: {names}\n{self.output[-3000:]}")
+        return found
+
+    def result(self, task: str, host: str | None = None) -> dict[str, Any]:
+        """The last result of task `task` (for `host`)."""
+        return self.results(task, host)[-1]
+
+    def status(self, task: str, host: str | None = None) -> str:
+        recs = [r for r in self.records if r["task"] == task and (host is None or r["host"] == host)]
+        if not recs:
+            raise AssertionError(f"task {task!r} did not run\n{self.output[-3000:]}")
+        return recs[-1]["status"]
+
+
+def write_inventory(path: Path, hosts: dict[str, dict[str, Any]], group: str = "appliances") -> Path:
+    """YAML-compatible JSON inventory: {group: {hosts: {name: vars}}}."""
+    inv = {group: {"hosts": hosts}}
+    path.write_text(json.dumps(inv, indent=2))
+    return path
+
+
+def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] | None = None, *,
+                 check: bool = False, diff: bool = False, verbosity: int = 0,
+                 extra_vars: dict[str, Any] | None = None, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None, timeout: int = 900,
+                 inventory: Path | None = None) -> PlayResult:
+    """Run a playbook: a path, a YAML string, or a list of tasks (wrapped in a
+    play over all hosts with gather_facts off)."""
+    tmp = Path(tempfile.mkdtemp(prefix="play-", dir=_tmpdir()))
+    if isinstance(playbook, Path):
+        pb = playbook
+    else:
+        pb = tmp / "play.yml"
+        if isinstance(playbook, list):
+            playbook = json.dumps([{"name": "test play", "hosts": "all", "gather_facts": False, "tasks": playbook}], indent=2)
+        pb.write_text(playbook)
+    if inventory is None:
+        inventory = write_inventory(tmp / "inventory.json", hosts or {"localhost": {"ansible_connection": "local"}})
+    results_file = tmp / "results.json"
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(pb)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    cmd += extra_args or []
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=ansible_env({"UM_RESULTS_FILE": str(results_file), **(env or {})}),
+                          cwd=str(tmp), stdin=subprocess.DEVNULL)
+    records = json.loads(results_file.read_text()) if results_file.exists() else []
+    return PlayResult(proc.returncode, proc.stdout, proc.stderr, records)
+
+
+def run_module(module: str, args: dict[str, Any], *, check: bool = False, diff: bool = False,
+               verbosity: int = 0, env: dict[str, str] | None = None, timeout: int = 900) -> dict[str, Any]:
+    """One task of `vcloud.usage_meter.<module>` delegated to localhost; returns its result
+    (with `_status` = ok/failed/skipped)."""
+    task = {"name": "under test", f"vcloud.usage_meter.{module}": args, "delegate_to": "localhost", "ignore_errors": True}
+    res = run_playbook([task], {"appliance": {"ansible_connection": "local"}}, check=check, diff=diff,
+                       verbosity=verbosity, env=env, timeout=timeout)
+    out = dict(res.result("under test"))
+    out["_status"] = res.status("under test")
+    out["_output"] = res.output
+    return out
+
+
+def _tmpdir() -> str:
+    d = WORK / "tmp"
+    d.mkdir(parents=True, exist_ok=True)
+    return str(d)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install everything the demo and the tests need on a fresh Debian 12 machine,
+# without prompting: apt packages, a pinned ansible-core in .venv, Rust targets
+# and build tools. Idempotent; a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# apt must never start a service on this machine (no systemd; the simulated
+# appliance runs its own sshd in its own namespaces).
+if [ ! -x /usr/sbin/policy-rc.d ] || ! grep -q 'exit 101' /usr/sbin/policy-rc.d; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+fi
+
+pkgs=""
+for f in tools/apt-packages.txt tests/appliance/apt-packages.txt; do
+  [ -f "$f" ] && pkgs="$pkgs $(sed 's/#.*//' "$f" | tr -s ' \n' ' ')"
+done
+missing=()
+for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+if ! cmp -s tools/requirements.txt .venv/.requirements 2>/dev/null; then
+  log "pip install -r tools/requirements.txt"
+  .venv/bin/pip install -q --disable-pip-version-check -r tools/requirements.txt
+  cp tools/requirements.txt .venv/.requirements
+fi
+
+if [ -x tools/install-build-deps.sh ]; then
+  tools/install-build-deps.sh
+fi
+mkdir -p .work
+log "bootstrap done"
