@@ -7,12 +7,14 @@
 //! in [`protocol`]; everything about talking to the appliance over SSH lives in
 //! [`ssh`]; [`docs`] turns the typed parameters into Ansible documentation.
 
+pub mod api;
 pub mod docs;
 pub mod error;
 pub mod protocol;
 pub mod secret;
 pub mod shell;
 pub mod ssh;
+pub mod upgrade_state;
 
 pub use error::Failure;
 pub use protocol::{Context, Diff, Module, ModuleDoc, Outcome, Support};
