@@ -115,7 +115,7 @@ mod tests {
         let v = json!({"a": {"b": ["x", "yes", "k: v"], "c": 3, "d": {}}, "E": "line1\nline2\n"});
         assert_eq!(
             to_yaml(&v),
-            "a:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\nE: |\n  line1\n  line2\n"
+            "E: |\n  line1\n  line2\na:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\n"
         );
     }
 
