@@ -15,7 +15,9 @@ cargo build -q $(for d in modules/*/; do printf -- '-p %s ' "$(sed -n 's/^name =
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/plugins/modules" "$out/plugins/doc_fragments" "$out/meta"
 for n in "${names[@]}"; do "target/debug/$n" --doc > "$out/plugins/modules/$n.yml"; done
-target/debug/um-gen-docs fragment > "$out/plugins/doc_fragments/connection.py"
+for f in $(target/debug/um-gen-docs fragments); do
+  target/debug/um-gen-docs fragment "$f" > "$out/plugins/doc_fragments/$f.py"
+done
 target/debug/um-gen-docs runtime "${names[@]}" > "$out/meta/runtime.yml"
 stale=0
 while IFS= read -r f; do
@@ -25,8 +27,8 @@ while IFS= read -r f; do
     else mkdir -p "$(dirname "$rel")"; cp "$f" "$rel"; echo "wrote $rel"; fi
   fi
 done < <(find "$out" -type f | sort)
-# A sidecar whose module no longer exists is stale too.
-for y in plugins/modules/*.yml; do
+# A generated file whose source no longer exists is stale too.
+for y in plugins/modules/*.yml plugins/doc_fragments/*.py; do
   [ -e "$y" ] || continue
   [ -e "$out/$y" ] || { if [ $check = 1 ]; then echo "stale: $y (module removed)" >&2; stale=1; else rm "$y"; echo "removed $y"; fi; }
 done

@@ -7,6 +7,7 @@ pub mod yaml;
 
 use crate::protocol::schema::{options, resolve, root_schema, OptionSpec};
 use crate::protocol::{Module, Support};
+use crate::api::ApiArgs;
 use crate::ssh::ConnectionArgs;
 use serde_json::{json, Map, Value};
 
@@ -54,9 +55,25 @@ fn options_doc(specs: &[OptionSpec]) -> Value {
     Value::Object(specs.iter().map(|s| (s.name.clone(), option_doc(s))).collect())
 }
 
-fn connection_specs() -> Vec<OptionSpec> {
-    options(&root_schema::<ConnectionArgs>())
+/// A shared option set documented once as a doc fragment.
+struct Fragment {
+    name: &'static str,
+    purpose: &'static str,
+    specs: fn() -> Vec<OptionSpec>,
 }
+
+const FRAGMENTS: &[Fragment] = &[
+    Fragment {
+        name: "connection",
+        purpose: "Connection options shared by every module that talks to the appliance over SSH.",
+        specs: || options(&root_schema::<ConnectionArgs>()),
+    },
+    Fragment {
+        name: "api",
+        purpose: "Options of the appliance's HTTPS API, shared by the modules that use it.",
+        specs: || options(&root_schema::<ApiArgs>()),
+    },
+];
 
 fn support(s: Support) -> &'static str {
     match s {
@@ -77,7 +94,7 @@ fn attributes(check: Support, diff: Support) -> Value {
             "support": support(diff),
         },
         "platform": {
-            "description": "Runs on the controller (C(delegate_to: localhost)) and reaches the appliance over SSH.",
+            "description": "Runs on the controller (C(delegate_to: localhost)) and reaches the appliance over the network (SSH, or its HTTPS API).",
             "support": "N/A",
             "platforms": "posix",
         },
@@ -123,8 +140,10 @@ fn return_doc(root: &Value, schema: &Value) -> Value {
         if let Some(sample) = prop.get("x-sample") {
             doc.insert("sample".into(), sample.clone());
         }
-        if resolved.get("properties").is_some() {
-            doc.insert("contains".into(), return_doc(root, resolved));
+        let items = resolved.get("items").map(|i| resolve(root, i));
+        let nested = [Some(resolved), items, resolved.get("additionalProperties").map(|a| resolve(root, a))];
+        if let Some(obj) = nested.into_iter().flatten().find(|n| n.get("properties").is_some()) {
+            doc.insert("contains".into(), return_doc(root, obj));
         }
         out.insert(name.clone(), Value::Object(doc));
     }
@@ -136,10 +155,17 @@ pub fn sidecar<M: Module>() -> String {
     let doc = M::doc();
     let params = root_schema::<M::Params>();
     let specs = options(&params);
-    let conn: Vec<String> = connection_specs().into_iter().map(|s| s.name).collect();
-    let uses_connection = conn.iter().all(|c| specs.iter().any(|s| &s.name == c));
-    let own: Vec<OptionSpec> =
-        specs.into_iter().filter(|s| !(uses_connection && conn.contains(&s.name))).collect();
+    // A module that takes a whole shared option set documents it by fragment.
+    let mut fragments = Vec::new();
+    let mut shared: Vec<String> = Vec::new();
+    for f in FRAGMENTS {
+        let names: Vec<String> = (f.specs)().into_iter().map(|s| s.name).collect();
+        if names.iter().all(|n| specs.iter().any(|s| &s.name == n)) {
+            fragments.push(format!("{COLLECTION}.{}", f.name));
+            shared.extend(names);
+        }
+    }
+    let own: Vec<OptionSpec> = specs.into_iter().filter(|s| !shared.contains(&s.name)).collect();
 
     let mut d = Map::new();
     d.insert("module".into(), json!(M::NAME));
@@ -147,8 +173,8 @@ pub fn sidecar<M: Module>() -> String {
     d.insert("version_added".into(), json!(VERSION_ADDED));
     d.insert("description".into(), json!(doc.description));
     d.insert("author".into(), json!(["vcloud.usage_meter maintainers (@vcloud)"]));
-    if uses_connection {
-        d.insert("extends_documentation_fragment".into(), json!([format!("{COLLECTION}.connection")]));
+    if !fragments.is_empty() {
+        d.insert("extends_documentation_fragment".into(), json!(fragments));
     }
     d.insert("options".into(), options_doc(&own));
     d.insert("attributes".into(), attributes(doc.check_mode, doc.diff_mode));
@@ -164,15 +190,20 @@ pub fn sidecar<M: Module>() -> String {
     format!("---\n{GENERATED}\n{LICENSE}\n{}", yaml::to_yaml(&top))
 }
 
-/// `plugins/doc_fragments/connection.py`: the shared connection options.
-pub fn connection_fragment() -> String {
-    let doc = json!({ "options": options_doc(&connection_specs()) });
-    let body = yaml::to_yaml(&doc);
-    format!(
+/// Names of the doc fragments (`plugins/doc_fragments/<name>.py`).
+pub fn fragment_names() -> Vec<&'static str> {
+    FRAGMENTS.iter().map(|f| f.name).collect()
+}
+
+/// `plugins/doc_fragments/<name>.py`: a shared option set.
+pub fn fragment(name: &str) -> Option<String> {
+    let f = FRAGMENTS.iter().find(|f| f.name == name)?;
+    let body = yaml::to_yaml(&json!({ "options": options_doc(&(f.specs)()) }));
+    Some(format!(
         "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\nfrom __future__ import annotations\n\n\n\
-         class ModuleDocFragment:\n    # Connection options shared by every module that talks to the appliance over SSH.\n    \
-         DOCUMENTATION = r\"\"\"\n{body}\"\"\"\n"
-    )
+         class ModuleDocFragment:\n    # {}\n    DOCUMENTATION = r\"\"\"\n{body}\"\"\"\n",
+        f.purpose
+    ))
 }
 
 /// `meta/runtime.yml`, with the action group listing every module.
