@@ -129,6 +129,15 @@ fn check_option(spec: &OptionSpec, value: Value) -> Result<Value, String> {
             *item = coerce(it, el).map_err(|why| format!("Elements value for option '{name}' is invalid: {why}"))?;
         }
     }
+    // A dict of scalars (`BTreeMap<String, String>`): check (and coerce) each
+    // value here, so a bad one is reported with the option's name, not as a
+    // nameless serde error.
+    if let (Kind::Dict, Some(el), Value::Object(map)) = (spec.kind, dict_values_kind(&spec.schema), &mut v) {
+        for (key, item) in map.iter_mut() {
+            let it = std::mem::take(item);
+            *item = coerce(it, el).map_err(|why| format!("Value of key '{key}' of option '{name}' is invalid: {why}"))?;
+        }
+    }
     if !spec.choices.is_empty() {
         if let Some(s) = v.as_str() {
             if !spec.choices.iter().any(|c| c == s) {
@@ -154,4 +163,45 @@ fn check_option(spec: &OptionSpec, value: Value) -> Result<Value, String> {
         }
     }
     Ok(v)
+}
+
+/// The kind of every value of a dict option whose values are plain scalars
+/// (`additionalProperties: {type: string|integer|number|boolean}`), if so.
+fn dict_values_kind(schema: &Value) -> Option<Kind> {
+    match schema.get("additionalProperties")?.get("type")?.as_str()? {
+        "string" => Some(Kind::Str),
+        "integer" => Some(Kind::Int),
+        "number" => Some(Kind::Float),
+        "boolean" => Some(Kind::Bool),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::schema::root_schema;
+    use schemars::JsonSchema;
+    use serde::Deserialize;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    struct Pinned {
+        #[serde(default)]
+        pins: BTreeMap<String, String>,
+    }
+
+    fn check(v: Value) -> Result<Pinned, Failure> {
+        let Value::Object(m) = v else { panic!("not an object") };
+        validate::<Pinned>(&root_schema::<Pinned>(), m, &Internal::default(), "t")
+    }
+
+    #[test]
+    fn dict_values_are_checked_with_the_option_name() {
+        let e = check(json!({"pins": {"a:443": {"x": 1}}})).unwrap_err();
+        assert!(e.msg.contains("Value of key 'a:443' of option 'pins' is invalid"), "{}", e.msg);
+        assert_eq!(check(json!({"pins": {"a:443": 5}})).unwrap().pins["a:443"], "5");
+        assert!(check(json!({"pins": {}})).unwrap().pins.is_empty());
+    }
 }

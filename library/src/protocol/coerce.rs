@@ -67,10 +67,17 @@ pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
     }
 }
 
+/// The value as a message shows it: quoted, and cut after 200 characters so a
+/// huge value (a megabyte list given for an int) does not flood the message.
 fn show(v: &Value) -> String {
-    match v {
+    const MAX_CHARS: usize = 200;
+    let s = match v {
         Value::String(s) => format!("'{s}'"),
         other => other.to_string(),
+    };
+    match s.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}... ({} characters)", &s[..cut], s.chars().count()),
+        None => s,
     }
 }
 
@@ -144,6 +151,13 @@ mod tests {
         assert_eq!(coerce(json!("a=1 b=2"), Kind::Dict), Ok(json!({"a": "1", "b": "2"})));
         assert_eq!(coerce(json!("{\"a\": 1}"), Kind::Dict), Ok(json!({"a": 1})));
         assert!(coerce(json!("nonsense"), Kind::Dict).is_err());
+    }
+
+    #[test]
+    fn huge_values_are_cut_in_messages() {
+        let err = coerce(json!(vec!["22"; 100_000]), Kind::Int).unwrap_err();
+        assert!(err.len() < 300 && err.contains("... (500001 characters)"), "{err}");
+        assert_eq!(coerce(json!("x"), Kind::Int).unwrap_err(), "'x' cannot be converted to an int");
     }
 
     #[test]

@@ -13,7 +13,22 @@ pub fn emit(result: Map<String, Value>) {
     if PRINTED.swap(true, Ordering::SeqCst) {
         return;
     }
-    let scrubbed = nolog::scrub(Value::Object(result));
+    // Scrub every value but keep the top-level keys (and `invocation.module_args`):
+    // they are the protocol's own (`failed`, `changed`, `msg`, `rc`, ...) and field
+    // names of the module, never user data; scrubbing them with a short secret
+    // ("ed" is in "failed") would make Ansible read a failure as a success.
+    let scrubbed: Map<String, Value> = result
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("invocation", Value::Object(inv)) => {
+                    Value::Object(inv.into_iter().map(|(ik, iv)| (ik, nolog::scrub(iv))).collect())
+                }
+                (_, v) => nolog::scrub(v),
+            };
+            (k, v)
+        })
+        .collect();
     let text = serde_json::to_string(&scrubbed)
         .unwrap_or_else(|_| r#"{"failed": true, "msg": "could not serialise the module result"}"#.to_string());
     let stdout = std::io::stdout();

@@ -8,7 +8,7 @@ pub mod knownhosts;
 mod session;
 mod upload;
 
-pub use args::{ConnectionArgs, HostKeyChecking};
+pub use args::{expand_tilde, ConnectionArgs, HostKeyChecking};
 pub use error::{SshError, SshErrorKind};
 pub use exec::ExecOutput;
 pub use session::Ssh;

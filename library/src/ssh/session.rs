@@ -37,6 +37,8 @@ fn key_type_name(t: HostKeyType) -> &'static str {
     }
 }
 
+const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr";
+
 /// libssh2's host key algorithms, in its own default order.
 const HOSTKEY_ALGOS: &[&str] = &[
     "ssh-ed25519",
@@ -141,6 +143,12 @@ impl Ssh {
             let rest: Vec<&str> = HOSTKEY_ALGOS.iter().copied().filter(|a| !order.contains(a)).collect();
             order.extend(rest);
             let _ = session.method_pref(MethodType::HostKey, &order.join(","));
+        }
+        // AES-GCM first: OpenSSL runs it on AES-NI/ARMv8 crypto instructions,
+        // while libssh2's chacha20-poly1305 is portable C; this is most of the
+        // difference to OpenSSH scp on large bundles.
+        for dir in [MethodType::CryptCs, MethodType::CryptSc] {
+            let _ = session.method_pref(dir, CIPHERS);
         }
         session.handshake().map_err(|e| {
             let mut err = ssh2_kind(&target, "SSH handshake failed", &e);

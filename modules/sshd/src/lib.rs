@@ -123,6 +123,15 @@ fn gather_cmd(svc: &str) -> String {
     )
 }
 
+/// The stop, detached so that it completes even though it ends the session that
+/// issued it. The inner script is quoted as a whole (a quoted service name
+/// inside a hand-written '...' would break out of it).
+pub fn stop_cmd(systemctl: bool, svc: &str) -> String {
+    let q = usage_meter::shell::quote(svc);
+    let stop = if systemctl { format!("systemctl stop {q}") } else { format!("service {q} stop") };
+    format!("nohup sh -c {} >/dev/null 2>&1 </dev/null &", usage_meter::shell::quote(&format!("sleep 1; {stop}")))
+}
+
 fn describe(active: bool, enabled: Option<bool>) -> String {
     let en = enabled.map_or("unknown", |e| if e { "yes" } else { "no" });
     format!("active: {}\nenabled: {en}\n", if active { "yes" } else { "no" })
@@ -227,10 +236,7 @@ impl Module for Sshd {
             ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure("start sshd"))?;
         }
         if todo.stop {
-            // Detached, so the stop completes even though it ends this session.
-            let stop = if obs.systemctl { format!("systemctl stop {q}") } else { format!("service {q} stop") };
-            let cmd = format!("nohup sh -c 'sleep 1; {stop}' >/dev/null 2>&1 </dev/null &");
-            ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure("stop sshd"))?;
+            ssh.exec_ok(&stop_cmd(obs.systemctl, svc), timeout).map_err(|e| e.into_failure("stop sshd"))?;
             drop(ssh);
             let deadline = Instant::now() + Duration::from_secs(p.stop_wait);
             while !listener_gone(&p.connection) {
@@ -272,6 +278,17 @@ mod tests {
         // unknown enablement is changed when asked for
         let p = plan(&obs(true, None), None, Some(false));
         assert_eq!(p.enable, Some(false));
+    }
+
+    #[test]
+    fn stop_is_detached_and_quoted_as_a_whole() {
+        assert_eq!(stop_cmd(true, "sshd"), "nohup sh -c 'sleep 1; systemctl stop sshd' >/dev/null 2>&1 </dev/null &");
+        assert_eq!(stop_cmd(false, "sshd"), "nohup sh -c 'sleep 1; service sshd stop' >/dev/null 2>&1 </dev/null &");
+        // a name that needs quoting stays one word inside the detached script
+        assert_eq!(
+            stop_cmd(true, "my ssh"),
+            r"nohup sh -c 'sleep 1; systemctl stop '\''my ssh'\''' >/dev/null 2>&1 </dev/null &"
+        );
     }
 
     #[test]

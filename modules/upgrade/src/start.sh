@@ -1,0 +1,38 @@
+#!/bin/bash
+# vcloud.usage_meter.upgrade: start the detached runner, under the lock.
+#   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT]  (this script on stdin)
+# Prints STATE=started + ID=<id>, STATE=busy (a run holds the lock: attach),
+# STATE=raced (the record changed since the module looked: look again) or
+# STATE=noflock.
+set -u
+SD=$1 SH=$2 CH=$3 SHA=$4 EXPECT=$5 WAIT=${6:-5}
+orig_umask=$(umask)
+umask 077   # our state and the run output are for root only; the bundle gets orig_umask
+mkdir -p "$SD/runs" || exit 20
+command -v flock > /dev/null 2>&1 || { echo STATE=noflock; exit 0; }
+exec 9>> "$SD/upgrade.lock"
+# a status probe holds a shared lock for a moment; a running upgrade holds it for minutes
+if ! flock -w "$WAIT" 9; then
+  echo STATE=busy
+  exit 0
+fi
+rid=$(sed -n 's/^id=//p' "$SD/upgrade.record" 2> /dev/null | head -n 1)
+if [ "${rid:--}" != "$EXPECT" ]; then
+  echo STATE=raced
+  exit 0
+fi
+id="$(date +%s)-$$"
+log="$SD/runs/$id.log"
+boot=$(cat /proc/sys/kernel/random/boot_id 2> /dev/null)
+cat > "$SD/runner.sh.tmp" << 'UM_RUNNER_EOF'
+@RUNNER@
+UM_RUNNER_EOF
+mv -f "$SD/runner.sh.tmp" "$SD/runner.sh" || exit 21
+printf 'id=%s\nsha256=%s\nshar=%s\nchdir=%s\nstarted=%s\nboot_id=%s\nlog=%s\n' \
+  "$id" "$SHA" "$SH" "$CH" "$(date +%s)" "$boot" "$log" > "$SD/upgrade.current.tmp"
+mv -f "$SD/upgrade.current.tmp" "$SD/upgrade.current" || exit 22
+: > "$log"
+# new session, no terminal, no SSH file descriptors: survives the connection; keeps fd 9 (the lock)
+UM_UMASK=$orig_umask setsid nohup bash "$SD/runner.sh" "$id" "$SD" "$SH" "$CH" "$SHA" < /dev/null > /dev/null 2>&1 &
+echo STATE=started
+echo "ID=$id"

@@ -1,0 +1,209 @@
+"""vcloud.usage_meter.shar_copy against the simulated appliance.
+
+Every case runs the real module through ansible-playbook (tests/lib/playbook.py)
+against a fresh simulated appliance (tests/appliance/umsim.py, fixtures in
+tests/conftest.py). Checksums on the appliance are read with the appliance's own
+console (`sha256sum`), never through the module under test.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from lib.playbook import run_module
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = "shar_copy"
+DEST = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
+PART = "/opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part"
+
+
+@pytest.fixture(autouse=True)
+def _built():
+    if not (REPO / "plugins" / "modules" / MODULE).exists():
+        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+
+
+def conn(a, **extra):
+    return {"host": a.host, "password": a.root_password, "known_hosts": a.known_hosts, **extra}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def remote_sha(a, path: str = DEST) -> str | None:
+    cp = a.exec(["sh", "-c", f"[ -f {path} ] && sha256sum {path} | cut -d' ' -f1 || echo ABSENT"])
+    out = cp.stdout.strip()
+    return None if out == "ABSENT" else out
+
+
+def remote_exists(a, path: str) -> bool:
+    return a.exec(["test", "-e", path]).returncode == 0
+
+
+def remote_size(a, path: str) -> int | None:
+    cp = a.exec(["stat", "-c", "%s", path])
+    return int(cp.stdout) if cp.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def bundle(shar_factory):
+    return shar_factory("16M", 1.0)
+
+
+def test_copy_then_recopy_unchanged(appliance, bundle):
+    want = sha256(bundle)
+    r = run_module(MODULE, conn(appliance, src=str(bundle)), diff=True)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True
+    assert r["checksum"] == f"sha256:{want}"
+    assert r["size"] == bundle.stat().st_size
+    assert r["transferred"] == r["size"]
+    assert r["resumed"] is False
+    assert r["dest"] == DEST
+    assert "(absent)" in r["diff"]["before"] and want in r["diff"]["after"]
+    assert remote_sha(appliance) == want
+    assert not remote_exists(appliance, PART)
+
+    again = run_module(MODULE, conn(appliance, src=str(bundle)))
+    assert again["_status"] == "ok", again["_output"]
+    assert again["changed"] is False
+    assert again["transferred"] == 0
+    assert again["checksum"] == f"sha256:{want}"
+
+    # a published checksum that matches is accepted, still unchanged
+    ok = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want.upper()}"))
+    assert ok["_status"] == "ok" and ok["changed"] is False, ok["_output"]
+
+    # force copies again
+    forced = run_module(MODULE, conn(appliance, src=str(bundle), force=True))
+    assert forced["_status"] == "ok" and forced["changed"] is True, forced["_output"]
+    assert forced["transferred"] == forced["size"]
+    assert remote_sha(appliance) == want
+
+
+def test_replaces_a_different_file(appliance, bundle, tmp_path):
+    other = tmp_path / "old.shar"
+    other.write_bytes(b"an older bundle\n" * 1000)
+    assert appliance.scp_to(other, DEST).returncode == 0
+    r = run_module(MODULE, conn(appliance, src=str(bundle)), diff=True)
+    assert r["_status"] == "ok" and r["changed"] is True, r["_output"]
+    assert remote_sha(appliance) == sha256(bundle)
+    assert "another file" in r["diff"]["before"]
+
+
+def test_check_mode_transfers_nothing(appliance, bundle):
+    r = run_module(MODULE, conn(appliance, src=str(bundle)), check=True, diff=True)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True
+    assert r["transferred"] == 0
+    assert "would copy" in r["msg"]
+    assert not remote_exists(appliance, DEST)
+    assert not remote_exists(appliance, PART)
+
+
+def test_checksum_mismatch_refused_before_sending(appliance, bundle):
+    wrong = "sha256:" + "0" * 64
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=wrong))
+    assert r["_status"] == "failed"
+    assert "nothing was sent" in r["msg"] and sha256(bundle) in r["msg"]
+    assert not remote_exists(appliance, DEST)
+    assert not remote_exists(appliance, PART)
+
+
+@pytest.mark.parametrize("checksum, words", [
+    ("0" * 64, "sha256:<64 hex digits>"),
+    ("sha256:abc", "sha256:<64 hex digits>"),
+    ("md5:" + "0" * 32, "not supported"),
+])
+def test_checksum_format_refused(appliance, bundle, checksum, words):
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=checksum))
+    assert r["_status"] == "failed"
+    assert words in r["msg"]
+    assert not remote_exists(appliance, DEST)
+
+
+def test_src_missing_or_directory(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, src=str(tmp_path / "nope.shar")))
+    assert r["_status"] == "failed"
+    assert "nope.shar" in r["msg"] and "cannot be read" in r["msg"]
+    r = run_module(MODULE, conn(appliance, src=str(tmp_path)))
+    assert r["_status"] == "failed"
+    assert "is a directory" in r["msg"]
+    assert not remote_exists(appliance, DEST)
+
+
+def test_disk_too_small_fails_before_sending(appliance_factory, bundle):
+    a = appliance_factory(faults={"disk-small": "4M"})
+    r = run_module(MODULE, conn(a, src=str(bundle)))
+    assert r["_status"] == "failed"
+    assert "free space" in r["msg"] and "nothing was sent" in r["msg"]
+    assert r["needed"] == bundle.stat().st_size
+    assert r["free"] < r["needed"]
+    assert not remote_exists(a, DEST)
+    assert not remote_exists(a, PART)
+
+
+def test_connection_cut_then_rerun_resumes(appliance_factory, shar_factory):
+    big = shar_factory("48M", 1.0)
+    want = sha256(big)
+    a = appliance_factory()
+    a.fault_set("cut-copy", "8M")
+    r = run_module(MODULE, conn(a, src=str(big), retries=0))
+    assert r["_status"] == "failed", r["_output"]
+    assert "resumes" in r["msg"]
+    fired = [e for e in a.events("fault-fired") if e.get("fault") == "cut-copy"]
+    assert fired, "the cut-copy fault did not fire"
+    # the file that was being written when the connection was cut is the temporary one
+    assert fired[-1].get("file") == ".ums-system-upgrade.shar.part"
+    assert not remote_exists(a, DEST), "the real name holds a partial file"
+    part = remote_size(a, PART)
+    assert part is not None and 0 < part < big.stat().st_size
+
+    r2 = run_module(MODULE, conn(a, src=str(big), retries=0))
+    assert r2["_status"] == "ok", r2["_output"]
+    assert r2["changed"] is True and r2["resumed"] is True
+    assert 0 < r2["transferred"] < r2["size"]
+    assert r2["transferred"] <= r2["size"] - part + 4 * 1024 * 1024
+    assert remote_sha(a) == want
+    assert not remote_exists(a, PART)
+
+
+def test_connection_cut_is_retried_in_the_same_run(appliance_factory, shar_factory):
+    big = shar_factory("48M", 1.0)
+    a = appliance_factory()
+    a.fault_set("cut-copy", "8M")
+    r = run_module(MODULE, conn(a, src=str(big)))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True and r["resumed"] is True
+    assert any("dropped" in w for w in r.get("warnings", []))
+    assert [e for e in a.events("fault-fired") if e.get("fault") == "cut-copy"]
+    assert remote_sha(a) == sha256(big)
+    assert not remote_exists(a, PART)
+
+
+def test_bad_partial_file_restarts_from_zero(appliance, bundle, tmp_path):
+    # a .part longer than the source, and one with wrong content: both end verified
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"x" * (bundle.stat().st_size + 10))
+    assert appliance.scp_to(junk, PART).returncode == 0
+    r = run_module(MODULE, conn(appliance, src=str(bundle)))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["resumed"] is False and r["transferred"] == r["size"]
+    assert remote_sha(appliance) == sha256(bundle)
+
+    assert appliance.exec(["rm", "-f", DEST]).returncode == 0
+    junk.write_bytes(b"y" * 4096)
+    assert appliance.scp_to(junk, PART).returncode == 0
+    r = run_module(MODULE, conn(appliance, src=str(bundle)))
+    assert r["_status"] == "ok", r["_output"]
+    assert any("did not verify" in w for w in r.get("warnings", []))
+    assert remote_sha(appliance) == sha256(bundle)
+    assert not remote_exists(appliance, PART)
