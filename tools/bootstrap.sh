@@ -15,7 +15,7 @@ if [ ! -x /usr/sbin/policy-rc.d ] || ! grep -q 'exit 101' /usr/sbin/policy-rc.d;
 fi
 
 pkgs=""
-for f in tools/apt-packages.txt tests/appliance/apt-packages.txt; do
+for f in tools/apt-packages.txt tests/appliance/apt-packages.txt tests/vcsim/apt-packages.txt; do
   [ -f "$f" ] && pkgs="$pkgs $(sed 's/#.*//' "$f" | tr -s ' \n' ' ')"
 done
 missing=()
@@ -37,8 +37,10 @@ if ! cmp -s tools/requirements.txt .venv/.requirements 2>/dev/null; then
   cp tools/requirements.txt .venv/.requirements
 fi
 
-if [ -x tools/install-build-deps.sh ]; then
-  tools/install-build-deps.sh
-fi
+# Rust targets and the cross-linker; community.vmware (optional dependency,
+# tested against a vCenter simulator); ansible-lint in its own venv.
+for step in install-build-deps install-vmware-deps install-lint; do
+  if [ -x "tools/$step.sh" ]; then "tools/$step.sh"; fi
+done
 mkdir -p .work
 log "bootstrap done"

@@ -30,12 +30,15 @@ options:
     type: str
   ca_path:
     description:
-      - PEM file on the controller with the CA certificates to trust for the appliance API, instead of the system store. It may hold the appliance's own self-signed certificate, which is then trusted exactly.
+      - "PEM file on the controller with the CA certificates to trust for the appliance API, instead of the
+        system store. It may hold the appliance's own self-signed certificate, which is then trusted
+        exactly."
     type: path
   validate_certs:
     default: true
     description:
-      - Whether to check the appliance's TLS certificate against O(ca_path), or the controller's system CA store when O(ca_path) is not set.
+      - "Whether to check the appliance's TLS certificate against O(ca_path), or the controller's system CA
+        store when O(ca_path) is not set."
       - "V(false) accepts any certificate and returns a warning; use it only in labs."
     type: bool
 """

@@ -27,7 +27,8 @@ options:
       - "off"
     default: accept_new
     description:
-      - "Host key policy. V(accept_new) records a key seen for the first time and refuses a changed one; V(strict) needs the key recorded beforehand; V(off) skips the check and returns a warning."
+      - "Host key policy. V(accept_new) records a key seen for the first time and refuses a changed one;
+        V(strict) needs the key recorded beforehand; V(off) skips the check and returns a warning."
       - "V(strict): Connect only when the key is already in O(known_hosts)."
       - "V(accept_new): Record an unknown key in O(known_hosts); refuse a changed one."
       - "V(off): Do not check the key (a warning is returned). Only for labs."

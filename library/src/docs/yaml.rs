@@ -82,12 +82,43 @@ fn scalar(v: &Value, ind: usize) -> String {
             }
             out
         }
+        Value::String(s) if s.len() > WRAP && !s.contains('\n') => wrapped(s, ind),
         Value::String(s) if is_plain(s) => s.clone(),
         Value::String(s) => quoted(s),
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
         other => other.to_string(),
     }
+}
+
+/// Longer strings are folded over several lines (linters and ansible-test
+/// limit line length; YAML folds a line break in a double-quoted scalar into
+/// one space, and drops the next line's leading indentation).
+const WRAP: usize = 100;
+
+fn wrapped(s: &str, ind: usize) -> String {
+    let q = quoted(s);
+    let inner = &q[1..q.len() - 1];
+    let mut out = String::from("\"");
+    let mut line_len = 0;
+    for (i, word) in inner.split(' ').enumerate() {
+        if i > 0 {
+            // An empty word (two spaces in a row) or a word after which we'd
+            // overflow: only break before a non-empty word, never inside an escape.
+            if line_len + word.len() + 1 > WRAP && !word.is_empty() && line_len > 0 {
+                out.push('\n');
+                out.push_str(&indent(ind));
+                line_len = 0;
+            } else {
+                out.push(' ');
+                line_len += 1;
+            }
+        }
+        out.push_str(word);
+        line_len += word.len();
+    }
+    out.push('"');
+    out
 }
 
 fn quoted(s: &str) -> String {
@@ -117,6 +148,15 @@ mod tests {
             to_yaml(&v),
             "E: |\n  line1\n  line2\na:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\n"
         );
+    }
+
+    #[test]
+    fn long_strings_fold_into_lines_yaml_joins_again() {
+        let long = "word ".repeat(60).trim_end().to_string() + " \"quoted\" end";
+        let text = to_yaml(&json!({ "k": long }));
+        assert!(text.lines().all(|l| l.len() <= 110), "{text}");
+        assert!(text.lines().count() > 2);
+        assert!(text.starts_with("k: \"word word"));
     }
 
     #[test]

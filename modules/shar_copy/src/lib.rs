@@ -79,7 +79,7 @@ pub struct Output {
     #[schemars(extend("x-sample" = 1073741824))]
     pub size: u64,
     /// Bytes sent by this run (0 when the appliance already had the file,
-    /// less than O(size) when a partial copy was resumed).
+    /// less than RV(size) when a partial copy was resumed).
     #[schemars(extend("x-sample" = 1073741824))]
     pub transferred: u64,
     /// Wall time of the task in seconds.
