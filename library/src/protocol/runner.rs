@@ -97,6 +97,8 @@ pub fn execute<M: Module>(raw: RawArgs) -> (Map<String, Value>, bool) {
                 }
             };
             map.insert("changed".into(), Value::Bool(out.changed));
+            // Explicit: without it, Ansible fails any result carrying a non-zero `rc`.
+            map.insert("failed".into(), Value::Bool(false));
             if let Some(msg) = out.msg {
                 map.insert("msg".into(), Value::String(msg));
             }

@@ -10,6 +10,6 @@ mod upload;
 
 pub use args::{expand_tilde, ConnectionArgs, HostKeyChecking};
 pub use error::{SshError, SshErrorKind};
-pub use exec::ExecOutput;
+pub use exec::{parse_df_free, ExecOutput};
 pub use session::Ssh;
 pub use upload::UploadProgress;

@@ -1,0 +1,446 @@
+//! vcloud.usage_meter.appliance_info: the appliance's upgrade-relevant state,
+//! read-only, in one SSH round trip (one remote command printing `key=value`
+//! lines, parsed by the pure functions below).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use usage_meter::shell::quote;
+use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
+use usage_meter::upgrade_state::{self, UpgradeRecord};
+use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+
+fn default_install_dir() -> String {
+    "/opt/vmware/cloudusagemetering".into()
+}
+fn default_old_install_dir() -> String {
+    "/opt/vmware/cloudusagemetering-old".into()
+}
+fn default_state_dir() -> String {
+    upgrade_state::DEFAULT_STATE_DIR.into()
+}
+fn default_service() -> String {
+    "sshd".into()
+}
+
+/// Options of vcloud.usage_meter.appliance_info.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    #[serde(flatten)]
+    pub connection: ConnectionArgs,
+    /// The Usage Meter installation directory.
+    #[serde(default = "default_install_dir")]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    pub install_dir: String,
+    /// Where the 4.3 upgrade keeps the previous installation after its reboot.
+    #[serde(default = "default_old_install_dir")]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    pub old_install_dir: String,
+    /// Directory on the appliance where M(vcloud.usage_meter.upgrade) records its runs.
+    #[serde(default = "default_state_dir")]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    pub state_dir: String,
+    /// Name of the SSH service unit. [guess] C(sshd) on Photon OS.
+    #[serde(default = "default_service")]
+    #[schemars(length(min = 1))]
+    pub sshd_service: String,
+}
+
+/// What the appliance reported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+pub struct Appliance {
+    /// The kernel's boot id; it changes at every boot.
+    #[schemars(extend("x-sample" = "2b1f0e4a-5c1e-4f55-9a59-1b1c2e1a9d10"))]
+    pub boot_id: String,
+    /// The appliance's host name.
+    #[schemars(extend("x-sample" = "um01"))]
+    pub hostname: String,
+    /// Whether sshd is running.
+    pub sshd_active: bool,
+    /// Whether sshd starts at boot; null when it could not be read.
+    #[schemars(extend("x-returned" = "always"))]
+    pub sshd_enabled: Option<bool>,
+    /// Free bytes on the filesystem that holds C(/opt/vmware); null when C(df) gave nothing readable.
+    #[schemars(extend("x-sample" = 5738097664_u64, "x-returned" = "always"))]
+    pub opt_free_bytes: Option<u64>,
+    /// Whether O(install_dir) exists.
+    pub install_present: bool,
+    /// Whether O(install_dir) is a symbolic link (unknown whether 4.3 makes it one [guess]).
+    pub install_is_symlink: bool,
+    /// Whether O(old_install_dir) exists: the 4.3 upgrade has been completed by its reboot.
+    pub old_install_present: bool,
+    /// Upgrade logs (C(var/logs/inplaceupgradeum-*) under O(install_dir) and O(old_install_dir)), newest first.
+    pub upgrade_logs: Vec<String>,
+    /// When the root password expires, from C(chage -l root): C(never), a date
+    /// (C(YYYY-MM-DD)), C(password must be changed), or chage's own wording;
+    /// null when chage is not available.
+    #[schemars(extend("x-sample" = "2027-02-23", "x-returned" = "always"))]
+    pub root_password_expiry: Option<String>,
+    /// Whether the root password has expired (an expired root password breaks
+    /// non-interactive SSH); null when it cannot be computed.
+    #[schemars(extend("x-returned" = "always"))]
+    pub root_password_expired: Option<bool>,
+    /// Days until the root password expires (negative: expired that many days
+    /// ago); null when it never expires or cannot be computed.
+    #[schemars(extend("x-returned" = "always"))]
+    pub root_password_expires_in_days: Option<i64>,
+    /// Whether a finished run of M(vcloud.usage_meter.upgrade) is recorded on the appliance.
+    pub upgrade_recorded: bool,
+    /// Exit code of the recorded upgrade run; null when none is recorded.
+    #[schemars(extend("x-returned" = "always"))]
+    pub upgrade_rc: Option<i32>,
+    /// Whether a successful upgrade run finished in the current boot, so the reboot that completes it is still due.
+    pub upgrade_awaits_reboot: bool,
+    /// Whether an upgrade run is in progress now.
+    pub upgrade_in_progress: bool,
+}
+
+/// Result of vcloud.usage_meter.appliance_info.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Output {
+    /// The appliance's state. (Fields read through the appliance API, such as
+    /// the Usage Meter version, are added here when available.)
+    pub appliance: Appliance,
+}
+
+/// The one remote command: every read, each answer on its own `key=value` line.
+pub fn gather_cmd(p: &Params) -> String {
+    let svc = quote(&p.sshd_service);
+    let inst = quote(&p.install_dir);
+    let old = quote(&p.old_install_dir);
+    let rec = quote(&upgrade_state::path_in(&p.state_dir, upgrade_state::RECORD_FILE));
+    let glob = "var/logs/inplaceupgradeum-*";
+    let running = upgrade_state::in_progress_test(&p.state_dir);
+    [
+        "echo \"boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)\"".to_string(),
+        "echo \"hostname=$(hostname 2>/dev/null || cat /etc/hostname 2>/dev/null)\"".to_string(),
+        format!(
+            "if command -v systemctl >/dev/null 2>&1; then a=$(systemctl is-active {svc} 2>/dev/null); e=$(systemctl is-enabled {svc} 2>/dev/null); \
+             else if service {svc} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
+             if ls /etc/rc*.d/S*{svc} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; fi; \
+             echo \"sshd_active=${{a:-unknown}}\"; echo \"sshd_enabled=${{e:-unknown}}\""
+        ),
+        "echo \"df=$(df -Pk /opt/vmware 2>/dev/null | tail -n +2 | tr -s '\\n\\t' '  ')\"".to_string(),
+        format!("if [ -e {inst} ]; then echo install=1; else echo install=0; fi"),
+        format!("if [ -L {inst} ]; then echo install_link=1; else echo install_link=0; fi"),
+        format!("if [ -e {old} ]; then echo old=1; else echo old=0; fi"),
+        format!("ls -1td -- {inst}/{glob} {old}/{glob} 2>/dev/null | while IFS= read -r f; do echo \"log=$f\"; done"),
+        "echo \"now=$(date +%s)\"".to_string(),
+        "if command -v chage >/dev/null 2>&1; then LC_ALL=C chage -l root 2>/dev/null | sed 's/^/chage=/'; fi".to_string(),
+        format!("if [ -f {rec} ]; then sed 's/^/record./' {rec}; echo; fi"),
+        format!("if {running}; then echo upgrade_running=1; else echo upgrade_running=0; fi"),
+        "echo end=1".to_string(),
+    ]
+    .join("; ")
+}
+
+/// Parsed gather output; `None` unless the command ran to its end.
+pub fn parse_gather(out: &str) -> Option<Appliance> {
+    let mut a = Appliance::default();
+    let mut chage: Vec<(String, String)> = Vec::new();
+    let mut record = String::new();
+    let mut now: Option<i64> = None;
+    let mut complete = false;
+    for line in out.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        if let Some(rk) = k.strip_prefix("record.") {
+            record.push_str(rk);
+            record.push('=');
+            record.push_str(v);
+            record.push('\n');
+            continue;
+        }
+        match k {
+            "boot_id" => a.boot_id = v.trim().to_string(),
+            "hostname" => a.hostname = v.trim().to_string(),
+            "sshd_active" => a.sshd_active = v.trim() == "active",
+            "sshd_enabled" => a.sshd_enabled = enabled_state(v.trim()),
+            "df" => a.opt_free_bytes = df_free(v),
+            "install" => a.install_present = v.trim() == "1",
+            "install_link" => a.install_is_symlink = v.trim() == "1",
+            "old" => a.old_install_present = v.trim() == "1",
+            "log" if !v.trim().is_empty() => a.upgrade_logs.push(v.to_string()),
+            "now" => now = v.trim().parse().ok(),
+            "chage" => {
+                if let Some((label, value)) = v.split_once(':') {
+                    chage.push((label.trim().to_string(), value.trim().to_string()));
+                }
+            }
+            "upgrade_running" => a.upgrade_in_progress = v.trim() == "1",
+            "end" => complete = true,
+            _ => {}
+        }
+    }
+    if !complete {
+        return None;
+    }
+    if let Some((_, expires)) = chage.iter().find(|(l, _)| l.eq_ignore_ascii_case("Password expires")) {
+        let exp = password_expiry(expires, now.map(|n| n.div_euclid(86400)));
+        a.root_password_expiry = Some(exp.shown);
+        a.root_password_expired = exp.expired;
+        a.root_password_expires_in_days = exp.days_left;
+    }
+    if let Some(rec) = UpgradeRecord::parse(&record) {
+        a.upgrade_recorded = true;
+        a.upgrade_rc = Some(rec.rc);
+        a.upgrade_awaits_reboot = rec.awaits_reboot(&a.boot_id);
+    }
+    Some(a)
+}
+
+fn enabled_state(v: &str) -> Option<bool> {
+    match v {
+        "enabled" | "enabled-runtime" | "static" | "alias" => Some(true),
+        "disabled" | "masked" | "masked-runtime" | "indirect" => Some(false),
+        _ => None,
+    }
+}
+
+/// The "Available" column (KiB) of `df -Pk`'s data line(s), joined → bytes.
+pub fn df_free(data: &str) -> Option<u64> {
+    let fields: Vec<&str> = data.split_whitespace().collect();
+    // Filesystem 1024-blocks Used Available Capacity Mounted-on
+    fields.get(3).and_then(|s| s.parse::<u64>().ok()).map(|k| k.saturating_mul(1024))
+}
+
+/// The root password's expiry as shown, and what it means today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    pub shown: String,
+    pub expired: Option<bool>,
+    pub days_left: Option<i64>,
+}
+
+/// Interpret chage's "Password expires" value; `today` in days since 1970-01-01 (UTC).
+pub fn password_expiry(value: &str, today: Option<i64>) -> Expiry {
+    let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    if lower == "never" {
+        return Expiry { shown: "never".into(), expired: Some(false), days_left: None };
+    }
+    if lower.contains("must be changed") {
+        return Expiry { shown: "password must be changed".into(), expired: Some(true), days_left: Some(0) };
+    }
+    match parse_chage_date(v) {
+        Some(day) => {
+            let (y, m, d) = civil_from_days(day);
+            let shown = format!("{y:04}-{m:02}-{d:02}");
+            match today {
+                // shadow: expired once today >= last change + max days, which is the day chage prints
+                Some(t) => Expiry { shown, expired: Some(t >= day), days_left: Some(day - t) },
+                None => Expiry { shown, expired: None, days_left: None },
+            }
+        }
+        None => Expiry { shown: v.to_string(), expired: None, days_left: None },
+    }
+}
+
+const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/// `Feb 23, 2027` (chage in the C locale) or `2027-02-23` → days since 1970-01-01.
+pub fn parse_chage_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let [y, m, d] = s.split('-').collect::<Vec<_>>()[..] {
+        return days_from_civil(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    }
+    let cleaned = s.replace(',', " ");
+    let parts: Vec<&str> = cleaned.split_whitespace().collect();
+    if let [mon, day, year] = parts[..] {
+        let m = MONTHS.iter().position(|x| mon.len() >= 3 && mon.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(x)))? as u32 + 1;
+        return days_from_civil(year.parse().ok()?, m, day.parse().ok()?);
+    }
+    None
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1..=9999).contains(&y) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[derive(Debug)]
+pub struct ApplianceInfo;
+
+impl Module for ApplianceInfo {
+    const NAME: &'static str = "appliance_info";
+    type Params = Params;
+    type Output = Output;
+
+    fn doc() -> ModuleDoc {
+        ModuleDoc {
+            short_description: "Read the upgrade-relevant state of a Usage Meter appliance",
+            description: &[
+                "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id, whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade) recorded (an upgrade run, whether it awaits the reboot).",
+                "Read-only: runs in check mode too and never reports a change.",
+                "Runs on the controller; use C(delegate_to: localhost).",
+            ],
+            notes: &[
+                "sshd must be running: start it on the appliance console as root with C(service sshd start), or through VMware Tools as the upgrade role does when vCenter variables are set.",
+            ],
+            examples: r#"
+- name: Read the appliance's state
+  vcloud.usage_meter.appliance_info:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+  delegate_to: localhost
+  register: um_info
+
+- name: Stop unless there is room for the bundle
+  ansible.builtin.assert:
+    that: um_info.appliance.opt_free_bytes > 2 * 1024 * 1024 * 1024
+    fail_msg: /opt/vmware needs at least 2 GiB free
+"#,
+            check_mode: Support::Full,
+            diff_mode: Support::None,
+        }
+    }
+
+    fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
+        let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| match e.kind {
+            SshErrorKind::Refused => e
+                .hint(
+                    "sshd is not running on the appliance, and this module reads over SSH: start it on the appliance console as root \
+                     with `service sshd start`, or through VMware Tools (the upgrade role does this when vCenter variables are set), then run again",
+                )
+                .into_failure("connect"),
+            _ => e.into_failure("connect"),
+        })?;
+        let timeout = Duration::from_secs(p.connection.connect_timeout.max(30));
+        let out = ssh.exec(&gather_cmd(&p), timeout).map_err(|e| e.into_failure("read state"))?;
+        let appliance = parse_gather(&out.stdout).ok_or_else(|| {
+            Failure::new("read state", format!("the state command did not complete (rc={}): {}", out.rc.map_or("none".into(), |r| r.to_string()), out.tail(5).join(" | ")))
+                .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
+        })?;
+        if appliance.root_password_expired == Some(true) {
+            ctx.warn("the root password of the appliance has expired: set a new one on the console before SSH stops accepting it");
+        }
+        Ok(Outcome::new(false, Output { appliance }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        serde_json::from_value(serde_json::json!({"host": "um1", "password": "x"})).unwrap()
+    }
+
+    const SAMPLE: &str = "boot_id=abc-123\nhostname=um01\nsshd_active=active\nsshd_enabled=disabled\n\
+        df=/dev/sda4 9510192 3402860 5603612 38% /opt\ninstall=1\ninstall_link=0\nold=1\n\
+        log=/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-19264531\n\
+        log=/opt/vmware/cloudusagemetering-old/var/logs/inplaceupgradeum-20262511-19264531\nnow=1795600000\n\
+        chage=Last password change\t\t\t\t\t: Nov 25, 2026\nchage=Password expires\t\t\t\t\t: Feb 23, 2027\n\
+        chage=Password inactive\t\t\t\t\t: never\n\
+        record.format=1\nrecord.id=1795-42\nrecord.sha256=ABCD\nrecord.rc=0\nrecord.finished_boot_id=abc-123\nrecord.log=/var/lib/x/runs/1.log\n\
+        upgrade_running=0\nend=1\n";
+
+    #[test]
+    fn parses_everything() {
+        let a = parse_gather(SAMPLE).unwrap();
+        assert_eq!(a.boot_id, "abc-123");
+        assert_eq!(a.hostname, "um01");
+        assert!(a.sshd_active);
+        assert_eq!(a.sshd_enabled, Some(false));
+        assert_eq!(a.opt_free_bytes, Some(5603612 * 1024));
+        assert!(a.install_present && !a.install_is_symlink && a.old_install_present);
+        assert_eq!(a.upgrade_logs.len(), 2);
+        assert_eq!(a.root_password_expiry.as_deref(), Some("2027-02-23"));
+        // now = 2026-11-24T... UTC
+        assert_eq!(a.root_password_expired, Some(false));
+        assert!(a.root_password_expires_in_days.unwrap() > 80);
+        assert!(a.upgrade_recorded);
+        assert_eq!(a.upgrade_rc, Some(0));
+        assert!(a.upgrade_awaits_reboot);
+        assert!(!a.upgrade_in_progress);
+    }
+
+    #[test]
+    fn record_from_an_earlier_boot_does_not_await_reboot() {
+        let a = parse_gather(&SAMPLE.replacen("boot_id=abc-123", "boot_id=new-boot", 1)).unwrap();
+        assert!(a.upgrade_recorded && !a.upgrade_awaits_reboot);
+    }
+
+    #[test]
+    fn missing_pieces_are_null_not_errors() {
+        let a = parse_gather("boot_id=b\nsshd_active=inactive\nsshd_enabled=unknown\ndf=\ninstall=0\ninstall_link=0\nold=0\nnow=x\nupgrade_running=1\nend=1\n").unwrap();
+        assert!(!a.sshd_active);
+        assert_eq!(a.sshd_enabled, None);
+        assert_eq!(a.opt_free_bytes, None);
+        assert_eq!(a.root_password_expiry, None);
+        assert_eq!(a.root_password_expired, None);
+        assert!(!a.upgrade_recorded && !a.upgrade_awaits_reboot && a.upgrade_in_progress);
+        assert!(a.upgrade_logs.is_empty());
+        // a command cut short is not a result
+        assert_eq!(parse_gather("boot_id=b\n"), None);
+        assert_eq!(parse_gather(""), None);
+    }
+
+    #[test]
+    fn wrapped_df_lines() {
+        assert_eq!(df_free("/dev/mapper/very-long-name  100 50 40 50% /opt"), Some(40 * 1024));
+        assert_eq!(df_free("garbage"), None);
+        assert_eq!(df_free(""), None);
+    }
+
+    #[test]
+    fn password_expiry_cases() {
+        let today = days_from_civil(2027, 2, 23).unwrap();
+        assert_eq!(password_expiry("never", Some(today)), Expiry { shown: "never".into(), expired: Some(false), days_left: None });
+        assert_eq!(password_expiry("password must be changed", None).expired, Some(true));
+        let e = password_expiry("Feb 23, 2027", Some(today));
+        assert_eq!(e, Expiry { shown: "2027-02-23".into(), expired: Some(true), days_left: Some(0) });
+        let e = password_expiry("Feb 23, 2027", Some(today - 10));
+        assert_eq!((e.expired, e.days_left), (Some(false), Some(10)));
+        assert_eq!(password_expiry("Feb 23, 2027", None).expired, None);
+        assert_eq!(password_expiry("2027-02-23", Some(today + 1)).expired, Some(true));
+        assert_eq!(password_expiry("23. Feb. 2027", Some(today)).expired, None);
+    }
+
+    #[test]
+    fn calendar_round_trip() {
+        assert_eq!(days_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(days_from_civil(2000, 3, 1), Some(11017));
+        for z in [-1000, 0, 59, 60, 11016, 20000, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), Some(z), "{z}");
+        }
+        assert_eq!(parse_chage_date("Nov 25, 2026"), days_from_civil(2026, 11, 25));
+        assert_eq!(parse_chage_date("Foo 25, 2026"), None);
+        assert_eq!(parse_chage_date("Nov 32, 2026"), None);
+        assert_eq!(parse_chage_date("é 1, 2026"), None);
+    }
+
+    #[test]
+    fn gather_command_is_one_command_with_quoted_paths() {
+        let mut p = params();
+        p.install_dir = "/opt/my ums".into();
+        let c = gather_cmd(&p);
+        assert!(c.contains("'/opt/my ums'/var/logs/inplaceupgradeum-*"));
+        assert!(c.contains("chage -l root"));
+        assert!(c.contains("/var/lib/vcloud-usage-meter/upgrade.record"));
+        assert!(c.ends_with("echo end=1"));
+    }
+}

@@ -1,0 +1,433 @@
+//! vcloud.usage_meter.verify: wait until `scripts/status.sh` reports every
+//! Usage Meter service Running (step 7 of the 4.3 procedure), read-only.
+
+pub mod status;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use status::{parse_status, Patterns, StatusReport};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use usage_meter::shell::quote;
+use usage_meter::ssh::{ConnectionArgs, ExecOutput, Ssh, SshError, SshErrorKind};
+use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+
+fn default_chdir() -> String {
+    "/opt/vmware/cloudusagemetering".into()
+}
+fn default_command() -> String {
+    "./scripts/status.sh".into()
+}
+fn default_timeout() -> u64 {
+    600
+}
+fn default_interval() -> u64 {
+    5
+}
+fn default_command_timeout() -> u64 {
+    120
+}
+fn default_running() -> String {
+    status::DEFAULT_RUNNING.into()
+}
+fn default_offline() -> String {
+    status::DEFAULT_OFFLINE.into()
+}
+fn default_old_install() -> String {
+    "/opt/vmware/cloudusagemetering-old".into()
+}
+fn default_tail() -> u64 {
+    20
+}
+
+/// Options of vcloud.usage_meter.verify.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    #[serde(flatten)]
+    pub connection: ConnectionArgs,
+    /// Directory on the appliance to run O(command) in: the Usage Meter installation.
+    #[serde(default = "default_chdir")]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    pub chdir: String,
+    /// The status command, run by the login shell of O(username) in O(chdir).
+    ///
+    /// The documented check is C(./scripts/status.sh).
+    #[serde(default = "default_command")]
+    #[schemars(length(min = 1))]
+    pub command: String,
+    /// Seconds to wait for every service to be Running. Services come up
+    /// Offline, then Running, over some time after a boot. V(0) checks once.
+    #[serde(default = "default_timeout")]
+    #[schemars(range(max = 86400))]
+    pub timeout: u64,
+    /// Seconds between two runs of O(command) while waiting.
+    #[serde(default = "default_interval")]
+    #[schemars(range(min = 1, max = 600))]
+    pub interval: u64,
+    /// Seconds one run of O(command) may take.
+    #[serde(default = "default_command_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub command_timeout: u64,
+    /// Regular expression (Rust syntax) of a healthy service's status in a line of output.
+    ///
+    /// [guess] The output format of C(status.sh) is not published; the default
+    /// matches the word C(Running) in any letter case. Case-insensitive
+    /// patterns use ASCII case folding.
+    #[serde(default = "default_running")]
+    #[schemars(length(min = 1))]
+    pub running_pattern: String,
+    /// Regular expression (Rust syntax) of a failed service's status in a line of output.
+    ///
+    /// [guess] The default matches C(Offline) (documented) and, to be safe,
+    /// C(not running), C(stopped), C(failed), C(inactive), C(dead), in any letter case.
+    /// When a line holds both patterns, the earlier match decides.
+    #[serde(default = "default_offline")]
+    #[schemars(length(min = 1))]
+    pub offline_pattern: String,
+    /// Also treat a non-zero exit code of O(command) as unhealthy.
+    ///
+    /// [guess] The exit code of C(status.sh) is not published, so by default only
+    /// its output counts (every listed service Running, at least one listed).
+    #[serde(default)]
+    pub check_rc: bool,
+    /// Where the previous installation is kept after a 4.3 upgrade.
+    #[serde(default = "default_old_install")]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    pub old_install_dir: String,
+    /// Lines of the upgrade log returned when the check fails.
+    #[serde(default = "default_tail")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub log_tail_lines: u64,
+}
+
+/// Result of vcloud.usage_meter.verify.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Output {
+    /// Every service the status output listed, name → C(Running) or C(Offline).
+    #[schemars(extend("x-sample" = {"gw": "Running", "vcdcol": "Running"}))]
+    pub services: BTreeMap<String, String>,
+    /// Whether at least one service is listed and all listed services are Running.
+    #[schemars(extend("x-sample" = true))]
+    pub all_running: bool,
+    /// Names of the services not Running (empty on success).
+    pub offline: Vec<String>,
+    /// Path of the newest upgrade log (C(var/logs/inplaceupgradeum-*) under O(chdir) or O(old_install_dir)); null when there is none.
+    #[schemars(extend("x-sample" = "/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-19264531", "x-returned" = "always"))]
+    pub upgrade_log: Option<String>,
+    /// Whether O(old_install_dir) exists (the 4.3 upgrade moves the previous installation there at the reboot).
+    pub old_install_present: bool,
+    /// Exit code of the last run of O(command) (null when none was reported).
+    ///
+    /// Not named C(rc): Ansible fails a task whose result has a non-zero C(rc),
+    /// and C(status.sh) may exit non-zero while every service is Running [guess].
+    #[schemars(extend("x-returned" = "always"))]
+    pub status_rc: Option<i32>,
+    /// Output of the last run of O(command), without colours and blank lines.
+    pub stdout_lines: Vec<String>,
+    /// How many times O(command) ran.
+    #[schemars(extend("x-sample" = 3))]
+    pub attempts: u32,
+    /// Seconds spent waiting for the services.
+    #[schemars(extend("x-sample" = 4.2))]
+    pub waited: f64,
+}
+
+/// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
+pub fn status_cmd(chdir: &str, command: &str) -> String {
+    format!("cd {} 2>/dev/null || {{ echo '{NO_DIR}' >&2; exit 1; }}; {command}", quote(chdir))
+}
+const NO_DIR: &str = "um-verify: no such directory";
+const TAIL_MARK: &str = "--- um-verify log tail ---";
+
+/// The remote command that finds the upgrade log, checks the old install and, if asked, tails the log.
+pub fn info_cmd(chdir: &str, old: &str, tail: Option<u64>) -> String {
+    let glob = "var/logs/inplaceupgradeum-*";
+    let (c, o) = (quote(chdir), quote(old));
+    let mut cmd = format!(
+        "if [ -e {o} ]; then echo old=1; else echo old=0; fi; \
+         log=$(ls -1td -- {c}/{glob} {o}/{glob} 2>/dev/null | head -n 1); echo \"log=$log\""
+    );
+    if let Some(n) = tail {
+        cmd.push_str(&format!("; if [ -n \"$log\" ]; then echo '{TAIL_MARK}'; tail -n {n} -- \"$log\" 2>&1; fi"));
+    }
+    cmd
+}
+
+/// What the info command reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    pub old_install_present: bool,
+    pub upgrade_log: Option<String>,
+    pub tail: Vec<String>,
+}
+
+pub fn parse_info(out: &str) -> Info {
+    let mut info = Info::default();
+    let mut in_tail = false;
+    for line in out.lines() {
+        if in_tail {
+            info.tail.push(status::strip_ansi(line));
+            continue;
+        }
+        if line == TAIL_MARK {
+            in_tail = true;
+        } else if let Some(v) = line.strip_prefix("old=") {
+            info.old_install_present = v.trim() == "1";
+        } else if let Some(v) = line.strip_prefix("log=") {
+            info.upgrade_log = Some(v.trim().to_string()).filter(|s| !s.is_empty());
+        }
+    }
+    info
+}
+
+/// Whether one run counts as healthy.
+pub fn healthy(report: &StatusReport, rc: Option<i32>, check_rc: bool) -> bool {
+    report.all_running() && (!check_rc || rc == Some(0))
+}
+
+/// Why the services are not healthy, for the failure message.
+pub fn problem(report: &StatusReport, rc: Option<i32>, check_rc: bool, command: &str) -> String {
+    let offline = report.offline();
+    if !offline.is_empty() {
+        return format!(
+            "{} of {} services not Running: {}",
+            offline.len(),
+            report.services.len(),
+            offline.join(", ")
+        );
+    }
+    if report.running_count() == 0 {
+        return format!("no line of the output of `{command}` reads as a service status (Running or Offline)");
+    }
+    if check_rc && rc != Some(0) {
+        return format!("`{command}` exited with {} (check_rc is on)", rc.map_or("no exit status".into(), |r| r.to_string()));
+    }
+    "unknown".into()
+}
+
+#[derive(Debug)]
+pub struct Verify;
+
+/// One run of the status command, reconnecting first if needed.
+fn run_status(ssh: &mut Option<Ssh>, p: &Params, ctx: &Context) -> Result<ExecOutput, SshError> {
+    if ssh.is_none() {
+        let (s, _warning) = Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout))?;
+        *ssh = Some(s);
+    }
+    let Some(s) = ssh.as_ref() else {
+        return Err(SshError::new(SshErrorKind::Other, &p.connection.label(), "no SSH session"));
+    };
+    ctx.log(2, format!("running {}", p.command));
+    s.exec(&status_cmd(&p.chdir, &p.command), Duration::from_secs(p.command_timeout))
+}
+
+impl Module for Verify {
+    const NAME: &'static str = "verify";
+    type Params = Params;
+    type Output = Output;
+
+    fn doc() -> ModuleDoc {
+        ModuleDoc {
+            short_description: "Wait until every Usage Meter service reports Running",
+            description: &[
+                "Runs the appliance's status script (C(cd /opt/vmware/cloudusagemetering && ./scripts/status.sh)), the documented check after the 4.3 upgrade and its reboot, until every listed service is Running or O(timeout) has passed.",
+                "Services come up Offline, then Running, over some time after a boot, so the module polls every O(interval) seconds.",
+                "The output is parsed defensively, because its format is not published [guess]: ANSI colours are removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is running)) or after it.",
+                "Fails, after the wait, when any service is Offline or no service is Running, with the names, the path of the newest upgrade log and its last lines.",
+                "Read-only: it runs in check mode too and never reports a change.",
+                "Runs on the controller; use C(delegate_to: localhost).",
+            ],
+            notes: &[
+                "When a service stays Offline after the 4.3 upgrade, the documented recovery is to revert the appliance to the snapshot taken before the upgrade and repeat it.",
+                "O(running_pattern) and O(offline_pattern) are regular expressions in Rust syntax; the earlier match in a line decides, and a line matching O(offline_pattern) counts as Offline even when no service name can be read from it.",
+            ],
+            examples: r#"
+- name: Wait until every Usage Meter service is Running
+  vcloud.usage_meter.verify:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+    timeout: 900
+  delegate_to: localhost
+  register: um_status
+
+- name: Show the services
+  ansible.builtin.debug:
+    var: um_status.services
+
+- name: A status script that prints UP/DOWN
+  vcloud.usage_meter.verify:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+    running_pattern: '\bUP\b'
+    offline_pattern: '\bDOWN\b'
+  delegate_to: localhost
+"#,
+            check_mode: Support::Full,
+            diff_mode: Support::None,
+        }
+    }
+
+    fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
+        let patterns = Patterns::new(&p.running_pattern, &p.offline_pattern)
+            .map_err(|e| Failure::new("validate", e).hint("fix the regular expression (Rust regex syntax)"))?;
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(p.timeout);
+        let mut ssh = Some(Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?);
+
+        let mut attempts: u32 = 0;
+        let mut last: Option<(StatusReport, ExecOutput)> = None;
+        let mut last_ssh_error: Option<SshError>;
+        loop {
+            match run_status(&mut ssh, &p, ctx) {
+                Ok(out) => {
+                    attempts += 1;
+                    last_ssh_error = None;
+                    if out.stderr.contains(NO_DIR) {
+                        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
+                            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
+                    }
+                    if matches!(out.rc, Some(126 | 127)) {
+                        return Err(Failure::new(
+                            "run status",
+                            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
+                        )
+                        .hint("check the command option; the documented check is ./scripts/status.sh in /opt/vmware/cloudusagemetering")
+                        .with("status_rc", out.rc.unwrap_or_default()));
+                    }
+                    let report = parse_status(&out.stdout, &patterns);
+                    ctx.log(2, format!("attempt {attempts}: {} services, offline: {:?}", report.services.len(), report.offline()));
+                    let ok = healthy(&report, out.rc, p.check_rc);
+                    last = Some((report, out));
+                    if ok {
+                        break;
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    ctx.log(1, format!("status check: {e}; retrying"));
+                    ssh = None;
+                    last_ssh_error = Some(e);
+                }
+                Err(e) => return Err(e.into_failure("run status")),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(p.interval).min(deadline - now));
+        }
+        let waited = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+
+        let Some((report, out)) = last else {
+            let e = last_ssh_error
+                .unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
+            return Err(e.into_failure("run status"));
+        };
+        let ok = healthy(&report, out.rc, p.check_rc);
+
+        // The log and the old install: one more round trip (with the log tail when failing).
+        let info_out = match ssh.as_ref() {
+            Some(s) => s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout)),
+            None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
+        };
+        let info = match info_out {
+            Ok(o) => parse_info(&o.stdout),
+            Err(e) if !ok => {
+                ctx.warn(format!("could not read the upgrade log: {e}"));
+                Info::default()
+            }
+            Err(e) => return Err(e.into_failure("read upgrade log")),
+        };
+
+        let output = Output {
+            all_running: ok,
+            offline: report.offline(),
+            services: report.services.clone(),
+            upgrade_log: info.upgrade_log.clone(),
+            old_install_present: info.old_install_present,
+            status_rc: out.rc,
+            stdout_lines: report.lines.clone(),
+            attempts,
+            waited,
+        };
+        if ok {
+            return Ok(Outcome::new(false, output));
+        }
+
+        let what = problem(&report, out.rc, p.check_rc, &p.command);
+        let log_part = match &info.upgrade_log {
+            Some(l) => {
+                let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
+                format!("; upgrade log {l}, last lines: {}", last_lines.join(" | "))
+            }
+            None => "; no upgrade log (var/logs/inplaceupgradeum-*) was found".to_string(),
+        };
+        let msg = format!("after {waited} s and {attempts} checks, {what}{log_part}");
+        let hint = if report.services.is_empty() {
+            "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it"
+        } else {
+            "check those services on the appliance (cd /opt/vmware/cloudusagemetering && ./scripts/status.sh) and read the upgrade log; \
+             raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
+             is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again"
+        };
+        let mut f = Failure::new("verify services", msg)
+            .hint(hint)
+            .with("offline", output.offline.clone())
+            .with("all_running", false)
+            .with("attempts", attempts)
+            .with("waited", waited)
+            .with("stdout_lines", output.stdout_lines.clone())
+            .with("upgrade_log", info.upgrade_log.clone())
+            .with("upgrade_log_tail", info.tail.clone())
+            .with("old_install_present", info.old_install_present);
+        f = f.with("services", serde_json::Value::Object(output.services.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
+        if let Some(rc) = out.rc {
+            f = f.with("status_rc", rc);
+        }
+        if !out.stderr.trim().is_empty() {
+            f = f.with("stderr", out.stderr.trim().to_string());
+        }
+        Err(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_quote_paths() {
+        let c = status_cmd("/opt/my dir", "./scripts/status.sh");
+        assert!(c.starts_with("cd '/opt/my dir' 2>/dev/null ||"));
+        assert!(c.ends_with("; ./scripts/status.sh"));
+        let i = info_cmd("/opt/vmware/cloudusagemetering", "/opt/vmware/cloudusagemetering-old", Some(20));
+        assert!(i.contains("ls -1td -- /opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-* /opt/vmware/cloudusagemetering-old/var/logs/inplaceupgradeum-*"));
+        assert!(i.contains("tail -n 20"));
+        assert!(!info_cmd("/a", "/b", None).contains("tail"));
+    }
+
+    #[test]
+    fn info_parsing() {
+        let i = parse_info("old=1\nlog=/x/var/logs/inplaceupgradeum-1\n--- um-verify log tail ---\nline a\nold=0\n");
+        assert_eq!(
+            i,
+            Info { old_install_present: true, upgrade_log: Some("/x/var/logs/inplaceupgradeum-1".into()), tail: vec!["line a".into(), "old=0".into()] }
+        );
+        assert_eq!(parse_info("old=0\nlog=\n"), Info::default());
+        assert_eq!(parse_info(""), Info::default());
+    }
+
+    #[test]
+    fn health_and_problem() {
+        let pats = Patterns::defaults().unwrap();
+        let ok = parse_status("gw : Running\ncore : Running", &pats);
+        assert!(healthy(&ok, Some(1), false));
+        assert!(!healthy(&ok, Some(1), true));
+        assert!(healthy(&ok, Some(0), true));
+        assert!(problem(&ok, Some(1), true, "s").contains("exited with 1"));
+        let bad = parse_status("gw : Running\ncore : Offline\ndss : Offline", &pats);
+        assert!(!healthy(&bad, Some(0), false));
+        assert_eq!(problem(&bad, Some(1), false, "s"), "2 of 3 services not Running: core, dss");
+        let none = parse_status("hello", &pats);
+        assert!(problem(&none, Some(0), false, "./scripts/status.sh").contains("no line"));
+    }
+}

@@ -1,0 +1,109 @@
+"""vcloud.usage_meter.appliance_info against simulated appliances (tests/appliance/umsim.py),
+through real ansible-playbook (tests/lib/playbook.py)."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from lib.playbook import run_module
+from simtest import UMS
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = "appliance_info"
+STATE_DIR = "/var/lib/vcloud-usage-meter"
+
+
+@pytest.fixture(autouse=True)
+def _built():
+    if not (REPO / "plugins" / "modules" / MODULE).exists():
+        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+
+
+def conn(a, tmp_path, **kw):
+    args = {"host": a.host, "password": a.root_password, "known_hosts": str(tmp_path / "known_hosts"),
+            "connect_timeout": 5}
+    args.update(kw)
+    return args
+
+
+def test_reports_a_fresh_appliance(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, tmp_path))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False
+    a = r["appliance"]
+    assert a["boot_id"] == appliance.boot_id()
+    assert a["sshd_active"] is True
+    assert a["sshd_enabled"] is False          # started like `service sshd start`: not enabled
+    assert isinstance(a["opt_free_bytes"], int) and a["opt_free_bytes"] > 0
+    assert a["install_present"] is True and a["install_is_symlink"] is False
+    assert a["old_install_present"] is False
+    assert a["upgrade_logs"] == []
+    assert a["upgrade_recorded"] is False and a["upgrade_awaits_reboot"] is False
+    assert a["upgrade_in_progress"] is False and a["upgrade_rc"] is None
+    assert a["root_password_expired"] is False
+    assert a["root_password_expiry"] is not None
+
+
+def test_rerun_and_check_mode_change_nothing(appliance, tmp_path):
+    first = run_module(MODULE, conn(appliance, tmp_path))
+    again = run_module(MODULE, conn(appliance, tmp_path))
+    checked = run_module(MODULE, conn(appliance, tmp_path), check=True)
+    for r in (first, again, checked):
+        assert r["_status"] == "ok", r["_output"]
+        assert r["changed"] is False
+    # free space is the host's (the overlay disk), which other work changes meanwhile
+    for r in (first, again, checked):
+        r["appliance"].pop("opt_free_bytes")
+    assert first["appliance"] == again["appliance"] == checked["appliance"]
+
+
+def test_reads_logs_old_install_expiry_and_the_upgrade_record(appliance, tmp_path):
+    a = appliance
+    boot = a.boot_id()
+    today = dt.date.today()
+    script = (
+        f"mkdir -p {UMS}-old/var/logs {UMS}/var/logs && "
+        f"echo old > {UMS}-old/var/logs/inplaceupgradeum-20260101-1 && "
+        f"sleep 0.01 && echo new > {UMS}/var/logs/inplaceupgradeum-20262511-19264531 && "
+        f"chage -d {today.isoformat()} -M 90 root && "
+        f"mkdir -p {STATE_DIR} && printf 'format=1\\nid=1-2\\nsha256=%064d\\nrc=0\\nfinished_boot_id={boot}\\n' 0 "
+        f"> {STATE_DIR}/upgrade.record"
+    )
+    cp = a.exec(["sh", "-c", script])
+    assert cp.returncode == 0, cp.stderr
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok", r["_output"]
+    info = r["appliance"]
+    assert info["old_install_present"] is True
+    assert info["upgrade_logs"] == [f"{UMS}/var/logs/inplaceupgradeum-20262511-19264531",
+                                    f"{UMS}-old/var/logs/inplaceupgradeum-20260101-1"]
+    expiry = dt.date.fromisoformat(info["root_password_expiry"])
+    assert abs((expiry - today).days - 90) <= 1
+    assert info["root_password_expired"] is False
+    assert 89 <= info["root_password_expires_in_days"] <= 91
+    assert info["upgrade_recorded"] is True and info["upgrade_rc"] == 0
+    assert info["upgrade_awaits_reboot"] is True
+    # a record from an earlier boot no longer awaits the reboot
+    cp = a.exec(["sh", "-c", f"sed -i 's/^finished_boot_id=.*/finished_boot_id=an-earlier-boot/' {STATE_DIR}/upgrade.record"])
+    assert cp.returncode == 0, cp.stderr
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["appliance"]["upgrade_recorded"] is True and r["appliance"]["upgrade_awaits_reboot"] is False
+
+
+def test_sshd_stopped_fails_and_says_how_to_open_ssh(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="off")
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "failed", r["_output"]
+    msg = r["msg"]
+    assert a.host in msg and "connect" in msg
+    assert "refused" in msg
+    assert "service sshd start" in msg and "VMware Tools" in msg
+
+
+def test_expired_root_password_is_named(appliance_factory, tmp_path):
+    a = appliance_factory(faults={"password-expired": ""})
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "failed", r["_output"]
+    assert "expired" in r["msg"] and "console" in r["msg"], r["msg"]

@@ -1,0 +1,152 @@
+"""vcloud.usage_meter.verify against simulated appliances (tests/appliance/umsim.py),
+through real ansible-playbook (tests/lib/playbook.py). The status.sh output format
+is a [guess], so the appliance's format switch is exercised; waits are short and
+nothing asserts on timings."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from lib.playbook import run_module
+from simtest import UMS, until, upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = "verify"
+SERVICES = ["Nginx", "GW", "Core", "DSS", "gnatsd", "VcCol", "nsxvCol", "nsxtCol",
+            "vropsCol", "daasCol", "vrniCol", "vcavCol", "vcdCol", "vraCol"]
+
+
+@pytest.fixture(autouse=True)
+def _built():
+    if not (REPO / "plugins" / "modules" / MODULE).exists():
+        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+
+
+def conn(a, tmp_path, **kw):
+    args = {"host": a.host, "password": a.root_password, "known_hosts": str(tmp_path / "known_hosts"),
+            "connect_timeout": 5, "timeout": 60, "interval": 1}
+    args.update(kw)
+    return args
+
+
+@pytest.mark.parametrize("fmt,names", [("colon", "lower"), ("table", "lower"), ("ansi", "lower"), ("table", "doc"),
+                                       ("ansi", "doc")])
+def test_all_running_in_every_output_format(appliance_factory, tmp_path, fmt, names):
+    a = appliance_factory(config={"status_format": fmt, "status_names": names, "services_up_s": "1"})
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False
+    assert r["all_running"] is True and r["offline"] == []
+    expected = {s.lower() if names == "lower" else s for s in SERVICES}
+    assert set(r["services"]) == expected, r["stdout_lines"]
+    assert set(r["services"].values()) == {"Running"}
+    assert not any("\x1b" in line for line in r["stdout_lines"])
+    assert r["upgrade_log"] is None and r["old_install_present"] is False
+    assert r["status_rc"] == 0 and r["attempts"] >= 1
+
+
+@pytest.mark.parametrize("fmt", ["colon", "table", "ansi"])
+def test_offline_service_fails_after_the_wait_in_every_format(appliance_factory, tmp_path, fmt):
+    a = appliance_factory(config={"status_format": fmt, "services_up_s": "1"})
+    a.fault_set("service-offline", "vcdCol,DSS")
+    r = run_module(MODULE, conn(a, tmp_path, timeout=3))
+    assert r["_status"] == "failed", r["_output"]
+    assert sorted(r["offline"]) == ["dss", "vcdcol"], r["stdout_lines"]
+    assert "dss" in r["msg"] and "vcdcol" in r["msg"]
+    assert r["services"]["gw"] == "Running" and r["services"]["vcdcol"] == "Offline"
+    assert r["attempts"] >= 2                  # it waited, then gave up
+    assert "snapshot" in r["msg"]
+
+
+def test_check_mode_and_rerun_report_no_change(appliance_factory, tmp_path):
+    a = appliance_factory(config={"services_up_s": "1"})
+    for check in (False, False, True):
+        r = run_module(MODULE, conn(a, tmp_path), check=check)
+        assert r["_status"] == "ok", r["_output"]
+        assert r["changed"] is False and r["all_running"] is True
+
+
+def test_waits_while_a_service_is_offline(appliance_factory, tmp_path):
+    a = appliance_factory(config={"services_up_s": "1"})
+    a.fault_set("service-offline", "GW")
+    # a wrapper that counts the module's finished status runs, so the fault is
+    # cleared only after one run has reported GW Offline
+    wrapper = f"{UMS}/scripts/status-counted.sh"
+    body = f"#!/bin/sh\nout=$({UMS}/scripts/status.sh); rc=$?\necho \"$out\"\necho x >> /tmp/status-runs\nexit $rc\n"
+    cp = a.exec(["sh", "-c", f"cat > {wrapper} && chmod +x {wrapper} && rm -f /tmp/status-runs"], input=body)
+    assert cp.returncode == 0, cp.stderr
+
+    def clear_after_first_run():
+        until("a status run", lambda: a.exec(["sh", "-c", "test -s /tmp/status-runs"]).returncode == 0, 120)
+        a.fault_clear("service-offline")
+
+    t = threading.Thread(target=clear_after_first_run, daemon=True)
+    t.start()
+    r = run_module(MODULE, conn(a, tmp_path, command="./scripts/status-counted.sh", timeout=120))
+    t.join(30)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["all_running"] is True and r["attempts"] >= 2
+
+
+def test_after_a_real_upgrade_a_service_stays_offline(appliance_factory, shar, tmp_path):
+    """The issue's failure path end to end: shar, reboot, one service Offline ->
+    names, the upgrade log's path and its tail, and the old install is seen."""
+    a = appliance_factory(sshd="enabled", config={"services_up_s": "1"})
+    a.fault_set("service-offline", "vcdCol")
+    upgrade(a, shar)                          # scp + bash shar + reboot + new boot (plain OpenSSH)
+    a.wait_ssh(60)
+    r = run_module(MODULE, conn(a, tmp_path, timeout=4, log_tail_lines=5))
+    assert r["_status"] == "failed", r["_output"]
+    assert r["offline"] == ["vcdcol"]
+    log = r["upgrade_log"]
+    assert log and log.startswith(f"{UMS}/var/logs/inplaceupgradeum-"), r
+    assert log in r["msg"] and "vcdcol" in r["msg"]
+    assert 0 < len(r["upgrade_log_tail"]) <= 5
+    assert any("completed" in line or "INFO" in line for line in r["upgrade_log_tail"]), r["upgrade_log_tail"]
+    assert r["old_install_present"] is True
+    # the fault off, the same check passes and still reports the log and the old install
+    a.fault_clear("service-offline")
+    r = run_module(MODULE, conn(a, tmp_path, timeout=30))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["upgrade_log"] == log and r["old_install_present"] is True
+
+
+def test_unrecognised_output_fails_with_advice(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, tmp_path, command="echo all good", timeout=0))
+    assert r["_status"] == "failed", r["_output"]
+    assert "reads as a service status" in r["msg"] and "running_pattern" in r["msg"], r["msg"]
+    assert r["stdout_lines"] == ["all good"] and r["attempts"] == 1
+
+
+def test_custom_patterns(appliance, tmp_path):
+    cmd = "printf 'gw UP\\ncore DOWN\\n'"
+    r = run_module(MODULE, conn(appliance, tmp_path, command=cmd, timeout=0,
+                                running_pattern=r"\bUP\b", offline_pattern=r"\bDOWN\b"))
+    assert r["_status"] == "failed", r["_output"]
+    assert r["offline"] == ["core"] and r["services"] == {"gw": "Running", "core": "Offline"}
+
+
+def test_exit_code_counts_only_when_asked(appliance, tmp_path):
+    cmd = "echo 'gw : Running'; exit 1"
+    r = run_module(MODULE, conn(appliance, tmp_path, command=cmd, timeout=0))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["status_rc"] == 1 and r["all_running"] is True
+    r = run_module(MODULE, conn(appliance, tmp_path, command=cmd, timeout=0, check_rc=True))
+    assert r["_status"] == "failed" and "exited with 1" in r["msg"], r["msg"]
+
+
+def test_missing_directory_and_command_fail_at_once(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, tmp_path, chdir="/opt/vmware/nowhere"))
+    assert r["_status"] == "failed", r["_output"]
+    assert "/opt/vmware/nowhere does not exist" in r["msg"]
+    r = run_module(MODULE, conn(appliance, tmp_path, command="./scripts/no-such-script.sh"))
+    assert r["_status"] == "failed", r["_output"]
+    assert "could not be run" in r["msg"] and r["status_rc"] == 127
+
+
+def test_bad_pattern_is_refused(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, tmp_path, running_pattern="("))
+    assert r["_status"] == "failed"
+    assert "running_pattern is not a valid regular expression" in r["msg"]
