@@ -107,3 +107,22 @@ def test_expired_root_password_is_named(appliance_factory, tmp_path):
     r = run_module(MODULE, conn(a, tmp_path))
     assert r["_status"] == "failed", r["_output"]
     assert "expired" in r["msg"] and "console" in r["msg"], r["msg"]
+
+
+def test_version_comes_from_the_api_and_api_trouble_is_only_a_warning(appliance, tmp_path):
+    api = {"api_password": appliance.api_password, "ca_path": appliance.api_ca}
+    r = run_module(MODULE, conn(appliance, tmp_path, **api), verbosity=3)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["appliance"]["version"].startswith("4.2.0.0 build ")
+    assert r["appliance"]["version_info"]["major"] == 4 and r["appliance"]["version_info"]["minor"] == 2
+    assert appliance.api_password not in r["_output"]
+    assert r["invocation"]["module_args"]["api_password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+    wrong = run_module(MODULE, conn(appliance, tmp_path, api_password="not-the-api-password", ca_path=appliance.api_ca))
+    assert wrong["_status"] == "ok", wrong["_output"]
+    assert wrong["appliance"].get("version") is None
+    assert any("version could not be read" in w for w in wrong.get("warnings", [])), wrong.get("warnings")
+    assert "not-the-api-password" not in wrong["_output"]
+
+    without = run_module(MODULE, conn(appliance, tmp_path))
+    assert without["appliance"].get("version") is None and not without.get("warnings")

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use usage_meter::shell::quote;
+use usage_meter::api::{ApiArgs, Version};
 use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
 use usage_meter::upgrade_state::{self, UpgradeRecord};
 use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
@@ -28,6 +29,10 @@ fn default_service() -> String {
 pub struct Params {
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// The appliance API, used only to read the Usage Meter version when
+    /// O(api_password) is given (no on-disk version file is known for 4.1-4.3).
+    #[serde(flatten)]
+    pub api: ApiArgs,
     /// The Usage Meter installation directory.
     #[serde(default = "default_install_dir")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
@@ -49,6 +54,14 @@ pub struct Params {
 /// What the appliance reported.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Appliance {
+    /// The Usage Meter version from the appliance API (C(GET /agent_info)), as
+    /// C(major.minor.patch.hotfix build N); only when O(api_password) is given
+    /// and the API answered (otherwise a warning says why).
+    #[schemars(extend("x-sample" = "4.2.0.0 build 18320944", "x-returned" = "when api_password is given and the API answered"))]
+    pub version: Option<String>,
+    /// The same version as numbers (C(major), C(minor), C(patch), C(hotfix), C(build)).
+    #[schemars(extend("x-returned" = "when api_password is given and the API answered"))]
+    pub version_info: Option<Version>,
     /// The kernel's boot id; it changes at every boot.
     #[schemars(extend("x-sample" = "2b1f0e4a-5c1e-4f55-9a59-1b1c2e1a9d10"))]
     pub boot_id: String,
@@ -329,10 +342,21 @@ impl Module for ApplianceInfo {
         })?;
         let timeout = Duration::from_secs(p.connection.connect_timeout.max(30));
         let out = ssh.exec(&gather_cmd(&p), timeout).map_err(|e| e.into_failure("read state"))?;
-        let appliance = parse_gather(&out.stdout).ok_or_else(|| {
+        let mut appliance = parse_gather(&out.stdout).ok_or_else(|| {
             Failure::new("read state", format!("the state command did not complete (rc={}): {}", out.rc.map_or("none".into(), |r| r.to_string()), out.tail(5).join(" | ")))
                 .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
         })?;
+        if p.api.api_password.is_some() {
+            // Read-only and the version is optional: an API problem is a warning.
+            let read = usage_meter::api::Client::new(&p.connection.host, &p.api, ctx).and_then(|mut c| c.agent_info(ctx));
+            match read {
+                Ok(info) => {
+                    appliance.version = Some(info.version.to_string());
+                    appliance.version_info = Some(info.version);
+                }
+                Err(e) => ctx.warn(format!("the Usage Meter version could not be read from the appliance API: {}", e.into_failure("read version").render(None))),
+            }
+        }
         if appliance.root_password_expired == Some(true) {
             ctx.warn("the root password of the appliance has expired: set a new one on the console before SSH stops accepting it");
         }
