@@ -1,0 +1,63 @@
+"""Small helpers for the appliance tests (bounded waits, plain OpenSSH command lines)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+            "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3"]
+UMS = "/opt/vmware/cloudusagemetering"
+
+
+def until(what: str, fn, timeout: float = 30.0, interval: float = 0.1):
+    """Poll fn() until it returns a truthy value; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+        except Exception as e:   # keep polling; report the last error
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def pw_ssh(a, command: str, timeout: float = 60, extra=()):
+    """sshpass + ssh with the root password, as an operator would type it."""
+    argv = ["sshpass", "-e", "ssh", *SSH_OPTS, "-o", "PubkeyAuthentication=no",
+            "-o", "PreferredAuthentications=password", *extra, f"root@{a.host}", command]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, SSHPASS=a.root_password))
+
+
+def pw_scp(a, local, remote: str, timeout: float = 300):
+    argv = ["sshpass", "-e", "scp", "-q", *SSH_OPTS, "-o", "PubkeyAuthentication=no",
+            "-o", "PreferredAuthentications=password", str(local), f"root@{a.host}:{remote}"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, SSHPASS=a.root_password))
+
+
+def key_ssh_argv(a, command: str, extra=()):
+    return ["ssh", *SSH_OPTS, "-i", a.client_key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            *extra, f"root@{a.host}", command]
+
+
+def upgrade(a, shar_path, reboot: bool = True) -> str:
+    """scp the shar, run it, optionally reboot and wait for the new boot (console-started
+    sshd afterwards). Returns the boot id in force at the end."""
+    cp = a.scp_to(shar_path, f"{UMS}/", check=True)
+    cp = a.ssh(f"cd {UMS} && bash ums-system-upgrade.shar", timeout=120)
+    assert cp.returncode == 0, f"shar failed: rc={cp.returncode}\n{cp.stdout}\n{cp.stderr}"
+    if not reboot:
+        return a.boot_id()
+    old = a.boot_id()
+    a.ssh("reboot", timeout=30)
+    new = a.wait_new_boot(old, 60)
+    a.exec(["systemctl", "start", "sshd"], check=True)
+    a.wait_ssh(30)
+    return new
