@@ -46,7 +46,7 @@ fn success_reports_changed_invocation_and_no_diff_unless_asked() {
     assert_eq!(v["echoed"], json!("token= count=2"));
     assert_eq!(v["invocation"]["module_args"]["count"], json!(2));
     assert!(v.get("diff").is_none());
-    assert!(v.get("failed").is_none());
+    assert_eq!(v["failed"], json!(false), "explicit, so a non-zero rc field can never read as a failure");
 }
 
 #[test]
@@ -124,6 +124,7 @@ fn bad_args_files_fail_as_json() {
     for (bytes, expect) in [
         (&b"not json"[..], "not valid JSON"),
         (&b"[1, 2]"[..], "holds a JSON list, not an object"),
+        (&b"null"[..], "holds a JSON null, not an object"),
         (&b"\xff\xfe{}"[..], "not UTF-8"),
         (&b""[..], "not valid JSON"),
     ] {

@@ -37,12 +37,23 @@ pub fn parse_args(bytes: &[u8]) -> Result<RawArgs, Failure> {
     let Value::Object(mut params) = value else {
         return Err(Failure::new(
             "read arguments",
-            format!("the arguments file holds a JSON {}, not an object", python_type(&value)),
+            format!("the arguments file holds a JSON {}, not an object", json_kind(&value)),
         )
         .hint("the arguments must be a JSON object of option names to values"));
     };
     let internal = Internal::split_from(&mut params);
     Ok(RawArgs { params, internal })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
 }
 
 /// Validate `params` against the schema and deserialize them.
@@ -157,9 +168,14 @@ fn check_option(spec: &OptionSpec, value: Value) -> Result<Value, String> {
             }
         }
     }
+    // A blank value ("   ") is as empty as "" for names, paths and addresses.
     if let (Some(min), Some(s)) = (spec.min_length, v.as_str()) {
-        if (s.chars().count() as u64) < min {
-            return Err(format!("argument '{name}' must not be empty"));
+        if (s.trim().chars().count() as u64) < min {
+            return Err(if min <= 1 {
+                format!("argument '{name}' must not be empty")
+            } else {
+                format!("argument '{name}' must be at least {min} characters")
+            });
         }
     }
     Ok(v)

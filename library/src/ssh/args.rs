@@ -56,7 +56,7 @@ pub struct ConnectionArgs {
     /// Path on the controller of a private key authorised for O(username).
     ///
     /// Tried before O(password) when both are given.
-    #[schemars(extend("x-ansible-type" = "path"))]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
     pub private_key: Option<PathBuf>,
 
     /// Passphrase of O(private_key), if it has one.
@@ -65,7 +65,7 @@ pub struct ConnectionArgs {
     /// known_hosts file on the controller used to check the appliance's host key.
     ///
     /// Defaults to C(~/.ssh/known_hosts) of the user running Ansible.
-    #[schemars(extend("x-ansible-type" = "path", "x-doc-default" = "~/.ssh/known_hosts"))]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path", "x-doc-default" = "~/.ssh/known_hosts"))]
     pub known_hosts: Option<PathBuf>,
 
     /// Host key policy. V(accept_new) records a key seen for the first time and

@@ -38,7 +38,7 @@ pub struct Params {
     pub connection: ConnectionArgs,
     /// Path on the controller of the upgrade bundle (C(ums-system-upgrade.shar)
     /// downloaded from the vendor portal).
-    #[schemars(extend("x-ansible-type" = "path"))]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
     pub src: PathBuf,
     /// Absolute path of the bundle on the appliance. The documented procedure
     /// runs it from C(/opt/vmware/cloudusagemetering).
