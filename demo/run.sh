@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# The README's main command (`make demo`): upgrade two simulated vCloud Usage
+# Meter appliances, a 4.1 and a 4.2, to 4.3 end to end with the collection's
+# own playbook, and print the summary.
+#
+#   demo/run.sh [--dev] [--keep]
+#
+#   --dev    use this checkout as the collection, with debug binaries
+#            (tools/dev-build.sh), instead of building and installing the
+#            release tarball (tools/build-collection.sh)
+#   --keep   leave the appliances running afterwards (stop them with
+#            python3 tests/appliance/umsim.py --root .work/demo/appliances stop --all)
+#   UM_COLLECTIONS_PATH=DIR  use the collection already installed there (as
+#            `make test` does), building nothing
+#
+# Steps: bootstrap (.venv with ansible-core) when missing -> build the collection
+# and install it into .work/demo/collections -> start two appliances as shipped
+# (sshd stopped and disabled) -> write an inventory whose passwords are
+# vault-encrypted (ansible-vault encrypt_string, throwaway vault password file)
+# -> ansible-playbook vcloud.usage_meter.upgrade -> summary -> stop the
+# appliances (also on failure or Ctrl-C).
+#
+# The appliances are isolated in their own network, mount and PID namespaces
+# (tests/appliance/README.md): nothing here touches this machine's sshd or /opt,
+# or reboots it. Needs root (namespaces) on Debian 12. All files stay in .work/demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+
+dev=0; keep=0
+for a in "$@"; do
+  case "$a" in
+    --dev) dev=1 ;;
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument: $a (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root: the simulated appliances need network/PID/mount namespaces"
+
+DEMO=$REPO/.work/demo
+APPS=$DEMO/appliances
+UMSIM=(python3 "$REPO/tests/appliance/umsim.py" --root "$APPS")
+NAMES=(demo-um41 demo-um42)
+VERSIONS=(4.1.0 4.2.0)
+mkdir -p "$DEMO"
+
+started=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ ${#started[@]} -gt 0 ]; then
+    if [ $keep = 1 ] && [ $rc = 0 ]; then
+      say "Leaving ${started[*]} running (--keep)"
+    else
+      say "Stopping the simulated appliances"
+      for n in "${started[@]}"; do
+        "${UMSIM[@]}" stop --name "$n" >/dev/null 2>&1 || echo "demo: could not stop $n" >&2
+      done
+    fi
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ tools
+need_bootstrap=0
+[ -x .venv/bin/ansible-playbook ] || need_bootstrap=1
+[ -x /usr/sbin/sshd ] || need_bootstrap=1
+if [ $dev = 0 ] && [ -z "${UM_COLLECTIONS_PATH:-}" ] && [ ! -x .work/buildtools-venv/bin/cargo-zigbuild ]; then
+  need_bootstrap=1     # the release build needs cargo-zigbuild (tools/install-build-deps.sh)
+fi
+if [ $need_bootstrap = 1 ]; then
+  say "Bootstrapping (apt packages, .venv with ansible-core, Rust and build tools): tools/bootstrap.sh"
+  tools/bootstrap.sh
+fi
+export PATH="$REPO/.venv/bin:$HOME/.cargo/bin:$PATH"
+for t in ip unshare nsenter ssh-keygen openssl setfattr; do
+  command -v "$t" >/dev/null || die "$t is missing: run tools/bootstrap.sh"
+done
+[ -x /usr/sbin/sshd ] || die "openssh-server is missing: run tools/bootstrap.sh"
+
+# Ansible keeps its files here, not in ~/.ansible.
+export ANSIBLE_HOME=$DEMO/ansible-home
+export ANSIBLE_LOCAL_TEMP=$DEMO/ansible-home/tmp
+export ANSIBLE_REMOTE_TMP=$DEMO/ansible-home/remote-tmp
+export ANSIBLE_ASYNC_DIR=$DEMO/ansible-home/async
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
+export ANSIBLE_LOCALHOST_WARNING=False
+export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
+export ANSIBLE_PYTHON_INTERPRETER=$REPO/.venv/bin/python
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=False
+
+# ------------------------------------------------------------------ collection
+if [ -n "${UM_COLLECTIONS_PATH:-}" ]; then
+  say "Using the collection under UM_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH (no build)"
+  export ANSIBLE_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH
+elif [ $dev = 1 ]; then
+  say "Building debug module binaries into plugins/modules (tools/dev-build.sh)"
+  tools/dev-build.sh >/dev/null
+  mkdir -p "$DEMO/dev-collections/ansible_collections/vcloud"
+  ln -sfn "$REPO" "$DEMO/dev-collections/ansible_collections/vcloud/usage_meter"
+  export ANSIBLE_COLLECTIONS_PATH=$DEMO/dev-collections
+else
+  say "Building the collection tarball (tools/build-collection.sh) and installing it"
+  tools/build-collection.sh --arch "$(uname -m)"
+  tarball=$(ls -t dist/"$(uname -m)"/vcloud-usage_meter-*.tar.gz | head -1)
+  rm -rf "$DEMO/collections"
+  ansible-galaxy collection install --force -p "$DEMO/collections" "$tarball" >/dev/null
+  export ANSIBLE_COLLECTIONS_PATH=$DEMO/collections
+fi
+ansible-doc vcloud.usage_meter.upgrade >/dev/null 2>&1 || die "the collection is not usable from $ANSIBLE_COLLECTIONS_PATH"
+
+# ------------------------------------------------------------------ appliances
+say "Building a small upgrade bundle (a real self-extracting shell archive)"
+bundle_json=$("${UMSIM[@]}" mkshar --size 32M --seconds 3)
+bundle=$(printf '%s' "$bundle_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+bundle_sha=$(sha256sum "$bundle" | cut -d' ' -f1)
+echo "bundle: $bundle (sha256:$bundle_sha)"
+
+# Throwaway secrets for this run, vault-encrypted into the inventory below.
+rand() { python3 -c 'import secrets; print(secrets.token_urlsafe(12))'; }
+vault_pass=$DEMO/vault-password
+rand > "$vault_pass"; chmod 600 "$vault_pass"
+
+declare -A root_pw api_pw info
+for i in 0 1; do
+  n=${NAMES[$i]}
+  root_pw[$n]="R-$(rand)"; api_pw[$n]="A-$(rand)"
+  say "Starting appliance $n (Usage Meter ${VERSIONS[$i]}, sshd stopped and disabled, as shipped)"
+  started+=("$n")
+  info[$n]=$("${UMSIM[@]}" start --name "$n" --version "${VERSIONS[$i]}" --sshd off --fresh \
+             --root-password "${root_pw[$n]}" --api-password "${api_pw[$n]}")
+  printf '%s' "${info[$n]}" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%s: %s (SSH closed; API https://%s:%s)" % (d["name"], d["address"], d["address"], d["api_port"]))'
+done
+
+# ------------------------------------------------------------------ inventory
+say "Writing the inventory (secrets encrypted with ansible-vault encrypt_string)"
+enc() { printf '%s' "$2" | ansible-vault encrypt_string --vault-password-file "$vault_pass" --stdin-name "$1" 2>/dev/null \
+        | sed -e "s/^$1: /    $1: /"; }
+inv=$DEMO/inventory.yml
+{
+  echo "# Written by demo/run.sh: two simulated appliances, secrets vault-encrypted."
+  echo "usage_meter:"
+  echo "  hosts:"
+  for n in "${NAMES[@]}"; do
+    field() { printf '%s' "${info[$n]}" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+    echo "    $n:"
+    echo "      ansible_host: $(field address)"
+    echo "      ansible_user: root"
+    enc ansible_password "${root_pw[$n]}" | sed 's/^/  /'
+    enc usage_meter_api_password "${api_pw[$n]}" | sed 's/^/  /'
+    echo "      usage_meter_api_ca_path: $(field api_ca)"
+    echo "      usage_meter_known_hosts: $(field known_hosts)"
+    echo "      umsim_name: $n"
+    if [ "$n" = demo-um42 ]; then
+      echo "      # this one also accepts the product servers' certificates through the API (issue 6);"
+      echo "      # demo-um41 leaves that step to a person, and its summary says so"
+      echo "      usage_meter_certificates: true"
+    fi
+  done
+  cat <<EOF
+  vars:
+    usage_meter_bundle: $bundle
+    usage_meter_bundle_checksum: "sha256:$bundle_sha"
+    # SSH is closed on a stock appliance. In production the role opens it
+    # through VMware Tools (usage_meter_vmware_tools_sshd + usage_meter_vcenter_*);
+    # here the simulated appliance's console stands in for it.
+    usage_meter_console_sshd_tasks: $REPO/demo/umsim_console_sshd.yml
+    umsim_py: $REPO/tests/appliance/umsim.py
+    umsim_python: $REPO/.venv/bin/python
+    umsim_root: $APPS
+    usage_meter_log_dir: $DEMO/logs
+    usage_meter_verify_interval: 2
+EOF
+} > "$inv"
+python3 - "$inv" <<'PY' || die "the inventory did not parse: $inv"
+import sys, yaml
+class L(yaml.SafeLoader): pass
+L.add_constructor("!vault", lambda l, n: "<vault>")
+d = yaml.load(open(sys.argv[1]), Loader=L)
+assert len(d["usage_meter"]["hosts"]) == 2
+PY
+sed -n '1,12p' "$inv"; echo "    ..."
+
+# ------------------------------------------------------------------ the play
+say "ansible-playbook -i $inv vcloud.usage_meter.upgrade --vault-password-file ..."
+log=$DEMO/ansible.log
+t0=$(date +%s)
+set +e
+ansible-playbook -i "$inv" vcloud.usage_meter.upgrade --vault-password-file "$vault_pass" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+t1=$(date +%s)
+
+# ------------------------------------------------------------------ summary
+say "Summary (from the play), $((t1 - t0)) s"
+python3 - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"TASK \[One line per appliance\].*?\"msg\": \[(.*?)\n    \]", text, re.S)
+if m:
+    for line in re.findall(r'^\s+"(.*)",?$', m.group(1), re.M):
+        print("  " + line.encode().decode("unicode_escape"))
+else:
+    print("  (no summary in the output: see above)")
+m = re.search(r"PLAY RECAP \*+\n(.*?)(\n\n|\Z)", text, re.S)
+if m:
+    print("\n" + m.group(1))
+PY
+
+say "Checked independently, on each appliance's console (not through the collection)"
+for n in "${NAMES[@]}"; do
+  "${UMSIM[@]}" status --name "$n" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("  %s: installed %s, previous install kept: %s, boots: %s, sshd listening: %s"
+      % (s["name"], s["installed_version"], s["cloudusagemetering_old"], s["boot_count"], s["sshd_listening"]))'
+  printf '    sshd at boot: %s\n' "$("${UMSIM[@]}" exec --name "$n" -- systemctl is-enabled sshd 2>/dev/null || true)"
+done
+
+if [ "$rc" = 0 ]; then
+  say "Running the play again: an upgraded appliance is left alone (changed=0)"
+  set +e
+  ansible-playbook -i "$inv" vcloud.usage_meter.upgrade --vault-password-file "$vault_pass" > "$DEMO/ansible-rerun.log" 2>&1
+  rc=$?
+  set -e
+  sed -n '/^PLAY RECAP/,$p' "$DEMO/ansible-rerun.log"
+  [ "$rc" = 0 ] || echo "demo: the second run failed (rc $rc): see $DEMO/ansible-rerun.log" >&2
+fi
+if [ "$rc" = 0 ]; then
+  say "Done: both appliances upgraded to 4.3 in $((t1 - t0)) s; a second run changed nothing."
+else
+  say "The play failed (rc $rc): see the messages above and the logs in $DEMO/logs"
+fi
+exit "$rc"

@@ -1,0 +1,395 @@
+"""vcloud.usage_meter.inplace_upgrade (and preflight) end to end: real
+`ansible-playbook playbooks/upgrade.yml` runs against simulated appliances
+(tests/appliance/umsim.py), as an operations team would run them.
+
+The appliances start as shipped: sshd stopped and disabled. The role opens SSH
+through `usage_meter_console_sshd_tasks`, here the simulated appliance's
+out-of-band console (files/umsim_console_sshd.yml), standing in for VMware
+Tools guest operations, which the vCenter simulator cannot do
+(test_snapshot.py covers the VMware side).
+
+Secrets are vault-encrypted in the inventory, as the example inventory does,
+and the first run is at -vvv so that a leak would show.
+
+Runtime is kept low with a small bundle (4 MiB, ~1 s upgrade), short fault
+timeouts set through role variables, and appliances that boot in ~1 s.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lib.playbook import REPO, WORK, ansible_env, run_playbook  # noqa: F401  (ansible_env: for debugging)
+
+UPGRADE = REPO / "playbooks" / "upgrade.yml"
+PREFLIGHT = REPO / "playbooks" / "preflight.yml"
+CONSOLE = Path(__file__).resolve().parent / "files" / "umsim_console_sshd.yml"
+UMSIM_PY = REPO / "tests" / "appliance" / "umsim.py"
+VAULT_PASSWORD = "test-vault-password-for-um-roles"
+UMS = "/opt/vmware/cloudusagemetering"
+
+# Short timeouts so that a fault costs seconds, not the production defaults.
+FAST = {
+    "usage_meter_connect_timeout": 5,
+    "usage_meter_rescue_connect_timeout": 3,
+    "usage_meter_ssh_probe_timeout": 2,
+    "usage_meter_reboot_timeout": 40,
+    "usage_meter_verify_timeout": 20,
+    "usage_meter_verify_interval": 1,
+    "usage_meter_upgrade_timeout": 120,
+    "usage_meter_upgrade_poll_interval": 1,
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+class _Vault(str):
+    """A value written as `!vault |` ciphertext in the YAML inventory."""
+
+
+def _vault_representer(dumper, data):
+    return dumper.represent_scalar("!vault", str(data), style="|")
+
+
+yaml.SafeDumper.add_representer(_Vault, _vault_representer)
+
+
+def vault(secret: str) -> _Vault:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+    lib = VaultLib([("default", VaultSecret(VAULT_PASSWORD.encode()))])
+    return _Vault(lib.encrypt(secret).decode())
+
+
+def write_inventory(tmp: Path, apps: dict, shar: Path, shar_sha: str, umsim_root: Path,
+                    group_vars: dict | None = None, host_vars: dict | None = None) -> tuple[Path, Path]:
+    """YAML inventory (group usage_meter) with vault-encrypted passwords; returns (inventory, vault file)."""
+    hosts = {}
+    for name, app in apps.items():
+        hosts[name] = {
+            "ansible_host": app.host,
+            "ansible_user": "root",
+            "ansible_password": vault(app.root_password),
+            "usage_meter_api_password": vault(app.api_password),
+            "usage_meter_api_ca_path": app.api_ca,
+            "usage_meter_known_hosts": app.known_hosts,
+            "umsim_name": app.name,
+            **((host_vars or {}).get(name, {})),
+        }
+    gv = {
+        "usage_meter_bundle": str(shar),
+        "usage_meter_bundle_checksum": f"sha256:{shar_sha}",
+        "usage_meter_console_sshd_tasks": str(CONSOLE),
+        "usage_meter_log_dir": str(tmp / "logs"),
+        "umsim_py": str(UMSIM_PY),
+        "umsim_python": sys.executable,
+        "umsim_root": str(umsim_root),
+        **FAST,
+        **(group_vars or {}),
+    }
+    inv = tmp / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"usage_meter": {"hosts": hosts, "vars": gv}}, sort_keys=False))
+    vf = tmp / "vault-password"
+    vf.write_text(VAULT_PASSWORD + "\n")
+    vf.chmod(0o600)
+    return inv, vf
+
+
+def play(playbook: Path, inv: Path, vault_file: Path, **kw):
+    return run_playbook(playbook, inventory=inv, extra_args=["--vault-password-file", str(vault_file)], **kw)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host."""
+    out = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", output, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return out
+
+
+def _records(res, task: str, host: str) -> list[dict]:
+    """Records of the task named `task` (role tasks are shown as `<role> : <name>`)."""
+    found = [r for r in res.records if r["host"] == host and (r["task"] == task or r["task"].endswith(" : " + task))]
+    assert found, f"task {task!r} did not run on {host}\n{res.output[-3000:]}"
+    return found
+
+
+def result(res, task: str, host: str) -> dict:
+    return _records(res, task, host)[-1]["result"]
+
+
+def status(res, task: str, host: str) -> str:
+    return _records(res, task, host)[-1]["status"]
+
+
+def summary(res, host: str) -> dict:
+    return result(res, "Report | Put the summary together", host)["ansible_facts"]["usage_meter_summary"]
+
+
+def sshd_state(app) -> tuple[bool, bool]:
+    """(listening on 22, enabled at boot), read on the console, not over SSH."""
+    app.refresh()
+    listening = app.status()["sshd_listening"]
+    cp = app.exec(["systemctl", "is-enabled", "sshd"], timeout=30)
+    return listening, cp.stdout.strip() == "enabled"
+
+
+def api_version(app) -> str:
+    app.wait_api(30)
+    sid = app.api_login()
+    code, body = app.api("GET", "/agent_info", session=sid)
+    assert code == 200, body
+    return f"{body['major_version']}.{body['minor_version']}.{body.get('patch_version', 0)}"
+
+
+def all_running(app) -> bool:
+    cp = app.exec([f"{UMS}/scripts/status.sh"], timeout=30)
+    return cp.returncode == 0 and "Running" in cp.stdout
+
+
+def secrets_absent(output: str, apps) -> None:
+    for app in apps:
+        for secret in (app.root_password, app.api_password, VAULT_PASSWORD):
+            assert secret not in output, f"a secret of {app.name} appears in the output"
+
+
+@pytest.fixture
+def tmp_play():
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "tmp").mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="roles-", dir=WORK / "tmp"))
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    sys.path.insert(0, str(UMSIM_PY.parent))
+    import umsim  # noqa: PLC0415
+    import hashlib
+    path = umsim.make_shar(size="4M", seconds=1.0)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- tests
+
+def test_fleet_41_and_42_upgraded_then_rerun_changes_nothing(appliance_factory, umsim_root, bundle, tmp_play):
+    a41 = appliance_factory(version="4.1.0", sshd="off")
+    a42 = appliance_factory(version="4.2.0", sshd="off")
+    apps = {"um41": a41, "um42": a42}
+    # um42 also runs the opt-in certificates phase; um41 leaves it to a person
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root,
+                              host_vars={"um42": {"usage_meter_certificates": True}})
+
+    res = play(UPGRADE, inv, vf, verbosity=3)
+    assert res.rc == 0, res.output[-6000:]
+    counts = recap(res.stdout)
+    for host, app in apps.items():
+        assert counts[host]["failed"] == 0 and counts[host]["changed"] > 0, counts
+        s = summary(res, host)
+        assert s["result"] == "upgraded", s
+        assert s["from_version"] == app.version
+        assert s["to_version"] == "4.3.0"
+        phases = ["preflight", "sshd_access", "copy", "upgrade", "reboot", "verify"]
+        assert s["phases"] == phases + (["certificates"] if host == "um42" else []), s
+        assert s["services"] and set(s["services"].values()) == {"Running"}, s
+        assert s["sshd"].startswith("stopped, disabled"), s
+        assert s["rolled_back"] is False
+        cert_step = any("certificates" in step for step in s["manual_steps"])
+        if host == "um42":
+            assert s["certificates_accepted"] and not cert_step, s
+            sid = app.api_login()
+            assert app.api("GET", "/user_action", session=sid) == (200, []), "certificates still pending"
+        else:
+            assert s["certificates_accepted"] == [] and cert_step, s
+        # the appliance itself: 4.3 through the API, services Running, the old
+        # install kept, sshd back to stopped + disabled
+        assert api_version(app) == "4.3.0"
+        assert all_running(app)
+        assert app.status()["cloudusagemetering_old"] is True
+        assert sshd_state(app) == (False, False)
+    secrets_absent(res.output, apps.values())
+    assert "Summary of the fleet" in res.stdout and "um41: upgraded" in res.stdout
+
+    again = play(UPGRADE, inv, vf)
+    assert again.rc == 0, again.output[-4000:]
+    counts = recap(again.stdout)
+    for host, app in apps.items():
+        assert counts[host]["changed"] == 0 and counts[host]["failed"] == 0, (host, counts)
+        s = summary(again, host)
+        assert s["result"] == "nothing to do", s
+        assert s["phases"] == ["preflight"]
+        assert sshd_state(app) == (False, False)
+    assert "nothing to do" in again.stdout
+
+
+def test_check_mode_changes_nothing(appliance_factory, umsim_root, bundle, tmp_play):
+    closed = appliance_factory(version="4.1.0", sshd="off")
+    opened = appliance_factory(version="4.2.0", sshd="running")   # an admin ran `service sshd start`
+    apps = {"closed": closed, "opened": opened}
+    # "opened" logs in with its key (ansible_ssh_private_key_file), no password
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root, host_vars={
+        "opened": {"ansible_password": None, "ansible_ssh_private_key_file": opened.client_key}})
+    boot_ids = {h: a.boot_id() for h, a in apps.items()}
+
+    res = play(UPGRADE, inv, vf, check=True)
+    assert res.rc == 0, res.output[-6000:]
+    counts = recap(res.stdout)
+    for host, app in apps.items():
+        assert counts[host]["failed"] == 0, counts
+        assert summary(res, host)["result"] == "check mode: would upgrade"
+        assert app.boot_id() == boot_ids[host], "check mode rebooted the appliance"
+        assert api_version(app) == app.version
+        cp = app.exec(["bash", "-c", f"ls {UMS}/ums-system-upgrade.shar* {UMS}-old 2>&1; ls /var/lib/vcloud-usage-meter 2>&1"])
+        assert "No such file" in cp.stdout and "ums-system-upgrade.shar" not in cp.stdout.replace(
+            f"cannot access '{UMS}/ums-system-upgrade.shar*'", ""), cp.stdout
+    assert sshd_state(closed) == (False, False)
+    assert sshd_state(opened) == (True, False)
+    # the appliance with SSH open was looked at in check mode: the copy predicted a transfer
+    assert result(res, "Copy | Put the upgrade bundle on the appliance", "opened")["changed"] is True
+    assert status(res, "Copy | Put the upgrade bundle on the appliance", "closed") == "skipped"
+
+
+# Each fault: (umsim fault, expected phase, extra group vars). All three are
+# cheap here because the role's timeouts are variables: the shar fails at 50 %
+# of a 1 s run, an Offline service costs usage_meter_verify_timeout (20 s), a
+# reboot that never returns costs usage_meter_reboot_timeout (set to 20 s).
+FAULTS = [
+    pytest.param("shar-fail", "upgrade", {}, id="shar-fails"),
+    pytest.param("service-offline", "verify", {}, id="service-stays-offline"),
+    pytest.param("reboot-hang", "reboot", {"usage_meter_reboot_timeout": 20}, id="reboot-never-returns",
+                 marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("fault,phase,extra", FAULTS)
+def test_fleet_of_three_with_one_fault(appliance_factory, umsim_root, bundle, tmp_play, fault, phase, extra):
+    good1 = appliance_factory(version="4.1.0", sshd="off")
+    bad = appliance_factory(version="4.2.0", sshd="off", faults={fault: None})
+    good2 = appliance_factory(version="4.2.0", sshd="off")
+    apps = {"good1": good1, "bad": bad, "good2": good2}
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root, group_vars=extra)
+
+    res = play(UPGRADE, inv, vf)
+    assert res.rc != 0, res.output[-4000:]
+    counts = recap(res.stdout)
+    assert counts["bad"]["failed"] == 1, counts
+    for host in ("good1", "good2"):
+        assert counts[host]["failed"] == 0, counts
+        assert summary(res, host)["result"] == "upgraded"
+        assert api_version(apps[host]) == "4.3.0"
+        assert sshd_state(apps[host]) == (False, False)
+
+    s = summary(res, "bad")
+    assert s["result"] == "failed"
+    assert f"failed in phase {phase}" in s["error"], s["error"]
+    logs = Path(s["logs"])
+    assert logs == tmp_play / "logs" / "bad"
+    failure = json.loads((logs / "failure.json").read_text())
+    assert failure["failure"]["phase"] == phase
+    text = (logs / "failure.txt").read_text()
+    assert f"failed in phase {phase}" in text and (logs / "appliance_info.json").exists(), text
+    fail_msg = result(res, "Fail the host when the upgrade failed", "bad")["msg"]
+    assert phase in fail_msg and str(logs) in fail_msg
+    if fault == "reboot-hang":
+        # nobody can reach a host that never came back: the report says so and
+        # what to do; sshd was left enabled for the reboot window
+        assert s["sshd"].startswith("NOT restored"), s
+        assert any("sshd could not be put back" in m for m in s["manual_steps"]), s
+    else:
+        assert s["sshd"].startswith("stopped, disabled"), s
+        assert sshd_state(bad) == (False, False)
+        if fault == "shar-fail":
+            assert "# upgrade rc: 1" in text and "upgrade FAILED" in text, text
+        else:
+            assert re.search(r"^vcdcol\s*:\s*Offline$", text, re.M | re.I), text
+            status = json.loads((logs / "status.json").read_text())
+            assert status.get("offline"), status
+
+
+def test_preflight_alone_reports_and_changes_nothing(appliance_factory, umsim_root, bundle, tmp_play):
+    ok = appliance_factory(version="4.2.0", sshd="running")
+    small = appliance_factory(version="4.1.0", sshd="running", faults={"disk-small": "1M"})
+    expired = appliance_factory(version="4.2.0", sshd="running", faults={"password-expired": None})
+    apps = {"ok": ok, "small": small, "expired": expired}
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root)
+    res = play(PREFLIGHT, inv, vf)
+    counts = recap(res.stdout)
+    assert counts["ok"]["failed"] == 0 and counts["ok"]["changed"] == 0, counts
+    assert counts["small"]["failed"] == 1 and counts["expired"]["failed"] == 1, counts
+    assert "not enough free space" in res.output
+    assert "expired" in res.output
+    for app in apps.values():
+        assert sshd_state(app) == (True, False)
+    assert "ok: ready" in res.stdout
+
+
+# --------------------------------------------------------------------------- with vCenter (vcsim)
+
+@pytest.fixture(scope="module")
+def vmware_collections() -> Path:
+    import subprocess
+    proc = subprocess.run([str(REPO / "tools" / "install-vmware-deps.sh")], capture_output=True,
+                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"tools/install-vmware-deps.sh failed:\n{proc.stderr}"
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def vcenter(vmware_collections):
+    from vcsim.vcsim import Vcsim, VcsimUnavailable
+    try:
+        sim = Vcsim.start()
+    except VcsimUnavailable as exc:
+        pytest.fail(f"vCenter simulator unavailable: {exc}")
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def test_snapshot_then_rollback_of_the_failed_host(appliance_factory, umsim_root, bundle, tmp_play,
+                                                   vcenter, vmware_collections):
+    """The whole role with the vCenter phases on: both VMs get the snapshot
+    before anything changes; the one whose shar fails is reverted to it (and
+    powered on again); the other is upgraded and its report says to delete the
+    snapshot once metering is confirmed. The simulator's VMs are renamed to the
+    appliances' inventory names (usage_meter_vm_name defaults to it)."""
+    from lib.playbook import collections_path
+    good = appliance_factory(version="4.1.0", sshd="off")
+    bad = appliance_factory(version="4.2.0", sshd="off", faults={"shar-fail": None})
+    apps = {"um-vm-good": good, "um-vm-bad": bad}
+    vms = sorted(vcenter.vms())
+    for vm, name in zip(vms[:2], apps):
+        vcenter.rename_vm(vm, name)
+    gv = {**vcenter.ansible_vars(), "usage_meter_snapshot": True, "usage_meter_rollback_on_failure": True}
+    gv["usage_meter_vcenter_password"] = vault(gv["usage_meter_vcenter_password"])
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root, group_vars=gv)
+    env = {"ANSIBLE_COLLECTIONS_PATH": f"{collections_path()}:{vmware_collections}"}
+
+    res = play(UPGRADE, inv, vf, env=env)
+    assert res.rc != 0, res.output[-4000:]
+    counts = recap(res.stdout)
+    assert counts["um-vm-good"]["failed"] == 0 and counts["um-vm-bad"]["failed"] == 1, counts
+    snap = "usage-meter-inplace-upgrade-4.3"
+
+    s = summary(res, "um-vm-good")
+    assert s["result"] == "upgraded" and s["snapshot"] == snap and s["rolled_back"] is False, s
+    assert s["phases"][:2] == ["preflight", "snapshot"], s
+    assert any(f"Delete snapshot {snap}" in m for m in s["manual_steps"]), s
+    assert [x["name"] for x in vcenter.snapshot_tree("um-vm-good")] == [snap]
+    assert api_version(good) == "4.3.0"
+
+    s = summary(res, "um-vm-bad")
+    assert s["result"] == "failed" and s["rolled_back"] is True, s
+    assert "failed in phase upgrade" in s["error"] and f"Rolled back to snapshot {snap}" in s["error"], s
+    assert s["sshd"] == "back in its snapshot state", s
+    tree = vcenter.snapshot_tree("um-vm-bad")
+    assert [x["name"] for x in tree] == [snap] and tree[0]["current"], tree
+    assert vcenter.power_state("um-vm-bad") == "poweredOn"
+    assert (Path(s["logs"]) / "failure.json").exists()
+    secrets_absent(res.output, apps.values())
+    assert "vcsim-Passw0rd!" not in res.output
