@@ -2,14 +2,17 @@
 //! connection options, host key checking, commands and uploads.
 
 mod args;
+pub mod download;
 mod error;
 mod exec;
 pub mod knownhosts;
+mod reconnect;
 mod session;
 mod upload;
 
 pub use args::{expand_tilde, ConnectionArgs, HostKeyChecking};
 pub use error::{SshError, SshErrorKind};
 pub use exec::{parse_df_free, ExecOutput};
+pub use reconnect::Reconnecting;
 pub use session::Ssh;
 pub use upload::UploadProgress;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
-use usage_meter::ssh::{expand_tilde, ConnectionArgs, Ssh, SshError};
+use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
 use usage_meter::upgrade_state::{self, hex, is_sha256_hex, HASH_FN};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
@@ -301,35 +301,6 @@ fn mib(b: u64) -> String {
 #[derive(Debug)]
 pub struct SharCopy;
 
-/// One connection, re-made when it drops.
-struct Conn<'a> {
-    args: &'a ConnectionArgs,
-    ssh: Option<Ssh>,
-}
-
-impl Conn<'_> {
-    fn get(&mut self) -> Result<&Ssh, SshError> {
-        if self.ssh.is_none() {
-            let (s, _warning) = Ssh::connect_quiet(self.args, Duration::from_secs(self.args.connect_timeout))?;
-            self.ssh = Some(s);
-        }
-        self.ssh.as_ref().ok_or_else(|| SshError::new(usage_meter::ssh::SshErrorKind::Other, &self.args.label(), "no connection"))
-    }
-}
-
-fn reconnect(conn: &mut Conn<'_>, attempt: u32, deadline: Instant) -> Result<(), Failure> {
-    conn.ssh = None;
-    let mut wait = Duration::from_millis(300 * u64::from(attempt.max(1)));
-    loop {
-        std::thread::sleep(wait);
-        match conn.get() {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_transient() && Instant::now() < deadline => wait = (wait * 2).min(Duration::from_secs(5)),
-            Err(e) => return Err(e.into_failure("reconnect")),
-        }
-    }
-}
-
 impl Module for SharCopy {
     const NAME: &'static str = "shar_copy";
     type Params = Params;
@@ -399,7 +370,7 @@ impl Module for SharCopy {
         }
 
         let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?;
-        let mut conn = Conn { args: &p.connection, ssh: Some(ssh) };
+        let mut conn = Reconnecting::new(&p.connection, Some(ssh));
         let part = part_path(&p.dest);
         let dir = dest_dir(&p.dest);
         let io_t = Duration::from_secs(p.connection.connect_timeout.max(30));
@@ -499,7 +470,7 @@ impl Module for SharCopy {
                 Err(e) if e.is_transient() && drops < p.retries => {
                     drops += 1;
                     ctx.warn(format!("the connection dropped during the copy ({}); resuming (retry {drops} of {})", e.detail, p.retries));
-                    reconnect(&mut conn, drops, deadline)?;
+                    conn.reconnect(Duration::from_millis(300 * u64::from(drops.max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
                     offset = refresh_offset(&mut conn, &p.dest, size, io_t)?;
                     continue;
                 }
@@ -514,7 +485,7 @@ impl Module for SharCopy {
                 if rout.rc.is_none() && drops < p.retries {
                     // Closed without a result: the connection went away at the end.
                     drops += 1;
-                    reconnect(&mut conn, drops, deadline)?;
+                    conn.reconnect(Duration::from_millis(300 * u64::from(drops.max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
                     offset = refresh_offset(&mut conn, &p.dest, size, io_t)?;
                     continue;
                 }
@@ -564,7 +535,7 @@ impl Module for SharCopy {
 }
 
 /// After a reconnect: how much of the partial file is already there.
-fn refresh_offset(conn: &mut Conn<'_>, dest: &str, size: u64, io_t: Duration) -> Result<u64, Failure> {
+fn refresh_offset(conn: &mut Reconnecting<'_>, dest: &str, size: u64, io_t: Duration) -> Result<u64, Failure> {
     let g = conn.get().and_then(|s| s.exec(&gather_cmd(dest), io_t)).map_err(|e| e.into_failure("inspect partial copy"))?;
     let r = parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect partial copy", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
     Ok(resume_offset(r.part_size, size))

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
-use usage_meter::ssh::{ConnectionArgs, Ssh, SshError, SshErrorKind};
+use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
 use usage_meter::upgrade_state::{
     self, in_progress_test, is_sha256_hex, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE,
 };
@@ -317,45 +317,6 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// One connection, re-made (with backoff, until a deadline) when it drops.
-struct Conn<'a> {
-    args: &'a ConnectionArgs,
-    ssh: Option<Ssh>,
-}
-
-impl Conn<'_> {
-    fn get(&mut self) -> Result<&Ssh, SshError> {
-        if self.ssh.is_none() {
-            let (s, _warning) = Ssh::connect_quiet(self.args, Duration::from_secs(self.args.connect_timeout))?;
-            self.ssh = Some(s);
-        }
-        self.ssh.as_ref().ok_or_else(|| SshError::new(SshErrorKind::Other, &self.args.label(), "no connection"))
-    }
-
-    /// Run `cmd`, reconnecting on transient errors until `deadline`.
-    fn exec_retry(&mut self, ctx: &Context, cmd: &str, timeout: Duration, deadline: Instant) -> Result<usage_meter::ssh::ExecOutput, SshError> {
-        let mut wait = Duration::from_millis(250);
-        loop {
-            let r = self.get().and_then(|s| s.exec(cmd, timeout));
-            match r {
-                Ok(o) if o.rc.is_some() => return Ok(o),
-                Ok(_) if Instant::now() < deadline => {
-                    // closed without an exit status: the connection was cut
-                    self.ssh = None;
-                }
-                Err(e) if e.is_transient() && Instant::now() < deadline => {
-                    ctx.log(1, format!("connection lost ({e}); reconnecting"));
-                    self.ssh = None;
-                }
-                Ok(o) => return Ok(o),
-                Err(e) => return Err(e),
-            }
-            std::thread::sleep(wait);
-            wait = (wait * 2).min(Duration::from_secs(5));
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct Upgrade;
 
@@ -417,7 +378,7 @@ impl Module for Upgrade {
                 .hint(format!("use a directory outside it, e.g. {}", upgrade_state::DEFAULT_STATE_DIR)));
         }
         let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?;
-        let mut conn = Conn { args: &p.connection, ssh: Some(ssh) };
+        let mut conn = Reconnecting::new(&p.connection, Some(ssh));
         let io_t = Duration::from_secs(p.connection.connect_timeout.max(30));
         let deadline = t0 + Duration::from_secs(p.timeout);
 
@@ -545,13 +506,13 @@ impl Module for Upgrade {
                         // The connection dropped while starting: the run may have
                         // started; look again (it is then running or recorded).
                         Ok(_) if races < 3 => {
-                            conn.ssh = None;
+                            conn.forget();
                             races += 1;
                             maybe_started = true;
                             continue;
                         }
                         Err(e) if e.is_transient() && races < 3 => {
-                            conn.ssh = None;
+                            conn.forget();
                             races += 1;
                             maybe_started = true;
                             continue;
@@ -586,7 +547,7 @@ impl Module for Upgrade {
     }
 }
 
-fn read_status(ctx: &Context, conn: &mut Conn<'_>, p: &Params, wait: u64, io_t: Duration, deadline: Instant) -> Result<Status, Failure> {
+fn read_status(ctx: &Context, conn: &mut Reconnecting<'_>, p: &Params, wait: u64, io_t: Duration, deadline: Instant) -> Result<Status, Failure> {
     let out = conn
         .exec_retry(ctx, &status_cmd(p, wait), io_t + Duration::from_secs(wait), deadline)
         .map_err(|e| e.into_failure("read upgrade state"))?;
@@ -614,7 +575,7 @@ fn run_failure(r: &UpgradeRecord, tail: &[String], _p: &Params, what: &str) -> F
 #[allow(clippy::too_many_arguments)]
 fn wait_for(
     ctx: &mut Context,
-    conn: &mut Conn<'_>,
+    conn: &mut Reconnecting<'_>,
     p: &Params,
     our_id: Option<String>,
     attached: bool,
@@ -636,7 +597,7 @@ fn wait_for(
         if !st.running {
             break st;
         }
-        if conn.ssh.is_none() && !warned {
+        if !conn.is_connected() && !warned {
             warned = true;
         }
         if Instant::now() >= deadline {

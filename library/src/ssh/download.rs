@@ -1,0 +1,137 @@
+//! Streaming a remote file (or a byte range of it) to a local writer, chunk by
+//! chunk, with the same non-blocking pump as `exec` (stdout and stderr read
+//! together, waiting on the socket), so a large log never sits in memory.
+
+use super::error::{SshError, SshErrorKind};
+use super::session::{ssh2_kind, Ssh};
+use crate::shell::quote;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+/// What a download gave back.
+#[derive(Debug, Clone, Default)]
+pub struct Download {
+    /// Exit status of the remote command; `None` when the channel closed without one.
+    pub rc: Option<i32>,
+    /// Bytes written to the local writer.
+    pub bytes: u64,
+    /// The remote command's stderr (its last 4 KiB).
+    pub stderr: String,
+}
+
+impl Download {
+    pub fn ok(&self) -> bool {
+        self.rc == Some(0)
+    }
+}
+
+const STDERR_KEEP: usize = 4096;
+
+/// The remote command that prints `len` bytes of `path` from byte `offset`.
+pub fn range_cmd(path: &str, offset: u64, len: u64) -> String {
+    let q = quote(path);
+    if offset == 0 {
+        format!("head -c {len} {q}")
+    } else {
+        format!("tail -c +{} {q} | head -c {len}", offset + 1)
+    }
+}
+
+impl Ssh {
+    /// Copy `len` bytes of remote file `path`, starting at byte `offset`, into
+    /// `sink`. `stall` bounds how long the transfer may go without receiving
+    /// anything (not the whole transfer). Fewer bytes than `len` (the file
+    /// shrank) is not an error: `bytes` says how many came.
+    pub fn download(&self, path: &str, offset: u64, len: u64, sink: &mut dyn Write, stall: Duration) -> Result<Download, SshError> {
+        self.exec_to_writer(&range_cmd(path, offset, len), sink, stall)
+    }
+
+    /// Run `cmd` and stream its stdout into `sink` (64 KiB reads, nothing
+    /// buffered beyond one chunk); stderr is kept (its tail) for messages.
+    pub fn exec_to_writer(&self, cmd: &str, sink: &mut dyn Write, stall: Duration) -> Result<Download, SshError> {
+        let mut ch = self
+            .session
+            .channel_session()
+            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
+        let mut err = Vec::new();
+        self.session.set_blocking(false);
+        let result = self.pump_to(&mut ch, sink, &mut err, stall);
+        self.session.set_blocking(true);
+        let bytes = result?;
+        let _ = ch.wait_close();
+        let rc = ch.exit_status().ok();
+        let killed = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+        Ok(Download { rc: if killed { None } else { rc }, bytes, stderr: String::from_utf8_lossy(&err).into_owned() })
+    }
+
+    fn pump_to(&self, ch: &mut ssh2::Channel, sink: &mut dyn Write, err: &mut Vec<u8>, stall: Duration) -> Result<u64, SshError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        let mut last_data = Instant::now();
+        loop {
+            let mut progressed = false;
+            for stream_id in [0, 1] {
+                loop {
+                    let r = if stream_id == 0 { ch.read(&mut buf) } else { ch.stderr().read(&mut buf) };
+                    match r {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            progressed = true;
+                            if stream_id == 0 {
+                                sink.write_all(&buf[..n]).map_err(|e| {
+                                    SshError::new(SshErrorKind::Other, &self.target, format!("writing the local file after {total} bytes: {e}"))
+                                        .hint("check the free space and permissions of the destination on the controller")
+                                })?;
+                                total += n as u64;
+                            } else {
+                                err.extend_from_slice(&buf[..n]);
+                                if err.len() > 2 * STDERR_KEEP {
+                                    err.drain(..err.len() - STDERR_KEEP);
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading the remote file after {total} bytes: {e}")))
+                        }
+                    }
+                }
+            }
+            if ch.eof() && !progressed {
+                return Ok(total);
+            }
+            if progressed {
+                last_data = Instant::now();
+            } else {
+                let idle = last_data.elapsed();
+                if idle >= stall {
+                    return Err(SshError::new(
+                        SshErrorKind::Timeout,
+                        &self.target,
+                        format!("no data for {} s after {total} bytes", stall.as_secs()),
+                    ));
+                }
+                self.wait_socket((stall - idle).min(self.io_timeout).min(Duration::from_millis(500)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_commands_work_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("it's a log");
+        std::fs::write(&f, b"0123456789").unwrap();
+        let run = |cmd: String| std::process::Command::new("sh").arg("-c").arg(cmd).output().unwrap().stdout;
+        let p = f.to_str().unwrap();
+        assert_eq!(run(range_cmd(p, 0, 10)), b"0123456789");
+        assert_eq!(run(range_cmd(p, 0, 4)), b"0123");
+        assert_eq!(run(range_cmd(p, 6, 4)), b"6789");
+        assert_eq!(run(range_cmd(p, 6, 100)), b"6789");
+    }
+}
