@@ -302,8 +302,22 @@ def test_fleet_of_three_with_one_fault(appliance_factory, umsim_root, bundle, tm
     else:
         assert s["sshd"].startswith("stopped, disabled"), s
         assert sshd_state(bad) == (False, False)
+        # the full upgrade log was copied to the controller, under its
+        # appliance path, and the failure message names it
+        m = re.search(r"Full upgrade log saved as (\S+?)\.?(?:\s|$)", fail_msg)
+        assert m, fail_msg
+        saved = Path(m.group(1))
+        assert saved.parent.parent.parent.name.startswith("cloudusagemetering"), saved
+        assert saved.is_relative_to(logs) and saved.name.startswith("inplaceupgradeum-"), saved
+        remote = "/" + str(saved.relative_to(logs))
+        assert saved.read_bytes() == bad.exec(["cat", remote], check=True).stdout.encode(), remote
+        assert f"# full upgrade log saved as: {saved}" in text, text
+        assert str(saved) in s["error"], s["error"]
         if fault == "shar-fail":
             assert "# upgrade rc: 1" in text and "upgrade FAILED" in text, text
+            assert remote == failure["result"]["upgrade_log"], failure
+            assert "upgrade FAILED" in saved.read_text()
+            assert (logs / "status.txt").exists()
         else:
             assert re.search(r"^vcdcol\s*:\s*Offline$", text, re.M | re.I), text
             status = json.loads((logs / "status.json").read_text())
