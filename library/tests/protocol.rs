@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failed unwrap is a failed test
-//! The binary-module protocol as Ansible sees it: run the `testmod` example as
+//! The binary-module protocol as Ansible sees it: run the `um-protocol-testmod` binary as
 //! a process with an args file and read what it prints.
 
 use serde_json::{json, Value};
@@ -8,13 +8,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn testmod() -> PathBuf {
-    // target/debug/examples/testmod, built by `cargo test` for this crate
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    if p.ends_with("deps") {
-        p.pop();
-    }
-    p.join("examples").join("testmod")
+    // Cargo builds the package's binaries before its integration tests.
+    PathBuf::from(env!("CARGO_BIN_EXE_um-protocol-testmod"))
 }
 
 /// Run with raw args-file bytes; return (exit code, parsed single JSON object, raw stdout).

@@ -1,4 +1,5 @@
-//! A module used only by the protocol tests (built by `cargo test`): it can
+//! A module used only by the protocol tests (library/tests/protocol.rs finds it
+//! through CARGO_BIN_EXE_*; it is never packed: only crates under modules/ are). It can
 //! echo, fail, or panic with a secret in the message, so the tests can check
 //! what really reaches stdout.
 
