@@ -3,7 +3,7 @@
 #   make test   run every test (what CI runs)
 SHELL := /bin/bash
 export CARGO_TERM_COLOR := never
-COLL_DIR := .work/collections
+COLL_DIR := $(CURDIR)/.work/collections
 
 .PHONY: demo test bootstrap build docs collection unit integration clean
 

@@ -22,7 +22,8 @@ VENV_BIN = Path(os.environ.get("UM_VENV_BIN", REPO / ".venv" / "bin"))
 def collections_path() -> Path:
     env = os.environ.get("UM_COLLECTIONS_PATH")
     if env:
-        return Path(env)
+        # ansible-playbook runs in a temp cwd: a relative path would not resolve there.
+        return Path(env).resolve()
     dev = WORK / "dev-collections"
     link = dev / "ansible_collections" / "vcloud" / "usage_meter"
     if not link.exists():
