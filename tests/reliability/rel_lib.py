@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from lib.playbook import REPO, VENV_BIN, WORK, PlayResult, ansible_env
+from lib.appliance_checks import api_version, sshd_state  # noqa: F401  (re-exported to the reliability tests)
 
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -301,22 +302,6 @@ def remote_sha(app, path: str = SHAR) -> str | None:
     cp = app.exec(["sh", "-c", f"[ -f {path} ] && sha256sum {path} | cut -d' ' -f1 || echo ABSENT"])
     out = cp.stdout.strip()
     return None if out == "ABSENT" else out
-
-
-def sshd_state(app) -> tuple[bool, bool]:
-    """(listening on 22, enabled at boot), read on the console, not over SSH."""
-    app.refresh()
-    listening = app.status()["sshd_listening"]
-    cp = app.exec(["systemctl", "is-enabled", "sshd"], timeout=30)
-    return listening, cp.stdout.strip() == "enabled"
-
-
-def api_version(app) -> str:
-    app.wait_api(30)
-    sid = app.api_login()
-    code, body = app.api("GET", "/agent_info", session=sid)
-    assert code == 200, body
-    return f"{body['major_version']}.{body['minor_version']}.{body.get('patch_version', 0)}"
 
 
 class Throttle:

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from lib.playbook import REPO, WORK, ansible_env, run_playbook  # noqa: F401  (ansible_env: for debugging)
+from lib.appliance_checks import api_version, sshd_state
 
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -129,22 +130,6 @@ def status(res, task: str, host: str) -> str:
 
 def summary(res, host: str) -> dict:
     return result(res, "Report | Put the summary together", host)["ansible_facts"]["usage_meter_summary"]
-
-
-def sshd_state(app) -> tuple[bool, bool]:
-    """(listening on 22, enabled at boot), read on the console, not over SSH."""
-    app.refresh()
-    listening = app.status()["sshd_listening"]
-    cp = app.exec(["systemctl", "is-enabled", "sshd"], timeout=30)
-    return listening, cp.stdout.strip() == "enabled"
-
-
-def api_version(app) -> str:
-    app.wait_api(30)
-    sid = app.api_login()
-    code, body = app.api("GET", "/agent_info", session=sid)
-    assert code == 200, body
-    return f"{body['major_version']}.{body['minor_version']}.{body.get('patch_version', 0)}"
 
 
 def all_running(app) -> bool:
