@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.playbook import run_module, run_playbook
+from lib.playbook import require_module, run_module, run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "certificates"
@@ -31,8 +31,7 @@ def norm(fp: str) -> str:
 def app(appliance_factory):
     """A fresh appliance (tests/conftest.py) whose API lists both products'
     certificates as pending, with an empty API access log."""
-    if not (REPO / "plugins" / "modules" / MODULE).exists():
-        pytest.skip("plugins/modules/certificates is not built (tools/dev-build.sh)")
+    require_module(MODULE)
     a = appliance_factory(sshd="off")   # the API needs no SSH
     a.wait_api(60)
     set_pending(a, [p["id"] for p in a.products])

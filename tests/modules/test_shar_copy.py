@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.playbook import run_module
+from lib.playbook import require_module, run_module
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "shar_copy"
@@ -22,8 +22,7 @@ PART = "/opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part"
 
 @pytest.fixture(autouse=True)
 def _built():
-    if not (REPO / "plugins" / "modules" / MODULE).exists():
-        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+    require_module(MODULE)
 
 
 def conn(a, **extra):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.playbook import run_module
+from lib.playbook import require_module, run_module, ssh_args
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "sshd"
@@ -14,15 +14,10 @@ MODULE = "sshd"
 
 @pytest.fixture(autouse=True)
 def _built():
-    if not (REPO / "plugins" / "modules" / MODULE).exists():
-        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+    require_module(MODULE)
 
 
-def conn(a, tmp_path, **kw):
-    args = {"host": a.host, "password": a.root_password, "known_hosts": str(tmp_path / "known_hosts"),
-            "connect_timeout": 5}
-    args.update(kw)
-    return args
+conn = ssh_args
 
 
 def console(a, cmd: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.playbook import WORK, run_module
+from lib.playbook import WORK, require_module, run_module
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "upgrade_logs"
@@ -28,8 +28,7 @@ STATE = "/var/lib/vcloud-usage-meter"
 @pytest.fixture(autouse=True)
 def _built():
     for m in (MODULE, "upgrade"):
-        if not (REPO / "plugins" / "modules" / m).exists():
-            pytest.skip(f"plugins/modules/{m} is not built (tools/dev-build.sh)")
+        require_module(m)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.playbook import run_module
+from lib.playbook import require_module, run_module
 from simtest import UMS, until, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,8 +20,7 @@ SERVICES = ["Nginx", "GW", "Core", "DSS", "gnatsd", "VcCol", "nsxvCol", "nsxtCol
 
 @pytest.fixture(autouse=True)
 def _built():
-    if not (REPO / "plugins" / "modules" / MODULE).exists():
-        pytest.skip(f"plugins/modules/{MODULE} is not built (tools/dev-build.sh)")
+    require_module(MODULE)
 
 
 def conn(a, tmp_path, **kw):
