@@ -115,3 +115,65 @@ def test_start_after_a_stop_from_the_console(appliance_factory, tmp_path):
     r = run_module(MODULE, conn(a, tmp_path, state="started"))
     assert r["_status"] == "ok", r["_output"]
     assert r["changed"] is False and r["active"] is True
+
+
+RECORD = "/var/lib/vcloud-usage-meter/sshd.original"
+
+
+def test_original_state_is_recorded_once_and_survives_later_changes(appliance_factory, tmp_path):
+    """The first change writes how sshd was; later tasks (an interrupted play run
+    again) read that record, whatever sshd looks like by then."""
+    a = appliance_factory(sshd="running")       # running, not enabled
+    rec = {"original_file": RECORD}
+    # check mode: says what it would record, writes nothing
+    r = run_module(MODULE, conn(a, tmp_path, state="started", enabled=True, **rec), check=True)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["original_source"] == "recorded" and r["original"]["active"] is True
+    assert console(a, f"test -e {RECORD} && echo yes || echo no") == "no"
+
+    r = run_module(MODULE, conn(a, tmp_path, state="started", enabled=True, **rec))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True and r["original_source"] == "recorded"
+    assert r["original"]["active"] is True and r["original"]["enabled"] is False
+    assert console(a, f"stat -c %a {RECORD}") == "600"
+    assert console(a, f"cat {RECORD}").startswith("active=yes enabled=no recorded=")
+
+    # a later task that says sshd was different does not overwrite the first record
+    r = run_module(MODULE, conn(a, tmp_path, state="started", original_active=False, original_enabled=True, **rec))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False and r["original_source"] == "record"
+    assert r["original"]["active"] is True and r["original"]["enabled"] is False
+    assert isinstance(r["original"]["recorded"], int)
+
+
+def test_nothing_changed_means_nothing_recorded(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="running")
+    r = run_module(MODULE, conn(a, tmp_path, state="started", original_file=RECORD, original_active=False))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False and r["original_source"] == "found"
+    assert r["original"] == {"active": False, "enabled": False, "recorded": None}   # as given, else as found
+    assert console(a, f"test -e {RECORD} && echo yes || echo no") == "no"
+
+
+def test_forget_original_puts_back_and_removes_the_record(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="running")
+    r = run_module(MODULE, conn(a, tmp_path, state="started", enabled=True, original_file=RECORD))
+    assert r["_status"] == "ok" and r["changed"] is True, r["_output"]
+    back = dict(original_file=RECORD, forget_original=True)
+    # check mode keeps the record
+    r = run_module(MODULE, conn(a, tmp_path, state="started", enabled=False, **back), check=True)
+    assert r["_status"] == "ok", r["_output"]
+    assert console(a, f"test -e {RECORD} && echo yes || echo no") == "yes"
+    # the stop ends the session; the record is gone before it, never re-written
+    r = run_module(MODULE, conn(a, tmp_path, state="stopped", enabled=False, **back))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True and r["original_source"] == "record"
+    assert r["original"]["active"] is True and r["original"]["enabled"] is False
+    assert not listening(a) and is_enabled(a) == "disabled"
+    assert console(a, f"test -e {RECORD} && echo yes || echo no") == "no"
+
+
+def test_original_options_need_original_file(appliance, tmp_path):
+    r = run_module(MODULE, conn(appliance, tmp_path, state="started", forget_original=True))
+    assert r["_status"] == "failed", r["_output"]
+    assert "need original_file" in r["msg"] and appliance.host in r["msg"], r["msg"]

@@ -1,6 +1,9 @@
 //! vcloud.usage_meter.sshd: the appliance's SSH service, started/stopped and
 //! enabled/disabled at boot, over the very connection that sshd serves.
 
+mod original;
+
+pub use original::Original;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -44,6 +47,30 @@ pub struct Params {
     #[serde(default = "default_stop_wait")]
     #[schemars(range(min = 1, max = 600))]
     pub stop_wait: u64,
+    /// File on the appliance that keeps sshd's state from before the first
+    /// change, so that a play run again after an interrupted one (a killed
+    /// controller) still knows how sshd was before any play touched it.
+    ///
+    /// When the file exists, its record is returned as RV(original) and is
+    /// never overwritten. When it does not, and this task changes sshd, the
+    /// state before the change (or O(original_active)/O(original_enabled)) is
+    /// written to it first. With O(forget_original=true), it is removed instead.
+    ///
+    /// The upgrade role uses C(/var/lib/vcloud-usage-meter/sshd.original).
+    #[schemars(length(min = 1))]
+    pub original_file: Option<String>,
+    /// What to record as sshd's original running state instead of the state
+    /// found, for when sshd was started by other means first (VMware Tools,
+    /// the console). Needs O(original_file).
+    pub original_active: Option<bool>,
+    /// What to record as sshd's original start-at-boot setting instead of the
+    /// setting found. Needs O(original_file).
+    pub original_enabled: Option<bool>,
+    /// This task ends the record: O(original_file) is never written, and is
+    /// removed once sshd is in the wanted state (before a stop, which ends the
+    /// session). Needs O(original_file).
+    #[serde(default)]
+    pub forget_original: bool,
 }
 
 /// Result of vcloud.usage_meter.sshd.
@@ -59,6 +86,16 @@ pub struct Output {
     /// Service manager used on the appliance, C(systemctl) or C(service).
     #[schemars(extend("x-returned" = "when sshd was reachable"))]
     pub manager: Option<String>,
+    /// sshd's state before the first change: the record found in
+    /// O(original_file), else what this task recorded (or found).
+    #[schemars(extend("x-returned" = "when original_file is set and sshd was reachable"))]
+    pub original: Option<Original>,
+    /// Where RV(original) comes from: C(record) (left by an earlier run that
+    /// did not finish, or by an earlier task of this play), C(recorded) (written
+    /// by this task; in check mode: would be), or C(found) (nothing changed, so
+    /// nothing was recorded).
+    #[schemars(extend("x-returned" = "when original_file is set and sshd was reachable"))]
+    pub original_source: Option<String>,
 }
 
 /// What the appliance reported.
@@ -190,13 +227,20 @@ impl Module for Sshd {
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
         let svc = p.service.as_str();
+        if p.original_file.is_none() && (p.original_active.is_some() || p.original_enabled.is_some() || p.forget_original) {
+            return Err(Failure::new("check options", "original_active, original_enabled and forget_original need original_file")
+                .hint("set original_file to the record's path on the appliance, or drop those options"));
+        }
         let ssh = match Ssh::connect(&p.connection, ctx) {
             Ok(s) => s,
             Err(e) if e.kind == SshErrorKind::Refused && p.state == Some(State::Stopped) => {
                 if p.enabled.is_some() {
                     ctx.warn("sshd is stopped and unreachable, so whether it starts at boot could not be read or changed");
                 }
-                return Ok(Outcome::new(false, Output { active: false, enabled: None, manager: None })
+                if let (Some(f), true) = (&p.original_file, p.forget_original) {
+                    ctx.warn(format!("sshd is stopped and unreachable, so its record {f} stays; the next run uses it as the state to put back"));
+                }
+                return Ok(Outcome::new(false, Output { active: false, enabled: None, manager: None, original: None, original_source: None })
                     .msg("sshd is already stopped (the SSH port refuses connections)"));
             }
             Err(e) if e.kind == SshErrorKind::Refused => {
@@ -207,7 +251,11 @@ impl Module for Sshd {
             Err(e) => return Err(e.into_failure("connect")),
         };
         let timeout = Duration::from_secs(p.connection.connect_timeout.max(10));
-        let gathered = ssh.exec(&gather_cmd(svc), timeout).map_err(|e| e.into_failure("read sshd state"))?;
+        let mut gather = gather_cmd(svc);
+        if let Some(f) = &p.original_file {
+            gather = format!("{gather}; {}", original::read_cmd(f));
+        }
+        let gathered = ssh.exec(&gather, timeout).map_err(|e| e.into_failure("read sshd state"))?;
         let obs = parse_observed(&gathered.stdout).ok_or_else(|| {
             Failure::new("read sshd state", format!("unexpected output: {}", gathered.tail(3).join(" | ")))
                 .hint("check that the appliance has systemctl or service; run with -vvv")
@@ -216,8 +264,35 @@ impl Module for Sshd {
         let todo = plan(&obs, p.state, p.enabled);
         let after_active = if todo.start { true } else if todo.stop { false } else { obs.active };
         let after_enabled = todo.enable.or(obs.enabled);
-        let out = Output { active: after_active, enabled: after_enabled, manager };
+        let record = p.original_file.as_ref().map(|_| original::parse_read(&gathered.stdout));
+        let (orig, source) = match &record {
+            None => (None, None),
+            Some(Some(rec)) => (Some(rec.clone()), Some("record")),
+            Some(None) => {
+                let o = Original {
+                    active: p.original_active.unwrap_or(obs.active),
+                    enabled: p.original_enabled.or(obs.enabled),
+                    recorded: None,
+                };
+                (Some(o), Some(if todo.is_empty() || p.forget_original { "found" } else { "recorded" }))
+            }
+        };
+        let out = Output {
+            active: after_active,
+            enabled: after_enabled,
+            manager,
+            original: orig.clone(),
+            original_source: source.map(str::to_string),
+        };
+        // the record is bookkeeping, not a change of the appliance's services
+        let forget = match (&p.original_file, &record) {
+            (Some(f), Some(Some(_))) if p.forget_original && !ctx.check_mode => Some(f.as_str()),
+            _ => None,
+        };
         if todo.is_empty() {
+            if let Some(f) = forget {
+                ssh.exec_ok(&original::remove_cmd(f), timeout).map_err(|e| e.into_failure("remove the sshd record"))?;
+            }
             return Ok(Outcome::new(false, out));
         }
         let diff = Diff::new(describe(obs.active, obs.enabled), describe(after_active, after_enabled));
@@ -225,6 +300,11 @@ impl Module for Sshd {
             return Ok(Outcome::new(true, out).diff(diff));
         }
 
+        if let (Some(f), Some("recorded"), Some(o)) = (&p.original_file, source, &orig) {
+            ssh.exec_ok(&original::write_cmd(f, o), timeout).map_err(|e| {
+                e.into_failure("record sshd's state").hint("check that the appliance's disk is writable and not full")
+            })?;
+        }
         let q = usage_meter::shell::quote(svc);
         if let Some(en) = todo.enable {
             let verb = if en { "enable" } else { "disable" };
@@ -234,6 +314,9 @@ impl Module for Sshd {
         if todo.start {
             let cmd = if obs.systemctl { format!("systemctl start {q}") } else { format!("service {q} start") };
             ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure("start sshd"))?;
+        }
+        if let Some(f) = forget {
+            ssh.exec_ok(&original::remove_cmd(f), timeout).map_err(|e| e.into_failure("remove the sshd record"))?;
         }
         if todo.stop {
             ssh.exec_ok(&stop_cmd(obs.systemctl, svc), timeout).map_err(|e| e.into_failure("stop sshd"))?;
