@@ -11,6 +11,7 @@ headers) to OUT, one per line. Runs inside the appliance's network namespace,
 started and killed by the test (by PID).
 """
 import re
+import select
 import socket
 import ssl
 import sys
@@ -33,22 +34,49 @@ def note(buf: bytes) -> None:
                         f.write(sid + b"\n")
 
 
-def pump(src, dst) -> None:
-    buf = b""
+def send_all(sock, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except ssl.SSLWantWriteError:
+            select.select([], [sock], [], 60)
+        except ssl.SSLWantReadError:
+            select.select([sock], [], [], 60)
+
+
+def relay(client, upstream) -> None:
+    """Both directions in ONE thread: an SSL socket must never be read and
+    written by two threads at once (OpenSSL's SSL object is not thread-safe;
+    doing so breaks connections at random)."""
+    bufs = {client: b"", upstream: b""}
+    for s in bufs:
+        s.setblocking(False)
     try:
         while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            buf = (buf + data)[-65536:]
-            note(buf)
-            dst.sendall(data)
+            ready, _, _ = select.select(list(bufs), [], [], 60)
+            if not ready:
+                return
+            for src in ready:
+                dst = upstream if src is client else client
+                while True:        # drain what OpenSSL holds decrypted, not only what the socket holds
+                    try:
+                        data = src.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        break
+                    if not data:
+                        return
+                    bufs[src] = (bufs[src] + data)[-65536:]
+                    note(bufs[src])
+                    send_all(dst, data)
+                    if not src.pending():
+                        break
     except OSError:
         pass
     finally:
-        for s in (src, dst):
+        for s in bufs:
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                s.close()
             except OSError:
                 pass
 
@@ -63,8 +91,7 @@ def serve(client) -> None:
     except OSError:
         client.close()
         return
-    threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
-    pump(client, upstream)
+    relay(client, upstream)
 
 
 def main() -> None:
