@@ -168,6 +168,23 @@ def test_sshd_stop_and_the_issuing_session(appliance_factory, mode):
     assert a.exec("systemctl is-active sshd").stdout == "inactive\n"
 
 
+def test_concurrent_sshd_starts_are_one_job(appliance_factory):
+    """Consoles (plays) starting sshd at nearly the same moment: like systemd, every
+    start succeeds and one daemon runs with its pid file, so is-active stays right.
+    (Staggered by a few ms: a start that removed the pid file of a daemon that had
+    just come up used to leave sshd running but "inactive", and every later start failed.)"""
+    a = appliance_factory(sshd="off")
+    script = ("for k in 1 2 3; do systemctl stop sshd; "
+              "for d in 0 0.01 0.02 0.03 0.04 0.05 0.06 0.08; do (sleep $d; systemctl start sshd; echo rc=$?) & done; "
+              "wait; systemctl is-active sshd; done")
+    cp = a.exec(["sh", "-c", script], timeout=120)
+    assert cp.stdout.count("rc=0") == 24 and cp.stdout.count("active") == 3, (cp.stdout, cp.stderr)
+    assert "inactive" not in cp.stdout, cp.stdout
+    daemons = a.exec(["sh", "-c", "ps -eo ppid=,comm= | awk '$1 == 1 && $2 == \"sshd\"' | wc -l"]).stdout.strip()
+    assert daemons == "1", daemons
+    assert a.status()["sshd_listening"]
+
+
 def test_services_come_up_after_boot(appliance_factory):
     a = appliance_factory(config={"services_up_s": "5"})
     old = a.boot_id()
