@@ -12,6 +12,9 @@
 //! | [`LOCK_FILE`] | - | `flock(1)`ed by the runner for as long as the upgrade runs |
 //! | `runs/<id>.log` | the runner | stdout+stderr of `bash <shar>` |
 //! | `sha256/<hash of path>` | `shar_copy`, `upgrade` | checksum cache: `stat` key, path, sha256 |
+//! | `shar_copy.lock` | - | `flock(1)`ed by the copy that runs (`shar_copy`): copies take turns |
+//! | `shar_copy.owner` | the copy holding the lock | `key=value`: its token, pid, controller, src, dest, start time |
+//! | `sshd.original` | `sshd` (`original_file`, as the role sets it) | one line: sshd's state before a play first changed it |
 //!
 //! The record is replaced atomically (`mv`), so a reader sees either the
 //! previous record or the new one.

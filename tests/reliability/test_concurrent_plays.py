@@ -73,13 +73,6 @@ def test_two_plays_at_once_upgrade_once(appliance_factory, umsim_root, tmp_play)
     print(why)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: shar_copy takes no lock: two copies to one appliance write the same "
-    "/opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part at once (modules/shar_copy/src/lib.rs, "
-    "part_path/receive_cmd and the 'rename into place' mv, which renames whatever is at the .part path "
-    "after checking only its own stream's hash). One copy then fails with a misleading message "
-    "('writing ... failed ... the disk may be full' or 'the appliance did not confirm the copy'), and in "
-    "two concurrent plays the upgrade has found the real name holding a bundle with the wrong sha256"))
 def test_two_copies_at_once_never_put_a_partial_file_under_the_real_name(appliance_factory):
     """The part of two concurrent plays that is not protected by the upgrade lock:
     the copy. The second copy starts while the first is writing (seen on the

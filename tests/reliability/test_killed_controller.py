@@ -132,7 +132,7 @@ def test_killed_during_upgrade_then_rerun_attaches_and_converges(appliance_facto
     assert sshd_state(app) == original == (False, False)
 
 
-@pytest.mark.parametrize("moment", ["upgrade"])
+@pytest.mark.parametrize("moment", ["copy", "upgrade"])
 def test_killed_mid_play_then_rerun_leaves_sshd_as_it_was(appliance_factory, umsim_root, tmp_play, moment):
     """sshd starts stopped and disabled (as shipped). The killed play had already
     started and enabled it for the reboot window; the re-run must still put it

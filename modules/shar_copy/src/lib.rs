@@ -2,21 +2,29 @@
 //! vcloud.usage_meter.shar_copy: put the upgrade bundle on the appliance.
 //!
 //! Streams the file into `.<name>.part` next to `dest` (one SSH channel, 4 MiB
-//! writes, the remote side hashing while it writes), checks size and sha256,
-//! and only then renames it into place. An interrupted copy resumes from the
-//! partial file. The local file is hashed on its own thread while it is sent.
+//! writes), then, in one remote command, hashes the partial file on the
+//! appliance and renames it into place only when size and sha256 match. An
+//! interrupted copy resumes from the partial file. The local file is hashed on
+//! its own thread while it is sent.
+//!
+//! Copies to one appliance take turns: each holds an exclusive `flock` on
+//! [`LOCK_FILE`] under the state dir for as long as it runs (see [`CopyLock`]),
+//! so two plays at once never write the same partial file.
 
+mod local_sum;
+mod lock;
+
+pub use local_sum::*;
+pub use lock::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, hex, is_sha256_hex, HASH_FN};
+use usage_meter::upgrade_state::{self, is_sha256_hex, parse_kv, HASH_FN};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub const DEFAULT_DEST: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
@@ -30,6 +38,10 @@ fn default_retries() -> u32 {
 fn default_state_dir() -> String {
     upgrade_state::DEFAULT_STATE_DIR.into()
 }
+fn default_lock_timeout() -> u64 {
+    600
+}
+
 
 /// Options of vcloud.usage_meter.shar_copy.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -59,11 +71,19 @@ pub struct Params {
     pub retries: u32,
     /// Directory of this collection on the appliance, where the checksum of a
     /// copied bundle is cached (keyed by device, inode, size, mtime and ctime,
-    /// so a changed file is hashed again). Must not be inside
-    /// C(/opt/vmware/cloudusagemetering).
+    /// so a changed file is hashed again) and where the copy lock lives. Must
+    /// not be inside C(/opt/vmware/cloudusagemetering).
     #[serde(default = "default_state_dir")]
     #[schemars(length(min = 1))]
     pub state_dir: String,
+    /// Seconds to wait while another copy to the same appliance runs (two
+    /// plays at once). Copies to one appliance take turns under a lock; the
+    /// one that waited then finds the bundle in place (no change) when it is
+    /// the same file. After this long the task fails, naming the other copy.
+    /// With V(0) it fails at once.
+    #[serde(default = "default_lock_timeout")]
+    #[schemars(range(max = 86400))]
+    pub lock_timeout: u64,
 }
 
 /// Result of vcloud.usage_meter.shar_copy.
@@ -172,126 +192,61 @@ pub fn resume_offset(part: Option<u64>, size: u64) -> u64 {
     }
 }
 
-/// The receiving command: a fresh copy hashes the stream as it is written
-/// (`tee`); a resume appends and hashes the whole partial file.
+/// The receiving command: a fresh copy starts a new file (a new inode, so
+/// nothing a cut connection left running can still write into it), a resume
+/// appends. A failed write drains the rest of the stream, so the controller
+/// gets the result rather than a broken pipe. Prints `size=<bytes of the part file>`.
 pub fn receive_cmd(part: &str, offset: u64) -> String {
     let p = quote(part);
-    if offset == 0 {
-        format!("umask 022; {HASH_FN}; ( tee {p} || echo UMTEEFAIL >&2 ) | umhash; stat -c 'size=%s' {p}")
-    } else {
-        format!("umask 022; {HASH_FN}; cat >> {p} || echo UMTEEFAIL >&2; umhash < {p}; stat -c 'size=%s' {p}")
-    }
+    let (start, redirect) = if offset == 0 { (format!("rm -f {p}; "), ">") } else { (String::new(), ">>") };
+    format!("umask 022; {start}cat {redirect} {p} || {{ echo UMWRITEFAIL >&2; cat > /dev/null; }}; stat -c 'size=%s' {p}")
 }
 
-/// From the receiving command's output: (sha256 of what was written, size of the partial file).
-pub fn parse_received(stdout: &str) -> Option<(String, u64)> {
-    let mut sha = None;
-    let mut size = None;
-    for line in stdout.lines() {
-        if let Some(v) = line.strip_prefix("size=") {
-            size = v.trim().parse().ok();
-        } else if let Some(first) = line.split_whitespace().next() {
-            if is_sha256_hex(first) {
-                sha = Some(first.to_ascii_lowercase());
-            }
-        }
-    }
-    Some((sha?, size?))
+/// From the receiving command's output: the size of the partial file.
+pub fn parse_received(stdout: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| l.strip_prefix("size=")).and_then(|v| v.trim().parse().ok())
 }
 
-// ---------------------------------------------------------------------------
-// Local hashing, with a small cache keyed by the file's identity and times.
-
-/// sha256 of a local file, reading in 1 MiB blocks.
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-/// Identity of a local file's content version.
-pub fn local_key(path: &Path, meta: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
+/// The last step, in one command under the lock: hash the partial file as it
+/// is on disk now and rename exactly those bytes into place when size and
+/// sha256 are the source's, then record the checksum. Prints `UMRENAMED`,
+/// `UMBAD size=<n> sha256=<hex>` (left in place, not renamed) or `UMRENAMEFAIL`.
+pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64) -> String {
     format!(
-        "{}|{}|{}|{}|{}.{}|{}.{}",
-        path.display(),
-        meta.dev(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
+        "umask 022; {HASH_FN}; s=$(umhash < {pq} | awk '{{print $1}}'); z=$(stat -c %s {pq} 2>/dev/null); \
+         if [ \"$s\" = {sha256} ] && [ \"$z\" = {size} ]; then \
+         mv -f {pq} {dq} && {{ {}; }} 2>/dev/null; if [ -f {dq} ] && ! [ -e {pq} ]; then echo UMRENAMED; else echo UMRENAMEFAIL; fi; \
+         else echo \"UMBAD size=$z sha256=$s\"; fi",
+        upgrade_state::record_sum_script(state_dir, dest, sha256),
+        pq = quote(part),
+        dq = quote(dest)
     )
 }
 
-/// The controller-side cache directory, only if it is ours and private
-/// (another user must not be able to plant a checksum).
-fn cache_dir() -> Option<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let dir = std::env::temp_dir().join(format!("vcloud-usage-meter-{uid}"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&dir).ok()?;
-    }
-    let m = std::fs::symlink_metadata(&dir).ok()?;
-    (m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0).then_some(dir)
+/// What [`finish_cmd`] reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finished {
+    /// Verified and renamed into place.
+    Renamed,
+    /// The partial file is not the source (size, sha256 as found); nothing was renamed.
+    Mismatch(Option<u64>, String),
+    /// Verified, but the rename failed.
+    RenameFailed,
 }
 
-fn cache_entry(key: &str) -> Option<PathBuf> {
-    Some(cache_dir()?.join(format!("sha256-{}", &hex(&Sha256::digest(key.as_bytes()))[..32])))
-}
-
-pub fn cached_local_sum(key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(cache_entry(key)?).ok()?;
-    let (k, sum) = text.trim_end().rsplit_once('\n')?;
-    (k == key && is_sha256_hex(sum)).then(|| sum.to_string())
-}
-
-pub fn store_local_sum(key: &str, sum: &str) {
-    let Some(path) = cache_entry(key) else { return };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    if std::fs::write(&tmp, format!("{key}\n{sum}\n")).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
-    }
-}
-
-/// The local checksum: known now, or being computed on a thread.
-enum LocalSum {
-    Known(String),
-    Pending(JoinHandle<std::io::Result<String>>),
-}
-
-impl LocalSum {
-    fn start(path: &Path, key: &str) -> LocalSum {
-        if let Some(s) = cached_local_sum(key) {
-            return LocalSum::Known(s);
-        }
-        let p = path.to_path_buf();
-        LocalSum::Pending(std::thread::spawn(move || hash_file(&p)))
-    }
-
-    fn get(&mut self, src: &Path, key: &str) -> Result<String, Failure> {
-        let s = match std::mem::replace(self, LocalSum::Known(String::new())) {
-            LocalSum::Known(s) => s,
-            LocalSum::Pending(h) => {
-                let r = h.join().map_err(|_| Failure::new("hash src", "the hashing thread failed"))?;
-                let s = r.map_err(|e| Failure::new("hash src", format!("reading {}: {e}", src.display())))?;
-                store_local_sum(key, &s);
-                s
+pub fn parse_finished(stdout: &str) -> Option<Finished> {
+    stdout.lines().find_map(|l| {
+        let l = l.trim();
+        match l {
+            "UMRENAMED" => Some(Finished::Renamed),
+            "UMRENAMEFAIL" => Some(Finished::RenameFailed),
+            _ => {
+                let kv = parse_kv(&l.strip_prefix("UMBAD ")?.replace(' ', "\n"));
+                let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
+                Some(Finished::Mismatch(get("size").and_then(|v| v.parse().ok()), get("sha256").unwrap_or_default()))
             }
-        };
-        *self = LocalSum::Known(s.clone());
-        Ok(s)
-    }
+        }
+    })
 }
 
 fn mib(b: u64) -> String {
@@ -312,12 +267,14 @@ impl Module for SharCopy {
             description: &[
                 "Copies C(ums-system-upgrade.shar) from the controller to the appliance over SSH, the copy step of the in-place upgrade to 4.3.",
                 "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the destination filesystem first.",
-                "Writes to C(.<name>.part) next to O(dest) and renames it into place only when size and sha256 match, so an interrupted copy never leaves a truncated bundle under the real name. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
-                "Both sides hash while the data flows (the remote side with C(openssl dgst), else C(sha256sum)).",
+                "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
+                "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock) on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock is released as soon as the copy ends or its SSH connection closes. The second copy waits (see O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up, it names the other copy (controller, source, age).",
+                "The controller hashes the local file while it sends; the appliance hashes the written file (with C(openssl dgst), else C(sha256sum)).",
                 "Runs on the controller; use C(delegate_to: localhost).",
             ],
             notes: &[
                 "The checksum of a copied bundle is cached on the appliance under O(state_dir) and on the controller in its temporary directory (private to the user), keyed by the file's identity and modification and change times, so an unchanged re-run costs no hashing.",
+                "Needs C(flock) (util-linux) on the appliance, as vcloud.usage_meter.upgrade does. Check mode takes no lock and writes nothing.",
             ],
             examples: r#"
 - name: Copy the bundle, verified against the published checksum
@@ -370,10 +327,21 @@ impl Module for SharCopy {
         }
 
         let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?;
+        // Everything from here on, up to the rename, happens under the copy
+        // lock (not in check mode, which writes nothing).
+        let run = RunId::new();
         let mut conn = Reconnecting::new(&p.connection, Some(ssh));
+        let deadline = t0 + Duration::from_secs(3600 * 6);
+        let mut drops = 0u32;
+        let mut lock = None;
+        if !ctx.check_mode {
+            lock = Some(take_lock_retrying(ctx, &mut conn, &p, &run, &src, false, &mut drops, deadline)?);
+        }
+        let waited = lock.as_ref().and_then(|l| l.waited.clone());
         let part = part_path(&p.dest);
         let dir = dest_dir(&p.dest);
         let io_t = Duration::from_secs(p.connection.connect_timeout.max(30));
+        let hash_t = Duration::from_secs(3600);
         let g = conn.get().and_then(|s| s.exec(&gather_cmd(&p.dest), io_t)).map_err(|e| e.into_failure("inspect dest"))?;
         let remote = parse_gather(&g.stdout)
             .ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
@@ -386,7 +354,7 @@ impl Module for SharCopy {
         let mut before_sum = None;
         if remote.dest_size == Some(size) {
             let s = conn.get().map_err(|e| e.into_failure("checksum dest"))?;
-            let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, !ctx.check_mode, Duration::from_secs(3600))
+            let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, !ctx.check_mode, hash_t)
                 .map_err(|e| e.into_failure("checksum dest"))?;
             before_sum = rs.map(|r| r.sha256);
         }
@@ -400,13 +368,18 @@ impl Module for SharCopy {
             seconds: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             resumed,
         };
+        let after_wait = |msg: String| match &waited {
+            Some((who, d)) => format!("{msg} (after waiting {} s for another copy to this appliance: {})", d.as_secs(), who.describe(false)),
+            None => msg,
+        };
         if before_sum.as_deref() == Some(sum.as_str()) && !p.force {
+            // A partial file left by an interrupted copy: ours to remove, under the lock.
             if remote.part_size.is_some() && !ctx.check_mode {
                 if let Ok(s) = conn.get() {
-                    let _ = s.exec(&format!("rm -f {}", quote(&part)), io_t);
+                    let _ = s.exec(&format!("{}; rm -f {}", lock_guard(&p.state_dir, &run.token, ":"), quote(&part)), io_t);
                 }
             }
-            return Ok(Outcome::new(false, out(0, false)).msg(format!("{} already has {checksum}", p.dest)));
+            return Ok(Outcome::new(false, out(0, false)).msg(after_wait(format!("{} already has {checksum}", p.dest))));
         }
         let describe = |s: Option<&str>| match s {
             Some(s) => format!("{}: sha256:{s}\n", p.dest),
@@ -436,33 +409,45 @@ impl Module for SharCopy {
             .with("free", free + reclaim));
         }
         if ctx.check_mode {
-            let what = if offset > 0 { format!("would resume the copy at byte {offset}") } else { "would copy the bundle".into() };
+            // No lock in check mode; but say so when another copy holds it (its
+            // partial file is not ours to resume).
+            let busy = conn.get().and_then(|s| s.exec(&lock_busy_cmd(&p.state_dir), io_t)).is_ok_and(|o| o.stdout.contains("UMBUSY"));
+            let what = if busy {
+                format!(
+                    "another copy to this appliance is running (it holds {}): the task would wait for it (lock_timeout), then copy the bundle unless that copy puts the same file in place",
+                    lock_paths(&p.state_dir).0
+                )
+            } else if offset > 0 {
+                format!("would resume the copy at byte {offset}")
+            } else {
+                "would copy the bundle".into()
+            };
             return Ok(Outcome::new(true, out(0, false)).diff(diff).msg(what));
         }
 
         // Transfer, resuming after a dropped connection up to `retries` times,
-        // restarting from zero once if a resumed file does not verify.
-        let deadline = t0 + Duration::from_secs(3600 * 6);
+        // restarting from zero once if the file does not verify.
+        let lost_lock = |step: &str| {
+            Failure::new(step, format!("this copy no longer holds the copy lock ({}); nothing was renamed", lock_paths(&p.state_dir).0))
+                .hint("another copy to this appliance took over (or the lock holder was killed); run the task again once it has finished")
+        };
+        let in_place_by_other =
+            || format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has {checksum}", p.dest);
         let mut offset = offset;
         let mut transferred = 0u64;
         let mut resumed = false;
         let mut restarted = false;
-        let mut drops = 0u32;
         loop {
             if offset > 0 {
                 resumed = true;
             }
-            let cmd = if offset == 0 && remote.part_size.is_some() {
-                format!("rm -f {q}; {}", receive_cmd(&part, 0), q = quote(&part))
-            } else {
-                receive_cmd(&part, offset)
-            };
+            let cmd = format!("{}; {}", lock_guard(&p.state_dir, &run.token, "cat > /dev/null"), receive_cmd(&part, offset));
             ctx.log(2, format!("sending {} from byte {offset} to {part}", src.display()));
             let mut file = File::open(&src).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
             file.seek(SeekFrom::Start(offset)).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
             let mut noop = |_: u64, _: &[u8]| {};
             let sent = match conn.get() {
-                Ok(s) => s.exec_with_stdin(&cmd, &mut file, &mut noop, Duration::from_secs(3600)),
+                Ok(s) => s.exec_with_stdin(&cmd, &mut file, &mut noop, hash_t),
                 Err(e) => Err(e),
             };
             let (rout, n) = match sent {
@@ -470,8 +455,10 @@ impl Module for SharCopy {
                 Err(e) if e.is_transient() && drops < p.retries => {
                     drops += 1;
                     ctx.warn(format!("the connection dropped during the copy ({}); resuming (retry {drops} of {})", e.detail, p.retries));
-                    conn.reconnect(Duration::from_millis(300 * u64::from(drops.max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
-                    offset = refresh_offset(&mut conn, &p.dest, size, io_t)?;
+                    match resume_after_drop(ctx, &mut conn, &mut lock, &p, &run, &src, &sum, size, &mut drops, deadline, io_t)? {
+                        Some(o) => offset = o,
+                        None => return Ok(Outcome::new(true, out(transferred, resumed)).diff(diff).msg(in_place_by_other())),
+                    }
                     continue;
                 }
                 Err(e) => {
@@ -481,35 +468,68 @@ impl Module for SharCopy {
                 }
             };
             transferred += n;
-            let Some((rsha, rsize)) = parse_received(&rout.stdout) else {
+            if rout.stdout.contains("UMLOSTLOCK") {
+                return Err(lost_lock("copy"));
+            }
+            let Some(rsize) = parse_received(&rout.stdout) else {
                 if rout.rc.is_none() && drops < p.retries {
                     // Closed without a result: the connection went away at the end.
                     drops += 1;
-                    conn.reconnect(Duration::from_millis(300 * u64::from(drops.max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
-                    offset = refresh_offset(&mut conn, &p.dest, size, io_t)?;
+                    match resume_after_drop(ctx, &mut conn, &mut lock, &p, &run, &src, &sum, size, &mut drops, deadline, io_t)? {
+                        Some(o) => offset = o,
+                        None => return Ok(Outcome::new(true, out(transferred, resumed)).diff(diff).msg(in_place_by_other())),
+                    }
                     continue;
                 }
                 return Err(Failure::new("copy", format!("the appliance did not confirm the copy: {}", rout.tail(5).join(" | ")))
                     .hint("check free space and permissions in the destination directory; run again to resume"));
             };
-            if rout.stderr.contains("UMTEEFAIL") || rsize < size {
+            if rout.stderr.contains("UMWRITEFAIL") || rsize < size {
                 return Err(Failure::new(
                     "copy",
                     format!("writing {part} on the appliance failed after {rsize} of {size} bytes: {}", rout.tail(3).join(" | ")),
                 )
                 .hint("free space on the appliance (the disk may be full) and run again; the partial copy is kept and resumed"));
             }
-            if rsize == size && rsha == sum {
-                break;
+
+            // Verified on disk and into place in one command, under the lock;
+            // the checksum is remembered.
+            let fin = format!("{}; {}", lock_guard(&p.state_dir, &run.token, ":"), finish_cmd(&part, &p.dest, &p.state_dir, &sum, size));
+            let fout = match conn.get().and_then(|s| s.exec(&fin, hash_t)) {
+                Ok(o) if o.rc.is_some() || drops >= p.retries => o,
+                Err(e) if !e.is_transient() || drops >= p.retries => {
+                    return Err(e
+                        .hint("run the task again: the partial copy is kept, then checked and renamed")
+                        .into_failure("rename into place"));
+                }
+                // The connection dropped at the very end: look again (the rename may have happened).
+                _ => {
+                    drops += 1;
+                    match resume_after_drop(ctx, &mut conn, &mut lock, &p, &run, &src, &sum, size, &mut drops, deadline, io_t)? {
+                        Some(o) => offset = o,
+                        None => break,
+                    }
+                    continue;
+                }
+            };
+            if fout.stdout.contains("UMLOSTLOCK") {
+                return Err(lost_lock("rename into place"));
             }
+            let (rsize, rsha) = match parse_finished(&fout.stdout) {
+                Some(Finished::Renamed) => break,
+                Some(Finished::Mismatch(z, h)) => (z.map_or_else(|| "?".to_string(), |z| z.to_string()), h),
+                Some(Finished::RenameFailed) | None => {
+                    return Err(Failure::new(
+                        "rename into place",
+                        format!("renaming {part} to {} failed (rc {:?}): {}", p.dest, fout.rc, fout.tail(3).join(" | ")),
+                    )
+                    .hint(format!("check permissions and free space in {dir}; run again (the partial copy is kept)")));
+                }
+            };
             if !restarted {
                 // A resumed (or stale) partial file that does not verify: start over once.
                 restarted = true;
-                ctx.warn(format!(
-                    "the copy on the appliance did not verify (size {rsize}, sha256:{rsha}); copying again from the start"
-                ));
-                let s = conn.get().map_err(|e| e.into_failure("copy"))?;
-                s.exec_ok(&format!("rm -f {}", quote(&part)), io_t).map_err(|e| e.into_failure("copy"))?;
+                ctx.warn(format!("the copy on the appliance did not verify (size {rsize}, sha256:{rsha}); copying again from the start"));
                 offset = 0;
                 resumed = false;
                 continue;
@@ -521,29 +541,52 @@ impl Module for SharCopy {
             .hint("the source file may have changed during the copy, or the link corrupts data; run again"));
         }
 
-        // Verified: into place, and remember its checksum.
-        let finish = format!(
-            "mv -f {pq} {dq} && {{ {}; }} 2>/dev/null; [ -f {dq} ] && ! [ -e {pq} ]",
-            upgrade_state::record_sum_script(&p.state_dir, &p.dest, &sum),
-            pq = quote(&part),
-            dq = quote(&p.dest)
-        );
-        conn.get().and_then(|s| s.exec_ok(&finish, io_t)).map_err(|e| e.into_failure("rename into place"))?;
         let msg = if resumed { format!("resumed and verified {checksum}") } else { format!("copied and verified {checksum}") };
-        Ok(Outcome::new(true, out(transferred, resumed)).diff(diff).msg(msg))
+        Ok(Outcome::new(true, out(transferred, resumed)).diff(diff).msg(after_wait(msg)))
     }
 }
 
-/// After a reconnect: how much of the partial file is already there.
-fn refresh_offset(conn: &mut Reconnecting<'_>, dest: &str, size: u64, io_t: Duration) -> Result<u64, Failure> {
-    let g = conn.get().and_then(|s| s.exec(&gather_cmd(dest), io_t)).map_err(|e| e.into_failure("inspect partial copy"))?;
+/// After a dropped connection: connect again, take the lock again (the old
+/// holder ends with its connection; another copy may have taken its turn
+/// meanwhile), and see how much of the partial file is there: the offset to
+/// resume at, or `None` when another copy has put the same bundle in place.
+#[allow(clippy::too_many_arguments)]
+fn resume_after_drop(
+    ctx: &mut Context,
+    conn: &mut Reconnecting<'_>,
+    lock: &mut Option<CopyLock>,
+    p: &Params,
+    run: &RunId,
+    src: &Path,
+    sum: &str,
+    size: u64,
+    drops: &mut u32,
+    deadline: Instant,
+    io_t: Duration,
+) -> Result<Option<u64>, Failure> {
+    // Let go of the old connection's holder first: it keeps that connection open.
+    *lock = None;
+    conn.reconnect(Duration::from_millis(300 * u64::from((*drops).max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
+    *lock = Some(take_lock_retrying(ctx, conn, p, run, src, true, drops, deadline)?);
+    let s = conn.get().map_err(|e| e.into_failure("reconnect"))?;
+    let g = s.exec(&gather_cmd(&p.dest), io_t).map_err(|e| e.into_failure("inspect partial copy"))?;
     let r = parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect partial copy", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
-    Ok(resume_offset(r.part_size, size))
+    if r.part_size.is_none() && r.dest_size == Some(size) && !p.force {
+        let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, true, Duration::from_secs(3600))
+            .map_err(|e| e.into_failure("checksum dest"))?;
+        if rs.is_some_and(|r| r.sha256 == sum) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(resume_offset(r.part_size, size)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
+    use std::io::{BufRead, Read};
+    use usage_meter::upgrade_state::hex;
 
     #[test]
     fn checksum_format() {
@@ -559,6 +602,10 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(part_path("/opt/vmware/cloudusagemetering/x.shar"), "/opt/vmware/cloudusagemetering/.x.shar.part");
+        assert_eq!(
+            lock_paths("/var/lib/vcloud-usage-meter/"),
+            ("/var/lib/vcloud-usage-meter/shar_copy.lock".to_string(), "/var/lib/vcloud-usage-meter/shar_copy.owner".to_string())
+        );
         assert_eq!(dest_dir("/opt/vmware/cloudusagemetering/x.shar"), "/opt/vmware/cloudusagemetering");
         assert_eq!(dest_dir("/x.shar"), "/");
     }
@@ -584,38 +631,170 @@ mod tests {
 
     #[test]
     fn received_parsing() {
-        let h = "c".repeat(64);
-        assert_eq!(parse_received(&format!("{h} *stdin\nsize=42\n")), Some((h.clone(), 42)));
-        assert_eq!(parse_received(&format!("{h}  -\nsize=42\n")), Some((h.clone(), 42)));
-        assert_eq!(parse_received("size=42\n"), None);
+        assert_eq!(parse_received("size=42\n"), Some(42));
+        assert_eq!(parse_received("noise\nsize=7\n"), Some(7));
+        assert_eq!(parse_received("size=\n"), None);
+        assert_eq!(parse_received(""), None);
     }
 
     #[test]
-    fn receive_commands_work_locally() {
-        // The receiving commands are plain sh: feed them a file and check the result.
+    fn finished_parsing() {
+        let h = "c".repeat(64);
+        assert_eq!(parse_finished("UMRENAMED\n"), Some(Finished::Renamed));
+        assert_eq!(parse_finished("UMRENAMEFAIL\n"), Some(Finished::RenameFailed));
+        assert_eq!(parse_finished(&format!("UMBAD size=42 sha256={h}\n")), Some(Finished::Mismatch(Some(42), h)));
+        assert_eq!(parse_finished("UMBAD size= sha256=\n"), Some(Finished::Mismatch(None, String::new())));
+        assert_eq!(parse_finished("something else\n"), None);
+    }
+
+    /// `sh -c cmd` with stdin and stdout piped.
+    fn spawn_sh(cmd: &str) -> std::process::Child {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Run `cmd` with sh, `input` on its stdin; its stdout.
+    fn feed(cmd: &str, input: &[u8]) -> String {
+        use std::io::Write;
+        let mut c = spawn_sh(cmd);
+        c.stdin.take().unwrap().write_all(input).unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+    }
+
+    #[test]
+    fn receive_and_finish_commands_work_locally() {
+        // The commands are plain sh: feed them a file and check the result.
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join(".b.part");
-        let part_s = part.to_str().unwrap();
+        let (part, dest, sd) = (dir.path().join(".b.part"), dir.path().join("b"), dir.path().join("state"));
+        let (part_s, dest_s, sd_s) = (part.to_str().unwrap(), dest.to_str().unwrap(), sd.to_str().unwrap());
         let data = b"0123456789abcdef".repeat(1000);
         let want = hex(&Sha256::digest(&data));
-        let feed = |cmd: &str, input: &[u8]| {
-            use std::io::Write;
-            let mut c = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(input).unwrap();
-            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
-        };
-        let out = feed(&receive_cmd(part_s, 0), &data[..5000]);
-        let (_, sz) = parse_received(&out).unwrap();
-        assert_eq!(sz, 5000);
-        let out = feed(&receive_cmd(part_s, 5000), &data[5000..]);
-        assert_eq!(parse_received(&out), Some((want.clone(), data.len() as u64)));
+        let n = data.len() as u64;
+        // a stale partial file is replaced by a fresh copy
+        std::fs::write(&part, b"stale stale stale").unwrap();
+        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 0), &data[..5000])), Some(5000));
+        // not all there: not renamed
+        let fin = finish_cmd(part_s, dest_s, sd_s, &want, n);
+        assert!(matches!(parse_finished(&feed(&fin, b"")), Some(Finished::Mismatch(Some(5000), _))));
+        assert!(!dest.exists());
+        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 5000), &data[5000..])), Some(n));
         assert_eq!(std::fs::read(&part).unwrap(), data);
+        // the right size but other bytes: not renamed
+        let mut other = data.clone();
+        other[100] ^= 1;
+        std::fs::write(&part, &other).unwrap();
+        assert_eq!(parse_finished(&feed(&fin, b"")), Some(Finished::Mismatch(Some(n), hex(&Sha256::digest(&other)))));
+        assert!(!dest.exists());
+        // the source's bytes: renamed, and the checksum recorded
+        std::fs::write(&part, &data).unwrap();
+        assert_eq!(parse_finished(&feed(&fin, b"")), Some(Finished::Renamed));
+        assert!(!part.exists());
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        let rs = feed(&upgrade_state::remote_sha256_script(sd_s, dest_s, false), b"");
+        assert_eq!(upgrade_state::parse_remote_sum(&rs).unwrap().map(|r| (r.sha256, r.cached)), Some((want, true)));
+    }
+
+    #[test]
+    fn lock_report_and_owner() {
+        let mut r = LockReport::default();
+        for l in ["UMLOCK=waiting", "UMOWNER token=t1", "UMOWNER pid=12", "UMOWNER client=10.0.0.5", "UMOWNER started=100",
+                  "UMOWNER controller=ctl1", "UMOWNER controller_pid=777", "UMOWNER src=/b/ums.shar", "UMOWNER dest=/opt/x.shar",
+                  "UMOWNER now=130", "UMLOCK=waiting", "UMLOCK=held"] {
+            r.line(l);
+        }
+        assert_eq!(r.state, "held");
+        assert_eq!(
+            r.owner.as_ref().unwrap().describe(true),
+            "the copy of /b/ums.shar to /opt/x.shar from controller ctl1 (10.0.0.5, pid 777), running for 30 s"
+        );
+        assert!(!r.owner.unwrap().describe(false).contains("running"));
+        let mut r = LockReport::default();
+        r.line("UMLOCK=held\n");
+        assert_eq!((r.state.as_str(), r.owner), ("held", None));
+        assert!(LockOwner::default().describe(true).contains("has not recorded"));
+    }
+
+    fn has_flock() -> bool {
+        std::process::Command::new("flock").arg("-V").output().is_ok()
+    }
+
+    /// Start the holder script with sh; its stdin stays open until the child is dropped.
+    fn holder(sd: &str, token: &str, timeout: u64) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
+        let script = lock_script(sd, token, timeout, &[("controller", "ctl"), ("src", "/x/b\nshar"), ("dest", "/opt/b")]);
+        let mut c = spawn_sh(&script);
+        let out = std::io::BufReader::new(c.stdout.take().unwrap());
+        (c, out)
+    }
+
+    fn until_state(out: &mut impl BufRead, states: &[&str]) -> LockReport {
+        let mut r = LockReport::default();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                return r;
+            }
+            r.line(&line);
+            if states.contains(&r.state.as_str()) {
+                return r;
+            }
+        }
+    }
+
+    #[test]
+    fn lock_script_takes_turns_locally_and_ends_its_own_stale_holder() {
+        assert!(has_flock(), "flock (util-linux) is needed: the appliance side of the lock uses it");
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("state");
+        let sd_s = sd.to_str().unwrap();
+        let (mut a, mut a_out) = holder(sd_s, "run-a", 5);
+        assert_eq!(until_state(&mut a_out, &["held"]).state, "held");
+        let owner = std::fs::read_to_string(sd.join(OWNER_FILE)).unwrap();
+        assert!(owner.contains("token=run-a\n") && owner.contains("src=/x/b?shar\n") && owner.contains("dest=/opt/b\n"), "{owner}");
+        assert_eq!(feed(&lock_busy_cmd(sd_s), b"").trim(), "UMBUSY");
+        // the guard lets the holder's run through, and no other
+        assert_eq!(feed(&format!("{}; echo went on", lock_guard(sd_s, "run-a", ":")), b"").trim(), "went on");
+        assert_eq!(feed(&format!("{}; echo went on", lock_guard(sd_s, "run-b", ":")), b"").trim(), "UMLOSTLOCK");
+        // a second copy gives up after its timeout, naming the first
+        let (mut b, mut b_out) = holder(sd_s, "run-b", 1);
+        let mut r = until_state(&mut b_out, &["held", "busy"]);
+        assert_eq!(r.state, "busy");
+        let mut rest = String::new();
+        b_out.read_to_string(&mut rest).unwrap();
+        rest.lines().for_each(|l| r.line(l));
+        assert_eq!(r.owner.as_ref().unwrap().0.iter().filter(|(k, _)| k == "token").count(), 1, "{:?}", r.owner);
+        assert!(r.owner.unwrap().describe(true).contains("the copy of /x/b?shar to /opt/b from controller ctl"));
+        b.wait().unwrap();
+        // a third one waits, and gets the lock when the first ends (its stdin closes)
+        let (mut c, mut c_out) = holder(sd_s, "run-c", 30);
+        assert_eq!(until_state(&mut c_out, &["waiting", "held"]).state, "waiting");
+        drop(a.stdin.take());
+        a.wait().unwrap();
+        let r = until_state(&mut c_out, &["held", "busy"]);
+        assert_eq!(r.state, "held");
+        assert!(std::fs::read_to_string(sd.join(OWNER_FILE)).unwrap().contains("token=run-c\n"));
+        drop(c.stdin.take());
+        c.wait().unwrap();
+        assert!(!sd.join(OWNER_FILE).exists());
+        assert_eq!(feed(&lock_busy_cmd(sd_s), b"").trim(), "UMFREE");
+        assert_eq!(feed(&lock_busy_cmd(dir.path().join("none").to_str().unwrap()), b"").trim(), "UMFREE");
+        assert!(!dir.path().join("none").exists());
+
+        // a holder of this run whose connection is gone but not yet noticed by
+        // sshd is ended by the run's next holder, which takes the lock at once
+        let (mut old, mut old_out) = holder(sd_s, "run-d", 5);
+        assert_eq!(until_state(&mut old_out, &["held"]).state, "held");
+        let (mut new, mut new_out) = holder(sd_s, "run-d", 0);
+        let r = until_state(&mut new_out, &["held", "busy"]);
+        assert_eq!((r.state.as_str(), r.owner), ("held", None));
+        assert!(!old.wait().unwrap().success());
+        drop(new.stdin.take());
+        new.wait().unwrap();
     }
 
     #[test]

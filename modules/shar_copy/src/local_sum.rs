@@ -1,0 +1,102 @@
+//! Local hashing of the bundle, with a small cache keyed by the file's identity and times.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use usage_meter::upgrade_state::{hex, is_sha256_hex};
+use usage_meter::Failure;
+
+
+/// sha256 of a local file, reading in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1024 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Identity of a local file's content version.
+pub fn local_key(path: &Path, meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}|{}|{}|{}|{}.{}|{}.{}",
+        path.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    )
+}
+
+/// The controller-side cache directory, only if it is ours and private
+/// (another user must not be able to plant a checksum).
+fn cache_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let dir = std::env::temp_dir().join(format!("vcloud-usage-meter-{uid}"));
+    if !dir.exists() {
+        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&dir).ok()?;
+    }
+    let m = std::fs::symlink_metadata(&dir).ok()?;
+    (m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0).then_some(dir)
+}
+
+fn cache_entry(key: &str) -> Option<PathBuf> {
+    Some(cache_dir()?.join(format!("sha256-{}", &hex(&Sha256::digest(key.as_bytes()))[..32])))
+}
+
+pub fn cached_local_sum(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(cache_entry(key)?).ok()?;
+    let (k, sum) = text.trim_end().rsplit_once('\n')?;
+    (k == key && is_sha256_hex(sum)).then(|| sum.to_string())
+}
+
+pub fn store_local_sum(key: &str, sum: &str) {
+    let Some(path) = cache_entry(key) else { return };
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, format!("{key}\n{sum}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+/// The local checksum: known now, or being computed on a thread.
+pub(crate) enum LocalSum {
+    Known(String),
+    Pending(JoinHandle<std::io::Result<String>>),
+}
+
+impl LocalSum {
+    pub(crate) fn start(path: &Path, key: &str) -> LocalSum {
+        if let Some(s) = cached_local_sum(key) {
+            return LocalSum::Known(s);
+        }
+        let p = path.to_path_buf();
+        LocalSum::Pending(std::thread::spawn(move || hash_file(&p)))
+    }
+
+    pub(crate) fn get(&mut self, src: &Path, key: &str) -> Result<String, Failure> {
+        let s = match std::mem::replace(self, LocalSum::Known(String::new())) {
+            LocalSum::Known(s) => s,
+            LocalSum::Pending(h) => {
+                let r = h.join().map_err(|_| Failure::new("hash src", "the hashing thread failed"))?;
+                let s = r.map_err(|e| Failure::new("hash src", format!("reading {}: {e}", src.display())))?;
+                store_local_sum(key, &s);
+                s
+            }
+        };
+        *self = LocalSum::Known(s.clone());
+        Ok(s)
+    }
+}

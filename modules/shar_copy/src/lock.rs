@@ -1,0 +1,347 @@
+//! The copy lock: copies to one appliance take turns.
+//!
+//! The holder is a shell on the appliance, run over its own SSH channel of the
+//! copy's connection: it takes an exclusive `flock` on LOCK_FILE, writes
+//! OWNER_FILE, says `UMLOCK=held` and then reads its stdin until the channel
+//! closes (the copy ended, or its connection dropped or the controller died:
+//! sshd closes the pipe), when it removes OWNER_FILE and exits, which releases
+//! the lock. A waiting holder says `UMLOCK=waiting` every 2 s (so a dead link is
+//! noticed) and gives up with `UMLOCK=busy` after the timeout, followed by the
+//! owner's lines (`UMOWNER key=value`).
+//!
+//! Every command that writes the partial file or renames it first checks that
+//! OWNER_FILE still names this run (its token): a copy that lost its lock
+//! writes nothing.
+
+use crate::Params;
+use std::io::{BufRead, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use usage_meter::shell::quote;
+use usage_meter::ssh::{Reconnecting, Ssh, SshError, SshErrorKind};
+use usage_meter::upgrade_state::{parse_kv, path_in};
+use usage_meter::{Context, Failure};
+
+/// The lock file under the state dir: `flock`ed by the copy that runs.
+pub const LOCK_FILE: &str = "shar_copy.lock";
+/// Who holds [`LOCK_FILE`] (`key=value` lines), written by the holder, for the
+/// message of a copy that has to wait.
+pub const OWNER_FILE: &str = "shar_copy.owner";
+
+
+/// `state_dir/LOCK_FILE` and `state_dir/OWNER_FILE`.
+pub fn lock_paths(state_dir: &str) -> (String, String) {
+    (path_in(state_dir, LOCK_FILE), path_in(state_dir, OWNER_FILE))
+}
+
+/// The holder script. `owner` are extra `key=value` lines for OWNER_FILE
+/// (the holder adds `token`, `pid`, `client`, `started`).
+pub fn lock_script(state_dir: &str, token: &str, timeout_secs: u64, owner: &[(&str, &str)]) -> String {
+    let (lock, own) = lock_paths(state_dir);
+    let one_line = |v: &str| v.replace(['\n', '\r'], "?");
+    let fmt: String = owner.iter().map(|(k, _)| format!("{k}=%s\\n")).collect();
+    let args: Vec<String> = owner.iter().map(|(_, v)| quote(&one_line(v))).collect();
+    format!(
+        r#"umask 077; SD={sd}; L={lock}; O={own}; ME={me}; T={timeout_secs}
+owner() {{ sed 's/^/UMOWNER /' "$O" 2> /dev/null; echo "UMOWNER now=$(date +%s)"; }}
+mkdir -p "$SD" || {{ echo UMLOCK=error; exit 0; }}
+command -v flock > /dev/null 2>&1 || {{ echo UMLOCK=noflock; exit 0; }}
+exec 9>> "$L" || {{ echo UMLOCK=error; exit 0; }}
+got=0
+if flock -n 9; then got=1; else
+  # this run's own holder, left by a connection that was cut and not yet noticed by sshd
+  h=$(sed -n 's/^pid=//p' "$O" 2> /dev/null); case $h in ''|*[!0-9]*) h= ;; esac
+  if [ -n "$h" ] && [ "$(sed -n 's/^token=//p' "$O" 2> /dev/null)" = "$ME" ] && [ "/proc/$h/fd/9" -ef "$L" ]; then
+    kill "$h" 2> /dev/null; flock -w 5 9 && got=1
+  fi
+fi
+if [ $got = 0 ]; then
+  echo UMLOCK=waiting; owner
+  end=$(( $(date +%s) + T ))
+  while [ $got = 0 ]; do
+    left=$(( end - $(date +%s) )); [ $left -gt 0 ] || break; [ $left -gt 2 ] && left=2
+    if flock -w $left 9; then got=1; else echo UMLOCK=waiting; fi
+  done
+fi
+if [ $got = 0 ]; then echo UMLOCK=busy; owner; exit 0; fi
+printf 'token=%s\npid=%s\nclient=%s\nstarted=%s\n{fmt}' "$ME" $$ "${{SSH_CLIENT%% *}}" "$(date +%s)" {args} > "$O.tmp" && mv -f "$O.tmp" "$O" || {{ echo UMLOCK=error; exit 0; }}
+echo UMLOCK=held
+while IFS= read -r _; do :; done
+rm -f "$O"
+"#,
+        sd = quote(state_dir),
+        lock = quote(&lock),
+        own = quote(&own),
+        me = quote(token),
+        args = args.join(" "),
+    )
+}
+
+/// Shell: go on only while this run holds the lock (OWNER_FILE names its
+/// token); else print `UMLOSTLOCK`, run `otherwise` and exit.
+pub fn lock_guard(state_dir: &str, token: &str, otherwise: &str) -> String {
+    let (_, own) = lock_paths(state_dir);
+    format!(
+        "[ \"$(sed -n 's/^token=//p' {o} 2>/dev/null)\" = {t} ] || {{ echo UMLOSTLOCK; {otherwise}; exit 0; }}",
+        o = quote(&own),
+        t = quote(token)
+    )
+}
+
+/// Shell that prints `UMBUSY` while a copy holds the lock, writing nothing
+/// (a shared `flock` probe, as `upgrade_state::in_progress_test` does).
+pub fn lock_busy_cmd(state_dir: &str) -> String {
+    let l = quote(&lock_paths(state_dir).0);
+    format!("if [ -e {l} ] && command -v flock >/dev/null 2>&1 && ! flock -n -s {l} true; then echo UMBUSY; else echo UMFREE; fi")
+}
+
+/// The holder of the lock, from its OWNER_FILE (as a waiting copy saw it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockOwner(pub Vec<(String, String)>);
+
+impl LockOwner {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(key, v)| key == k && !v.trim().is_empty()).map(|(_, v)| v.trim())
+    }
+
+    /// `the copy of <src> to <dest> from controller <name> (<address>, pid <n>)`,
+    /// then `, running for <n> s` when `age` (as of the holder's report).
+    pub fn describe(&self, age: bool) -> String {
+        if self.get("token").is_none() {
+            return "another copy (it has not recorded who it is yet)".into();
+        }
+        let mut s = format!("the copy of {} to {}", self.get("src").unwrap_or("?"), self.get("dest").unwrap_or("?"));
+        let mut from = Vec::new();
+        if let Some(c) = self.get("client") {
+            from.push(c.to_string());
+        }
+        if let Some(pid) = self.get("controller_pid") {
+            from.push(format!("pid {pid}"));
+        }
+        s.push_str(&format!(" from controller {}", self.get("controller").unwrap_or("?")));
+        if !from.is_empty() {
+            s.push_str(&format!(" ({})", from.join(", ")));
+        }
+        let num = |k: &str| self.get(k).and_then(|v| v.parse::<u64>().ok());
+        if let (true, Some(now), Some(started)) = (age, num("now"), num("started")) {
+            s.push_str(&format!(", running for {} s", now.saturating_sub(started)));
+        }
+        s
+    }
+}
+
+/// What the holder script said up to `UMLOCK=held` (or to its end).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockReport {
+    /// The last `UMLOCK=` state: held, waiting, busy, noflock, error.
+    pub state: String,
+    /// The holder it waited for, if it had to wait.
+    pub owner: Option<LockOwner>,
+}
+
+impl LockReport {
+    /// Take one line of the holder's output.
+    pub fn line(&mut self, line: &str) {
+        let line = line.trim_end();
+        if let Some(st) = line.strip_prefix("UMLOCK=") {
+            // each report of the owner starts afresh: when it starts to wait, and when it gives up
+            if (st == "waiting" && self.state != "waiting") || st == "busy" {
+                self.owner = Some(LockOwner::default());
+            }
+            self.state = st.trim().to_string();
+        } else if let Some(kv) = line.strip_prefix("UMOWNER ") {
+            if let Some(o) = self.owner.as_mut() {
+                o.0.extend(parse_kv(kv));
+            }
+        }
+    }
+}
+
+/// The copy lock on the appliance, held while this value lives: dropping it
+/// closes the holder's channel, which ends the holder and releases the lock.
+pub struct CopyLock {
+    /// The SSH channel (`ssh2::Channel`) running the holder, kept only to be
+    /// closed when dropped.
+    _holder: Box<dyn std::any::Any>,
+    /// The copy it waited for, and how long.
+    pub waited: Option<(LockOwner, Duration)>,
+}
+
+impl std::fmt::Debug for CopyLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyLock").field("waited", &self.waited).finish_non_exhaustive()
+    }
+}
+
+/// What identifies this run in the owner file.
+#[derive(Debug, Clone)]
+pub struct RunId {
+    pub token: String,
+    pub controller: String,
+}
+
+impl RunId {
+    pub fn new() -> RunId {
+        let controller = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).collect::<String>())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        RunId { token: format!("{controller}-{}-{nanos}", std::process::id()), controller }
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        RunId::new()
+    }
+}
+
+const LOCK_STEP: &str = "wait for the copy lock";
+
+/// Why the copy lock was not taken.
+#[derive(Debug)]
+enum LockError {
+    /// The connection broke (worth reconnecting).
+    Link(SshError),
+    Failed(Failure),
+}
+
+impl LockError {
+    fn into_failure(self) -> Failure {
+        match self {
+            LockError::Link(e) => {
+                e.hint("the connection to the appliance broke while taking the copy lock; run the task again").into_failure(LOCK_STEP)
+            }
+            LockError::Failed(f) => f,
+        }
+    }
+}
+
+/// Take the copy lock, waiting up to `p.lock_timeout` for another copy
+/// (`resuming`: again, after a dropped connection).
+fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resuming: bool) -> Result<CopyLock, LockError> {
+    let (lock_path, _) = lock_paths(&p.state_dir);
+    let step = LOCK_STEP;
+    let fail = |kind: SshErrorKind, what: String| LockError::Link(SshError::new(kind, &ssh.target, what));
+    let src_s = src.display().to_string();
+    let pid = std::process::id().to_string();
+    let script = lock_script(
+        &p.state_dir,
+        &run.token,
+        p.lock_timeout,
+        &[("controller", run.controller.as_str()), ("controller_pid", pid.as_str()), ("src", src_s.as_str()), ("dest", p.dest.as_str())],
+    );
+    let sess = ssh.session();
+    let mut ch = sess.channel_session().map_err(|e| fail(SshErrorKind::Dropped, format!("opening an SSH channel: {e}")))?;
+    ch.exec(&script).map_err(|e| fail(SshErrorKind::Dropped, format!("starting the lock holder: {e}")))?;
+    // The holder speaks every 2 s while it waits: a silence this long is a dead link.
+    let quiet = Duration::from_secs(p.connection.connect_timeout.max(20));
+    let t0 = Instant::now();
+    let mut report = LockReport::default();
+    let mut told = false;
+    let mut reader = std::io::BufReader::new(&mut ch);
+    let mut line = String::new();
+    sess.set_timeout(quiet.as_millis().min(u128::from(u32::MAX)) as u32);
+    let read = loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break Ok(()),
+            Ok(_) => {
+                report.line(&line);
+                if report.state == "held" {
+                    break Ok(());
+                }
+                if t0.elapsed() > Duration::from_secs(p.lock_timeout.saturating_add(60)) {
+                    break Err(LockError::Failed(
+                        Failure::new(step, format!("the lock holder on the appliance still waits after {} s", t0.elapsed().as_secs()))
+                            .hint("run the task again"),
+                    ));
+                }
+                if report.state == "waiting" && !told && report.owner.as_ref().is_some_and(|o| o.get("now").is_some()) {
+                    told = true;
+                    let who = report.owner.as_ref().map(|o| o.describe(true)).unwrap_or_default();
+                    ctx.log(1, format!("another copy to this appliance holds {lock_path}: {who}; waiting up to {} s", p.lock_timeout));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                break Err(fail(SshErrorKind::Timeout, format!("no word from the lock holder for {} s ({e})", quiet.as_secs())));
+            }
+            Err(e) => break Err(fail(SshErrorKind::Dropped, format!("reading from the lock holder: {e}"))),
+        }
+    };
+    sess.set_timeout((p.connection.connect_timeout.saturating_mul(1000)).min(u64::from(u32::MAX)) as u32);
+    drop(reader);
+    read?;
+    let waited = report.owner.clone().map(|o| (o, t0.elapsed()));
+    let failed = match report.state.as_str() {
+        "held" => return Ok(CopyLock { _holder: Box::new(ch), waited }),
+        "busy" => {
+            let who = report.owner.as_ref().map(|o| o.describe(true)).unwrap_or_else(|| "another copy".into());
+            Failure::new(
+                step,
+                format!(
+                    "another copy to this appliance is running and still holds {lock_path} after {} s (lock_timeout): {who}; {}",
+                    p.lock_timeout,
+                    if resuming { "this copy, cut off and reconnected, stops here" } else { "nothing was sent" }
+                ),
+            )
+            .hint(
+                "let that copy finish, then run again (when it copied the same bundle, the run finds it in place and changes nothing), \
+                 or raise lock_timeout; the lock is released as soon as that copy ends or its SSH connection closes",
+            )
+            .with("lock_owner", report.owner.map(|o| o.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()).unwrap_or_default())
+        }
+        "noflock" => Failure::new(step, "flock (util-linux) is not available on the appliance")
+            .hint("the lock that keeps two copies from writing the same file at once needs flock; install util-linux"),
+        _ => {
+            let mut err = String::new();
+            let _ = ch.stderr().read_to_string(&mut err);
+            let tail: Vec<&str> = err.lines().rev().take(3).collect();
+            Failure::new(
+                step,
+                format!(
+                    "could not take the lock {lock_path} (state '{}'){}",
+                    report.state,
+                    if tail.is_empty() { String::new() } else { format!(": {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")) }
+                ),
+            )
+            .hint(format!("check that {} can be created on the appliance (disk space, permissions), or set state_dir", p.state_dir))
+        }
+    };
+    Err(LockError::Failed(failed))
+}
+
+/// [`take_lock`], connecting again when the connection drops while it waits
+/// (counted in `drops`, at most `p.retries`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn take_lock_retrying(
+    ctx: &mut Context,
+    conn: &mut Reconnecting<'_>,
+    p: &Params,
+    run: &RunId,
+    src: &Path,
+    resuming: bool,
+    drops: &mut u32,
+    deadline: Instant,
+) -> Result<CopyLock, Failure> {
+    loop {
+        let taken = match conn.get() {
+            Ok(s) => take_lock(ctx, s, p, run, src, resuming),
+            Err(e) => Err(LockError::Link(e)),
+        };
+        match taken {
+            Ok(l) => return Ok(l),
+            Err(LockError::Link(e)) if e.is_transient() && *drops < p.retries => {
+                *drops += 1;
+                ctx.warn(format!(
+                    "the connection dropped while taking the copy lock ({}); reconnecting (retry {drops} of {})",
+                    e.detail, p.retries
+                ));
+                conn.reconnect(Duration::from_millis(300 * u64::from(*drops)), deadline).map_err(|e| e.into_failure("reconnect"))?;
+            }
+            Err(e) => return Err(e.into_failure()),
+        }
+    }
+}
