@@ -162,11 +162,6 @@ impl Ssh {
         authenticate(args, &session, &target)?;
         Ok((Ssh { session, stream: io_stream, target, io_timeout: timeout }, warning))
     }
-
-    /// Raw access for uploads and special cases.
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
 }
 
 fn check_host_key(args: &ConnectionArgs, session: &Session, known: &KnownHosts, target: &str) -> Result<Option<String>, SshError> {

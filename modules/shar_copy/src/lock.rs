@@ -14,11 +14,10 @@
 //! writes nothing.
 
 use crate::Params;
-use std::io::{BufRead, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
-use usage_meter::ssh::{Reconnecting, Ssh, SshError, SshErrorKind};
+use usage_meter::ssh::{Held, Reconnecting, Ssh, SshError};
 use usage_meter::upgrade_state::{parse_kv, path_in};
 use usage_meter::{Context, Failure};
 
@@ -160,9 +159,8 @@ impl LockReport {
 /// The copy lock on the appliance, held while this value lives: dropping it
 /// closes the holder's channel, which ends the holder and releases the lock.
 pub struct CopyLock {
-    /// The SSH channel (`ssh2::Channel`) running the holder, kept only to be
-    /// closed when dropped.
-    _holder: Box<dyn std::any::Any>,
+    /// The channel running the holder, kept only to be closed when dropped.
+    _holder: Held,
     /// The copy it waited for, and how long.
     pub waited: Option<(LockOwner, Duration)>,
 }
@@ -224,7 +222,6 @@ impl LockError {
 fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resuming: bool) -> Result<CopyLock, LockError> {
     let (lock_path, _) = lock_paths(&p.state_dir);
     let step = LOCK_STEP;
-    let fail = |kind: SshErrorKind, what: String| LockError::Link(SshError::new(kind, &ssh.target, what));
     let src_s = src.display().to_string();
     let pid = std::process::id().to_string();
     let script = lock_script(
@@ -233,50 +230,39 @@ fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resu
         p.lock_timeout,
         &[("controller", run.controller.as_str()), ("controller_pid", pid.as_str()), ("src", src_s.as_str()), ("dest", p.dest.as_str())],
     );
-    let sess = ssh.session();
-    let mut ch = sess.channel_session().map_err(|e| fail(SshErrorKind::Dropped, format!("opening an SSH channel: {e}")))?;
-    ch.exec(&script).map_err(|e| fail(SshErrorKind::Dropped, format!("starting the lock holder: {e}")))?;
     // The holder speaks every 2 s while it waits: a silence this long is a dead link.
     let quiet = Duration::from_secs(p.connection.connect_timeout.max(20));
     let t0 = Instant::now();
     let mut report = LockReport::default();
     let mut told = false;
-    let mut reader = std::io::BufReader::new(&mut ch);
-    let mut line = String::new();
-    sess.set_timeout(quiet.as_millis().min(u128::from(u32::MAX)) as u32);
-    let read = loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => break Ok(()),
-            Ok(_) => {
-                report.line(&line);
-                if report.state == "held" {
-                    break Ok(());
-                }
-                if t0.elapsed() > Duration::from_secs(p.lock_timeout.saturating_add(60)) {
-                    break Err(LockError::Failed(
-                        Failure::new(step, format!("the lock holder on the appliance still waits after {} s", t0.elapsed().as_secs()))
-                            .hint("run the task again"),
-                    ));
-                }
-                if report.state == "waiting" && !told && report.owner.as_ref().is_some_and(|o| o.get("now").is_some()) {
-                    told = true;
-                    let who = report.owner.as_ref().map(|o| o.describe(true)).unwrap_or_default();
-                    ctx.log(1, format!("another copy to this appliance holds {lock_path}: {who}; waiting up to {} s", p.lock_timeout));
-                }
+    let mut stuck = false;
+    let mut holder = ssh
+        .exec_held(&script, quiet, |line| {
+            report.line(line);
+            if report.state == "held" {
+                return false;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                break Err(fail(SshErrorKind::Timeout, format!("no word from the lock holder for {} s ({e})", quiet.as_secs())));
+            if t0.elapsed() > Duration::from_secs(p.lock_timeout.saturating_add(60)) {
+                stuck = true;
+                return false;
             }
-            Err(e) => break Err(fail(SshErrorKind::Dropped, format!("reading from the lock holder: {e}"))),
-        }
-    };
-    sess.set_timeout((p.connection.connect_timeout.saturating_mul(1000)).min(u64::from(u32::MAX)) as u32);
-    drop(reader);
-    read?;
+            if report.state == "waiting" && !told && report.owner.as_ref().is_some_and(|o| o.get("now").is_some()) {
+                told = true;
+                let who = report.owner.as_ref().map(|o| o.describe(true)).unwrap_or_default();
+                ctx.log(1, format!("another copy to this appliance holds {lock_path}: {who}; waiting up to {} s", p.lock_timeout));
+            }
+            true
+        })
+        .map_err(LockError::Link)?;
+    if stuck {
+        return Err(LockError::Failed(
+            Failure::new(step, format!("the lock holder on the appliance still waits after {} s", t0.elapsed().as_secs()))
+                .hint("run the task again"),
+        ));
+    }
     let waited = report.owner.clone().map(|o| (o, t0.elapsed()));
     let failed = match report.state.as_str() {
-        "held" => return Ok(CopyLock { _holder: Box::new(ch), waited }),
+        "held" => return Ok(CopyLock { _holder: holder, waited }),
         "busy" => {
             let who = report.owner.as_ref().map(|o| o.describe(true)).unwrap_or_else(|| "another copy".into());
             Failure::new(
@@ -296,15 +282,13 @@ fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resu
         "noflock" => Failure::new(step, "flock (util-linux) is not available on the appliance")
             .hint("the lock that keeps two copies from writing the same file at once needs flock; install util-linux"),
         _ => {
-            let mut err = String::new();
-            let _ = ch.stderr().read_to_string(&mut err);
-            let tail: Vec<&str> = err.lines().rev().take(3).collect();
+            let tail = holder.stderr_tail(3);
             Failure::new(
                 step,
                 format!(
                     "could not take the lock {lock_path} (state '{}'){}",
                     report.state,
-                    if tail.is_empty() { String::new() } else { format!(": {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")) }
+                    if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" | ")) }
                 ),
             )
             .hint(format!("check that {} can be created on the appliance (disk space, permissions), or set state_dir", p.state_dir))

@@ -264,31 +264,18 @@ impl Module for Sshd {
         let todo = plan(&obs, p.state, p.enabled);
         let after_active = if todo.start { true } else if todo.stop { false } else { obs.active };
         let after_enabled = todo.enable.or(obs.enabled);
-        let record = p.original_file.as_ref().map(|_| original::parse_read(&gathered.stdout));
-        let (orig, source) = match &record {
-            None => (None, None),
-            Some(Some(rec)) => (Some(rec.clone()), Some("record")),
-            Some(None) => {
-                let o = Original {
-                    active: p.original_active.unwrap_or(obs.active),
-                    enabled: p.original_enabled.or(obs.enabled),
-                    recorded: None,
-                };
-                (Some(o), Some(if todo.is_empty() || p.forget_original { "found" } else { "recorded" }))
-            }
-        };
+        let found = original::parse_read(&gathered.stdout);
+        let fallback = Original { active: p.original_active.unwrap_or(obs.active), enabled: p.original_enabled.or(obs.enabled), recorded: None };
+        let resolved = p.original_file.as_ref().map(|_| original::resolve(found, fallback, !todo.is_empty(), p.forget_original));
         let out = Output {
             active: after_active,
             enabled: after_enabled,
             manager,
-            original: orig.clone(),
-            original_source: source.map(str::to_string),
+            original: resolved.as_ref().map(|(o, _)| o.clone()),
+            original_source: resolved.as_ref().map(|(_, s)| (*s).to_string()),
         };
         // the record is bookkeeping, not a change of the appliance's services
-        let forget = match (&p.original_file, &record) {
-            (Some(f), Some(Some(_))) if p.forget_original && !ctx.check_mode => Some(f.as_str()),
-            _ => None,
-        };
+        let forget = p.original_file.as_deref().filter(|_| matches!(resolved, Some((_, "record"))) && p.forget_original && !ctx.check_mode);
         if todo.is_empty() {
             if let Some(f) = forget {
                 ssh.exec_ok(&original::remove_cmd(f), timeout).map_err(|e| e.into_failure("remove the sshd record"))?;
@@ -300,7 +287,7 @@ impl Module for Sshd {
             return Ok(Outcome::new(true, out).diff(diff));
         }
 
-        if let (Some(f), Some("recorded"), Some(o)) = (&p.original_file, source, &orig) {
+        if let (Some(f), Some((o, "recorded"))) = (&p.original_file, &resolved) {
             ssh.exec_ok(&original::write_cmd(f, o), timeout).map_err(|e| {
                 e.into_failure("record sshd's state").hint("check that the appliance's disk is writable and not full")
             })?;

@@ -54,6 +54,17 @@ impl Original {
     }
 }
 
+/// The original state in effect, and where it comes from: the record found
+/// (`record`), else `fallback`, which is written first when the task changes
+/// sshd and does not end the record (`recorded`), and only reported otherwise (`found`).
+pub fn resolve(found: Option<Original>, fallback: Original, changes: bool, forget: bool) -> (Original, &'static str) {
+    match found {
+        Some(rec) => (rec, "record"),
+        None if changes && !forget => (fallback, "recorded"),
+        None => (fallback, "found"),
+    }
+}
+
 /// Shell: print `rec=<record>` when `path` holds one (appended to the gather command).
 pub fn read_cmd(path: &str) -> String {
     let q = quote(path);
@@ -96,6 +107,17 @@ mod tests {
         assert_eq!(Original::parse("active=maybe enabled=no"), None);
         assert_eq!(Original::parse("enabled=no"), None);
         assert_eq!(Original::parse(""), None);
+    }
+
+    #[test]
+    fn the_first_record_wins_and_only_a_change_writes_one() {
+        let rec = Original { active: false, enabled: Some(false), recorded: Some(5) };
+        let now = Original { active: true, enabled: Some(true), recorded: None };
+        assert_eq!(resolve(Some(rec.clone()), now.clone(), true, false), (rec.clone(), "record"));
+        assert_eq!(resolve(Some(rec.clone()), now.clone(), true, true), (rec, "record"));
+        assert_eq!(resolve(None, now.clone(), true, false), (now.clone(), "recorded"));
+        assert_eq!(resolve(None, now.clone(), false, false), (now.clone(), "found"));
+        assert_eq!(resolve(None, now.clone(), true, true), (now, "found"));
     }
 
     #[test]
