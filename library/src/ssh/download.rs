@@ -3,6 +3,7 @@
 //! together, waiting on the socket), so a large log never sits in memory.
 
 use super::error::{SshError, SshErrorKind};
+use super::exec::exit_code;
 use super::session::{ssh2_kind, Ssh};
 use crate::shell::quote;
 use std::io::{Read, Write};
@@ -33,7 +34,7 @@ pub fn range_cmd(path: &str, offset: u64, len: u64) -> String {
     if offset == 0 {
         format!("head -c {len} {q}")
     } else {
-        format!("tail -c +{} {q} | head -c {len}", offset + 1)
+        format!("tail -c +{} {q} | head -c {len}", offset.saturating_add(1))
     }
 }
 
@@ -59,10 +60,8 @@ impl Ssh {
         let result = self.pump_to(&mut ch, sink, &mut err, stall);
         self.session.set_blocking(true);
         let bytes = result?;
-        let _ = ch.wait_close();
-        let rc = ch.exit_status().ok();
-        let killed = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
-        Ok(Download { rc: if killed { None } else { rc }, bytes, stderr: String::from_utf8_lossy(&err).into_owned() })
+        let closed = ch.wait_close().is_ok();
+        Ok(Download { rc: exit_code(&mut ch, closed), bytes, stderr: String::from_utf8_lossy(&err).into_owned() })
     }
 
     fn pump_to(&self, ch: &mut ssh2::Channel, sink: &mut dyn Write, err: &mut Vec<u8>, stall: Duration) -> Result<u64, SshError> {

@@ -36,6 +36,18 @@ const EXPIRED_MARKERS: &[&str] = &[
     "Your password has expired",
 ];
 
+/// The command's exit status, or `None` when there is none to trust.
+/// libssh2 reports 0 when no exit-status message came (the connection went
+/// away, or the command was killed by a signal), so a 0 only counts when the
+/// channel closed cleanly and no signal was reported.
+pub(super) fn exit_code(ch: &mut ssh2::Channel, closed_cleanly: bool) -> Option<i32> {
+    let killed = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+    if !closed_cleanly || killed {
+        return None;
+    }
+    ch.exit_status().ok()
+}
+
 impl Ssh {
     /// Run `cmd` (through the login shell) and collect its output; `timeout`
     /// bounds the whole command.
@@ -52,12 +64,9 @@ impl Ssh {
         let result = self.pump(&mut ch, &mut out, &mut err, deadline);
         self.session.set_blocking(true);
         result?;
-        let _ = ch.wait_close();
-        let rc = ch.exit_status().ok();
-        // libssh2 reports 0 when no exit-status message came: check the signal.
-        let killed = ch.exit_signal().ok().and_then(|s| s.exit_signal).is_some();
+        let closed = ch.wait_close().is_ok();
         let output = ExecOutput {
-            rc: if killed { None } else { rc },
+            rc: exit_code(&mut ch, closed),
             stdout: String::from_utf8_lossy(&out).into_owned(),
             stderr: String::from_utf8_lossy(&err).into_owned(),
         };
@@ -192,10 +201,15 @@ impl Ssh {
 
 /// The "Available" column (KiB) of `df -Pk` → bytes.
 pub fn parse_df_free(out: &str) -> Option<u64> {
-    let line = out.lines().skip(1).collect::<Vec<_>>().join(" ");
-    let fields: Vec<&str> = line.split_whitespace().collect();
+    df_data_free(&out.lines().skip(1).collect::<Vec<_>>().join(" "))
+}
+
+/// The same from `df -Pk`'s data line(s) without the header (a long device
+/// name wraps the line), joined.
+pub fn df_data_free(data: &str) -> Option<u64> {
+    let fields: Vec<&str> = data.split_whitespace().collect();
     // Filesystem 1024-blocks Used Available Capacity Mounted-on
-    fields.get(3).and_then(|s| s.parse::<u64>().ok()).map(|k| k * 1024)
+    fields.get(3).and_then(|s| s.parse::<u64>().ok()).map(|k| k.saturating_mul(1024))
 }
 
 #[cfg(test)]

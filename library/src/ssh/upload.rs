@@ -4,7 +4,7 @@
 //! copy the same code path as a fresh one.
 
 use super::error::{SshError, SshErrorKind};
-use super::exec::ExecOutput;
+use super::exec::{exit_code, ExecOutput};
 use super::session::{ssh2_kind, Ssh};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -47,11 +47,13 @@ impl Ssh {
         let mut out = Vec::new();
         let mut err = Vec::new();
         self.session.set_timeout(finish_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        let _ = ch.read_to_end(&mut out);
-        let _ = ch.stderr().read_to_end(&mut err);
-        let _ = ch.wait_close();
+        // Any failure from here on (a drop, the finish timeout) leaves no
+        // exit status to trust: the callers treat `rc: None` as "look again".
+        let read_out = ch.read_to_end(&mut out).is_ok();
+        let read_err = ch.stderr().read_to_end(&mut err).is_ok();
+        let closed = read_out && read_err && ch.wait_close().is_ok();
         self.session.set_timeout(self.io_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        let rc = ch.exit_status().ok();
+        let rc = exit_code(&mut ch, closed);
         Ok((ExecOutput { rc, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }, sent))
     }
 }
