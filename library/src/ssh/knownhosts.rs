@@ -127,7 +127,10 @@ impl KnownHosts {
         }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         set_mode(path, 0o600)?;
-        writeln!(f, "{} {} {}", host_pattern(host, port), key_type, B64.encode(key))
+        // One write(2) of the whole line: with O_APPEND, forks recording keys
+        // at once cannot interleave their lines.
+        let line = format!("{} {} {}\n", host_pattern(host, port), key_type, B64.encode(key));
+        f.write_all(line.as_bytes())
     }
 }
 
