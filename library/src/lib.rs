@@ -12,6 +12,7 @@ pub mod docs;
 pub mod error;
 pub mod protocol;
 pub mod secret;
+pub mod service;
 pub mod shell;
 pub mod ssh;
 pub mod upgrade_state;

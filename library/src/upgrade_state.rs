@@ -229,6 +229,19 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// `sha256:<hex>` → lower-case hex.
+pub fn parse_checksum(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let (algo, hexpart) = t.split_once(':').ok_or_else(|| format!("checksum '{t}' is not in the form sha256:<64 hex digits>"))?;
+    if !algo.eq_ignore_ascii_case("sha256") {
+        return Err(format!("checksum algorithm '{algo}' is not supported: use sha256:<64 hex digits>"));
+    }
+    if !is_sha256_hex(hexpart) {
+        return Err(format!("checksum '{t}' is not in the form sha256:<64 hex digits> ({} characters after 'sha256:')", hexpart.len()));
+    }
+    Ok(hexpart.to_ascii_lowercase())
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -127,14 +127,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// `~/x` → `$HOME/x` (as for known_hosts; static binaries do no NSS lookups).
-fn expand_tilde(p: &std::path::Path) -> PathBuf {
-    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => p.to_path_buf(),
-    }
-}
-
 /// `host` for a URL: IPv6 literals in brackets.
 fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
@@ -165,7 +157,7 @@ impl Client {
             ));
             tls::Trust::Off
         } else if let Some(ca) = &args.ca_path {
-            let path = expand_tilde(ca);
+            let path = crate::ssh::expand_tilde(ca);
             let certs = tls::load_ca_file(&path).map_err(|m| cfg_err(m).hint("give a readable PEM file in ca_path"))?;
             tls::Trust::Roots { certs, exact: true, source: format!("ca_path {}", path.display()) }
         } else {

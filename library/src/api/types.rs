@@ -217,7 +217,7 @@ pub fn timestamp(v: Option<&Value>) -> Option<String> {
         Value::Number(n) => {
             let n = n.as_i64()?;
             // Milliseconds after 1973 are > 1e11; seconds will not be for millennia.
-            let secs = if n.abs() > 100_000_000_000 { n.div_euclid(1000) } else { n };
+            let secs = if n.unsigned_abs() > 100_000_000_000 { n.div_euclid(1000) } else { n };
             Some(iso8601(secs))
         }
         Value::String(s) if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() => {

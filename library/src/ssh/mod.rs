@@ -13,7 +13,7 @@ mod upload;
 
 pub use args::{expand_tilde, ConnectionArgs, HostKeyChecking};
 pub use error::{SshError, SshErrorKind};
-pub use exec::{parse_df_free, ExecOutput};
+pub use exec::{df_data_free, parse_df_free, ExecOutput};
 pub use held::Held;
 pub use reconnect::Reconnecting;
 pub use session::Ssh;

@@ -167,8 +167,8 @@ pub fn parse_gather(out: &str) -> Option<Appliance> {
             "boot_id" => a.boot_id = v.trim().to_string(),
             "hostname" => a.hostname = v.trim().to_string(),
             "sshd_active" => a.sshd_active = v.trim() == "active",
-            "sshd_enabled" => a.sshd_enabled = enabled_state(v.trim()),
-            "df" => a.opt_free_bytes = df_free(v),
+            "sshd_enabled" => a.sshd_enabled = usage_meter::service::enabled_at_boot(v.trim()),
+            "df" => a.opt_free_bytes = usage_meter::ssh::df_data_free(v),
             "install" => a.install_present = v.trim() == "1",
             "install_link" => a.install_is_symlink = v.trim() == "1",
             "old" => a.old_install_present = v.trim() == "1",
@@ -199,21 +199,6 @@ pub fn parse_gather(out: &str) -> Option<Appliance> {
         a.upgrade_awaits_reboot = rec.awaits_reboot(&a.boot_id);
     }
     Some(a)
-}
-
-fn enabled_state(v: &str) -> Option<bool> {
-    match v {
-        "enabled" | "enabled-runtime" | "static" | "alias" => Some(true),
-        "disabled" | "masked" | "masked-runtime" | "indirect" => Some(false),
-        _ => None,
-    }
-}
-
-/// The "Available" column (KiB) of `df -Pk`'s data line(s), joined → bytes.
-pub fn df_free(data: &str) -> Option<u64> {
-    let fields: Vec<&str> = data.split_whitespace().collect();
-    // Filesystem 1024-blocks Used Available Capacity Mounted-on
-    fields.get(3).and_then(|s| s.parse::<u64>().ok()).map(|k| k.saturating_mul(1024))
 }
 
 /// The root password's expiry as shown, and what it means today.
@@ -424,9 +409,9 @@ mod tests {
 
     #[test]
     fn wrapped_df_lines() {
-        assert_eq!(df_free("/dev/mapper/very-long-name  100 50 40 50% /opt"), Some(40 * 1024));
-        assert_eq!(df_free("garbage"), None);
-        assert_eq!(df_free(""), None);
+        assert_eq!(usage_meter::ssh::df_data_free("/dev/mapper/very-long-name  100 50 40 50% /opt"), Some(40 * 1024));
+        assert_eq!(usage_meter::ssh::df_data_free("garbage"), None);
+        assert_eq!(usage_meter::ssh::df_data_free(""), None);
     }
 
     #[test]

@@ -158,13 +158,7 @@ pub fn parse_issued(out: &str) -> Issued {
     let mut r = Issued::default();
     for line in out.lines() {
         match line.trim().split_once('=') {
-            Some(("sshd_enabled", v)) => {
-                r.sshd_enabled = match v {
-                    "enabled" | "enabled-runtime" | "static" | "alias" => Some(true),
-                    "disabled" | "masked" | "masked-runtime" | "indirect" => Some(false),
-                    _ => None,
-                }
-            }
+            Some(("sshd_enabled", v)) => r.sshd_enabled = usage_meter::service::enabled_at_boot(v),
             Some(("dir", v)) if !v.is_empty() => r.dir = Some(v.to_string()),
             Some(("issued", "1")) => r.issued = true,
             Some(("upgrade_running", "1")) => r.upgrade_running = true,

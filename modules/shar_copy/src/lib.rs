@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, is_sha256_hex, parse_kv, HASH_FN};
+use usage_meter::upgrade_state::{self, parse_checksum, parse_kv, HASH_FN};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub const DEFAULT_DEST: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
@@ -108,19 +108,6 @@ pub struct Output {
     /// Whether this run continued a partial copy left by an interrupted one.
     #[schemars(extend("x-sample" = false))]
     pub resumed: bool,
-}
-
-/// `sha256:<hex>` → lower-case hex.
-pub fn parse_checksum(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    let (algo, hexpart) = t.split_once(':').ok_or_else(|| format!("checksum '{t}' is not in the form sha256:<64 hex digits>"))?;
-    if !algo.eq_ignore_ascii_case("sha256") {
-        return Err(format!("checksum algorithm '{algo}' is not supported: use sha256:<64 hex digits>"));
-    }
-    if !is_sha256_hex(hexpart) {
-        return Err(format!("checksum '{t}' is not in the form sha256:<64 hex digits> ({} characters after 'sha256:')", hexpart.len()));
-    }
-    Ok(hexpart.to_ascii_lowercase())
 }
 
 /// The temporary name next to `dest`: `<dir>/.<name>.part`.
@@ -396,19 +383,20 @@ impl Module for SharCopy {
         let free = conn.get().and_then(|s| s.free_bytes(&dir)).map_err(|e| e.into_failure("check free space"))?;
         // A partial copy we cannot resume is deleted first: its space counts as free.
         let reclaim = if offset == 0 { remote.part_size.unwrap_or(0) } else { 0 };
-        if need > free + reclaim {
+        let free = free.saturating_add(reclaim);
+        if need > free {
             return Err(Failure::new(
                 "check free space",
                 format!(
                     "the copy needs {need} bytes ({}) on the filesystem of {dir}, but only {} bytes ({}) are free; nothing was sent",
                     mib(need),
-                    free + reclaim,
-                    mib(free + reclaim)
+                    free,
+                    mib(free)
                 ),
             )
             .hint(format!("free space under {dir} on the appliance (old bundles, var/logs), then run again"))
             .with("needed", need)
-            .with("free", free + reclaim));
+            .with("free", free));
         }
         if ctx.check_mode {
             // No lock in check mode; but say so when another copy holds it (its
@@ -450,7 +438,8 @@ impl Module for SharCopy {
             file.seek(SeekFrom::Start(offset)).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
             let mut noop = |_: u64, _: &[u8]| {};
             let sent = match conn.get() {
-                Ok(s) => s.exec_with_stdin(&cmd, &mut file, &mut noop, hash_t),
+                // after the last byte the receiver only closes the file and stats it
+                Ok(s) => s.exec_with_stdin(&cmd, &mut file, &mut noop, io_t),
                 Err(e) => Err(e),
             };
             let sum = match &known_sum {
@@ -526,7 +515,14 @@ impl Module for SharCopy {
             let (rsize, rsha) = match parse_finished(&fout.stdout) {
                 Some(Finished::Renamed) => break,
                 Some(Finished::Mismatch(z, h)) => (z.map_or_else(|| "?".to_string(), |z| z.to_string()), h),
-                Some(Finished::RenameFailed) | None => {
+                None => {
+                    return Err(Failure::new(
+                        "rename into place",
+                        format!("checking {part} on the appliance gave no result (rc {:?}): {}", fout.rc, fout.tail(3).join(" | ")),
+                    )
+                    .hint(format!("check that sha256sum or openssl works on the appliance and {dir} is readable; run again (the partial copy is kept)")));
+                }
+                Some(Finished::RenameFailed) => {
                     return Err(Failure::new(
                         "rename into place",
                         format!("renaming {part} to {} failed (rc {:?}): {}", p.dest, fout.rc, fout.tail(3).join(" | ")),

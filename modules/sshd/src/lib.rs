@@ -137,13 +137,7 @@ pub fn parse_observed(stdout: &str) -> Option<Observed> {
         match kv.split_once('=')? {
             ("mgr", m) => obs.systemctl = m == "systemctl",
             ("active", a) => obs.active = a == "active",
-            ("enabled", e) => {
-                obs.enabled = match e {
-                    "enabled" | "enabled-runtime" | "static" | "alias" => Some(true),
-                    "disabled" | "masked" | "masked-runtime" | "indirect" => Some(false),
-                    _ => None,
-                }
-            }
+            ("enabled", e) => obs.enabled = usage_meter::service::enabled_at_boot(e),
             _ => {}
         }
     }
