@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
 use usage_meter::upgrade_state::{
-    self, in_progress_test, is_sha256_hex, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE,
+    self, in_progress_test, is_sha256_hex, parse_checksum, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE,
 };
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
@@ -265,14 +265,17 @@ pub enum Plan {
     Start,
 }
 
-/// Decide; `sha` is the bundle's checksum (None when it is not there).
-pub fn plan(st: &Status, sha: Option<&str>, force: bool) -> Plan {
+/// Decide; `sha` is the bundle's checksum (None when it is not there), `want`
+/// the `checksum` option: with the bundle gone, a recorded success counts only
+/// for the bundle the user names.
+pub fn plan(st: &Status, sha: Option<&str>, want: Option<&str>, force: bool) -> Plan {
     if st.running {
         return Plan::Attach;
     }
     let same = |s: &str| sha == Some(s);
     if let Some(r) = &st.record {
-        if !force && r.succeeded() && (sha.is_none() || same(&r.sha256)) {
+        let gone_but_named = sha.is_none() && want.is_none_or(|w| w == r.sha256);
+        if !force && r.succeeded() && (gone_but_named || same(&r.sha256)) {
             return Plan::AlreadyRan(r.clone());
         }
         if !force && !r.succeeded() && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id) {
@@ -296,7 +299,7 @@ pub fn plan(st: &Status, sha: Option<&str>, force: bool) -> Plan {
 
 /// The start script with the runner embedded.
 pub fn start_script() -> String {
-    START_SH.replace("@RUNNER@", RUNNER_SH.trim_end())
+    START_SH.replace("@STAT_KEY@", upgrade_state::STAT_KEY).replace("@RUNNER@", RUNNER_SH.trim_end())
 }
 
 /// `STATE=...` and `ID=...` from the start script.
@@ -416,7 +419,7 @@ impl Module for Upgrade {
                 checksum: sha.as_ref().map(|s| format!("sha256:{s}")),
                 seconds: round3(t0.elapsed().as_secs_f64()),
             };
-            let todo = plan(&st, sha.as_deref(), p.force);
+            let todo = plan(&st, sha.as_deref(), want.as_deref(), p.force);
             ctx.log(2, format!("plan: {todo:?}"));
             match todo {
                 Plan::AlreadyRan(r) => {
@@ -490,12 +493,13 @@ impl Module for Upgrade {
                         seen_before = Some(expect.clone());
                     }
                     let cmd = format!(
-                        "bash -s -- {} {} {} {} {}",
+                        "bash -s -- {} {} {} {} {} 5 {}",
                         quote(sd),
                         quote(&p.shar),
                         quote(ch),
                         quote(sha.as_deref().unwrap_or("-")),
-                        quote(&expect)
+                        quote(&expect),
+                        quote(&upgrade_state::cache_file(sd, &p.shar))
                     );
                     let script = start_script();
                     let mut src = Cursor::new(script.as_bytes());
@@ -647,15 +651,6 @@ fn wait_for(
     Ok(Outcome::new(true, out).diff(diff).msg(msg))
 }
 
-/// `sha256:<hex>` → lower-case hex.
-pub fn parse_checksum(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    match t.split_once(':') {
-        Some((a, h)) if a.eq_ignore_ascii_case("sha256") && is_sha256_hex(h) => Ok(h.to_ascii_lowercase()),
-        _ => Err(format!("checksum '{t}' is not in the form sha256:<64 hex digits>")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,40 +667,43 @@ mod tests {
 
     #[test]
     fn plan_start_and_attach() {
-        assert_eq!(plan(&st(), Some("aa"), false), Plan::Start);
-        assert_eq!(plan(&Status { running: true, ..st() }, Some("aa"), true), Plan::Attach);
-        assert_eq!(plan(&Status { shar_exists: false, ..st() }, None, false), Plan::Missing);
+        assert_eq!(plan(&st(), Some("aa"), None, false), Plan::Start);
+        assert_eq!(plan(&Status { running: true, ..st() }, Some("aa"), None, true), Plan::Attach);
+        assert_eq!(plan(&Status { shar_exists: false, ..st() }, None, None, false), Plan::Missing);
     }
 
     #[test]
     fn plan_after_success() {
         let s = Status { record: Some(rec("1", "aa", 0, "b1")), current: Some(cur("1", "aa")), ..st() };
-        assert!(matches!(plan(&s, Some("aa"), false), Plan::AlreadyRan(_)));
+        assert!(matches!(plan(&s, Some("aa"), None, false), Plan::AlreadyRan(_)));
         // bundle gone after the reboot: still done
-        assert!(matches!(plan(&s, None, false), Plan::AlreadyRan(_)));
+        assert!(matches!(plan(&s, None, None, false), Plan::AlreadyRan(_)));
+        assert!(matches!(plan(&s, None, Some("aa"), false), Plan::AlreadyRan(_)));
+        // ... but not when the user names another bundle: that one never ran
+        assert_eq!(plan(&s, None, Some("bb"), false), Plan::Missing);
         // another bundle, or force: run
-        assert_eq!(plan(&s, Some("bb"), false), Plan::Start);
-        assert_eq!(plan(&s, Some("aa"), true), Plan::Start);
+        assert_eq!(plan(&s, Some("bb"), None, false), Plan::Start);
+        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
     }
 
     #[test]
     fn plan_after_failure_or_interruption() {
         let s = Status { record: Some(rec("1", "aa", 2, "b1")), current: Some(cur("1", "aa")), ..st() };
-        assert!(matches!(plan(&s, Some("aa"), false), Plan::PreviousFailed(_)));
-        assert_eq!(plan(&s, Some("aa"), true), Plan::Start);
-        assert_eq!(plan(&s, Some("bb"), false), Plan::Start);
+        assert!(matches!(plan(&s, Some("aa"), None, false), Plan::PreviousFailed(_)));
+        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
+        assert_eq!(plan(&s, Some("bb"), None, false), Plan::Start);
         let s = Status { record: Some(rec("1", "aa", 0, "b0")), current: Some(cur("2", "cc")), ..st() };
-        assert!(matches!(plan(&s, Some("cc"), false), Plan::Interrupted(_)));
-        assert_eq!(plan(&s, Some("cc"), true), Plan::Start);
+        assert!(matches!(plan(&s, Some("cc"), None, false), Plan::Interrupted(_)));
+        assert_eq!(plan(&s, Some("cc"), None, true), Plan::Start);
     }
 
     #[test]
     fn plan_already_upgraded_layout() {
         let s = Status { old_present: true, shar_exists: false, ..st() };
-        assert_eq!(plan(&s, None, false), Plan::AlreadyUpgraded);
+        assert_eq!(plan(&s, None, None, false), Plan::AlreadyUpgraded);
         let s = Status { old_present: true, ..st() };
-        assert_eq!(plan(&s, Some("aa"), false), Plan::AlreadyUpgraded);
-        assert_eq!(plan(&s, Some("aa"), true), Plan::Start);
+        assert_eq!(plan(&s, Some("aa"), None, false), Plan::AlreadyUpgraded);
+        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
     }
 
     #[test]
@@ -731,7 +729,7 @@ mod tests {
         for f in [RECORD_FILE, CURRENT_FILE, upgrade_state::LOCK_FILE] {
             assert!(s.contains(f), "{f}");
         }
-        assert!(!s.contains("@RUNNER@"));
+        assert!(!s.contains("@RUNNER@") && !s.contains("@STAT_KEY@"));
         assert!(RUNNER_SH.contains("upgrade.record"));
         assert_eq!(parse_start("STATE=started\nID=17-3\n"), (Some("started".into()), Some("17-3".into())));
         assert_eq!(parse_checksum(&format!("sha256:{}", "F".repeat(64))), Ok("f".repeat(64)));
@@ -783,5 +781,48 @@ mod tests {
         assert!(!out.contains("umask 0077"), "{out}");
         // the record moved on: a start that expected no record is told to look again
         assert_eq!(parse_start(&start("-")).0.as_deref(), Some("raced"));
+    }
+
+    /// A bundle replaced after the module hashed it is not run: the start
+    /// script compares the checksum cache entry with the file under the lock.
+    #[test]
+    fn start_refuses_a_bundle_replaced_since_it_was_hashed() {
+        use std::io::Write;
+        if std::process::Command::new("flock").arg("-V").output().is_err() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ch = dir.path().join("ums");
+        std::fs::create_dir_all(&ch).unwrap();
+        let shar = ch.join("b.shar");
+        std::fs::write(&shar, "exit 0\n").unwrap();
+        let sd = dir.path().join("state");
+        let (sd_s, shar_s) = (sd.to_str().unwrap(), shar.to_str().unwrap());
+        let sh = |script: &str| std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
+        let sha = || String::from_utf8(sh(&format!("sha256sum < {shar_s}")).stdout).unwrap()[..64].to_string();
+        // the module's hash, recorded in the cache as remote_sha256 does
+        let sum = sha();
+        assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum)).status.success());
+        let cache = upgrade_state::cache_file(sd_s, shar_s);
+        let start = |sha: &str| {
+            let mut c = std::process::Command::new("bash")
+                .args(["-s", "--", sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
+            parse_start(&String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()).0
+        };
+        // another bundle under the same name since the hash: look again, nothing runs
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&shar, "echo other; exit 0\n").unwrap();
+        assert_eq!(start(&sum).as_deref(), Some("raced"));
+        assert!(!sd.join(CURRENT_FILE).exists());
+        // hashed again (cache entry for the file as it is): it starts
+        let sum2 = sha();
+        assert_ne!(sum, sum2);
+        assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum2)).status.success());
+        assert_eq!(start(&sum2).as_deref(), Some("started"));
     }
 }

@@ -1,11 +1,11 @@
 #!/bin/bash
 # vcloud.usage_meter.upgrade: start the detached runner, under the lock.
-#   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT]  (this script on stdin)
+#   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT [SUM_CACHE]]  (this script on stdin)
 # Prints STATE=started + ID=<id>, STATE=busy (a run holds the lock: attach),
-# STATE=raced (the record changed since the module looked: look again) or
-# STATE=noflock.
+# STATE=raced (the record, or the bundle, changed since the module looked: look
+# again) or STATE=noflock.
 set -u
-SD=$1 SH=$2 CH=$3 SHA=$4 EXPECT=$5 WAIT=${6:-5}
+SD=$1 SH=$2 CH=$3 SHA=$4 EXPECT=$5 WAIT=${6:-5} CACHE=${7:-}
 orig_umask=$(umask)
 umask 077   # our state and the run output are for root only; the bundle gets orig_umask
 mkdir -p "$SD/runs" || exit 20
@@ -20,6 +20,17 @@ rid=$(sed -n 's/^id=//p' "$SD/upgrade.record" 2> /dev/null | head -n 1)
 if [ "${rid:--}" != "$EXPECT" ]; then
   echo STATE=raced
   exit 0
+fi
+# The bundle is still the one the module hashed: the checksum cache entry it
+# wrote must match the file as it is now (a copy may have replaced it since).
+if [ -n "$CACHE" ]; then
+  P=$SH
+  k=$(@STAT_KEY@ 2> /dev/null) || k=
+  { read -r ck; read -r cp; read -r cs; } < "$CACHE" 2> /dev/null || ck=
+  if [ -z "$k" ] || [ "$k" != "$ck" ] || [ "$cp" != "$SH" ] || [ "$cs" != "$SHA" ]; then
+    echo STATE=raced
+    exit 0
+  fi
 fi
 id="$(date +%s)-$$"
 log="$SD/runs/$id.log"
