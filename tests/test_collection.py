@@ -70,6 +70,30 @@ def test_module_runs_by_fqcn_from_a_playbook_with_key_auth(appliance):
     assert r["changed"] is False and r["active"] is True
 
 
+def test_key_from_ssh_agent_when_no_password_or_key_is_given(appliance):
+    """AWX and AAP load a machine credential's key into ssh-agent and set no key file."""
+    import re
+    import shutil
+    import signal
+    import tempfile
+    d = tempfile.mkdtemp(prefix="um-agent-")
+    sock = os.path.join(d, "s")
+    out = subprocess.run(["ssh-agent", "-s", "-a", sock], capture_output=True, text=True, check=True, timeout=30).stdout
+    pid = int(re.search(r"SSH_AGENT_PID=(\d+)", out).group(1))
+    try:
+        args = {"host": appliance.host, "known_hosts": str(Path(appliance.state_dir) / "ctl-known_hosts")}
+        empty = run_module("sshd", args, env={"SSH_AUTH_SOCK": sock})
+        assert empty["_status"] == "failed" and "ssh-agent" in empty["msg"], empty["msg"]
+        subprocess.run(["ssh-add", appliance.client_key], env={**os.environ, "SSH_AUTH_SOCK": sock},
+                       capture_output=True, check=True, timeout=30)
+        r = run_module("sshd", args, env={"SSH_AUTH_SOCK": sock})
+        assert r["_status"] == "ok", r["msg"]
+        assert r["active"] is True and r["changed"] is False
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_ad_hoc_strings_are_accepted(appliance):
     kh = Path(appliance.state_dir) / "ctl-known_hosts"
     cmd = [str(VENV_BIN / "ansible"), "localhost", "-m", "vcloud.usage_meter.sshd", "-a",

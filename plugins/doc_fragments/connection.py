@@ -42,7 +42,8 @@ options:
   password:
     description:
       - Password of O(username). Never shown in output or logs.
-      - Either O(password) or O(private_key) is needed.
+      - "Either O(password) or O(private_key) is needed; with neither, the keys of a running ssh-agent
+        (E(SSH_AUTH_SOCK)) are tried, as AWX provides them."
     type: str
   port:
     default: 22

@@ -37,6 +37,7 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     home = WORK / "ansible-home"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env.pop("SSH_AUTH_SOCK", None)   # a developer's ssh-agent must not log the modules in (tests pass their own)
     env.update({
         "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
         "ANSIBLE_HOME": str(home),

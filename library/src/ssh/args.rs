@@ -50,7 +50,8 @@ pub struct ConnectionArgs {
 
     /// Password of O(username). Never shown in output or logs.
     ///
-    /// Either O(password) or O(private_key) is needed.
+    /// Either O(password) or O(private_key) is needed; with neither, the keys of
+    /// a running ssh-agent (E(SSH_AUTH_SOCK)) are tried, as AWX provides them.
     pub password: Option<Secret>,
 
     /// Path on the controller of a private key authorised for O(username).

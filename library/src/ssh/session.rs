@@ -233,9 +233,19 @@ fn authenticate(args: &ConnectionArgs, session: &Session, target: &str) -> Resul
             Err(_) => tried.push("password (refused)".to_string()),
         }
     }
+    // Neither given: the keys of a running ssh-agent, as OpenSSH would use them
+    // (AWX and AAP load a machine credential's key into an agent and set no key file).
+    if tried.is_empty() && std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+        match session.userauth_agent(user) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push("ssh-agent keys (not accepted)".to_string()),
+            Err(e) if is_transport(&e) => return Err(ssh2_kind(target, "authentication", &e)),
+            Err(e) => tried.push(format!("ssh-agent keys ({})", e.message())),
+        }
+    }
     if tried.is_empty() {
         return Err(SshError::new(SshErrorKind::Auth, target, "no credentials given")
-            .hint("set password (from a vault) or private_key for the appliance's root account"));
+            .hint("set password (from a vault) or private_key for the appliance's root account, or load its key into ssh-agent (SSH_AUTH_SOCK)"));
     }
     Err(SshError::new(SshErrorKind::Auth, target, format!("authentication as {user} failed: tried {}", tried.join(", "))))
 }
