@@ -36,6 +36,17 @@ if ! cmp -s tools/requirements.txt .venv/.requirements 2>/dev/null; then
   .venv/bin/pip install -q --disable-pip-version-check -r tools/requirements.txt
   cp tools/requirements.txt .venv/.requirements
 fi
+# The oldest supported ansible-core, for the tests (inside .work: never packaged).
+if [ ! -x .work/venv-min/bin/python ]; then
+  log "creating .work/venv-min (the oldest supported ansible-core)"
+  mkdir -p .work
+  "$PY" -m venv .work/venv-min
+fi
+if ! cmp -s tools/requirements-min.txt .work/venv-min/.requirements 2>/dev/null; then
+  log "pip install -r tools/requirements-min.txt"
+  .work/venv-min/bin/pip install -q --disable-pip-version-check -r tools/requirements-min.txt
+  cp tools/requirements-min.txt .work/venv-min/.requirements
+fi
 
 # Rust targets and the cross-linker; community.vmware (optional dependency,
 # tested against a vCenter simulator); ansible-lint in its own venv.

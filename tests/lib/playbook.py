@@ -32,14 +32,16 @@ def collections_path() -> Path:
     return dev
 
 
-def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment that keeps Ansible's files out of $HOME and loads our test callback."""
+def ansible_env(extra: dict[str, str] | None = None, venv_bin: Path | None = None) -> dict[str, str]:
+    """Environment that keeps Ansible's files out of $HOME and loads our test callback;
+    `venv_bin`: another ansible-core's venv (default: the pinned one)."""
+    venv_bin = venv_bin or VENV_BIN
     home = WORK / "ansible-home"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.pop("SSH_AUTH_SOCK", None)   # a developer's ssh-agent must not log the modules in (tests pass their own)
     env.update({
-        "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+        "PATH": f"{venv_bin}:{env.get('PATH', '')}",
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
@@ -53,7 +55,7 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
+        "ANSIBLE_PYTHON_INTERPRETER": str(venv_bin / "python"),
     })
     if extra:
         env.update(extra)
@@ -101,7 +103,7 @@ def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] |
                  check: bool = False, diff: bool = False, verbosity: int = 0,
                  extra_vars: dict[str, Any] | None = None, extra_args: list[str] | None = None,
                  env: dict[str, str] | None = None, timeout: int = 900,
-                 inventory: Path | None = None) -> PlayResult:
+                 inventory: Path | None = None, venv_bin: Path | None = None) -> PlayResult:
     """Run a playbook: a path, a YAML string, or a list of tasks (wrapped in a
     play over all hosts with gather_facts off)."""
     tmp = Path(tempfile.mkdtemp(prefix="play-", dir=_tmpdir()))
@@ -115,7 +117,7 @@ def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] |
     if inventory is None:
         inventory = write_inventory(tmp / "inventory.json", hosts or {"localhost": {"ansible_connection": "local"}})
     results_file = tmp / "results.json"
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(pb)]
+    cmd = [str((venv_bin or VENV_BIN) / "ansible-playbook"), "-i", str(inventory), str(pb)]
     if check:
         cmd.append("--check")
     if diff:
@@ -126,7 +128,7 @@ def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] |
         cmd += ["-e", json.dumps(extra_vars)]
     cmd += extra_args or []
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=ansible_env({"UM_RESULTS_FILE": str(results_file), **(env or {})}),
+                          env=ansible_env({"UM_RESULTS_FILE": str(results_file), **(env or {})}, venv_bin),
                           cwd=str(tmp), stdin=subprocess.DEVNULL)
     records = json.loads(results_file.read_text()) if results_file.exists() else []
     return PlayResult(proc.returncode, proc.stdout, proc.stderr, records)

@@ -58,6 +58,7 @@ def _converged(app, ctl, res, bundle, killed_leftovers, original_sshd):
     rec = app.exec(["cat", f"{STATE}/upgrade.record"]).stdout
     assert f"sha256={bundle[1]}" in rec and f"shar={SHAR}" in rec, rec
     assert remote_sha(app, f"{UMS}-old/ums-system-upgrade.shar") == bundle[1]
+    assert sshd_state(app) == original_sshd, f"sshd ends {sshd_state(app)}, was {original_sshd}; report: {s['sshd']}"
     # the re-run left nothing behind on the controller; what is there is the killed run's
     assert ctl.leftovers() == killed_leftovers, sorted(set(ctl.leftovers()) - set(killed_leftovers))
     return s
@@ -156,3 +157,29 @@ def test_killed_mid_play_then_rerun_leaves_sshd_as_it_was(appliance_factory, ums
     assert "recorded before an earlier, interrupted run" in s["sshd"], s["sshd"]
     # the record that carried the original state across the kill is gone once sshd is back
     assert not remote_exists(app, f"{STATE}/sshd.original")
+
+
+def test_rerun_on_an_upgraded_appliance_puts_back_the_sshd_an_interrupted_run_left_open(
+        appliance_factory, umsim_root, tmp_play):
+    """An earlier run was interrupted after the reboot (killed, or failed in verify):
+    the appliance is on 4.3, sshd is still running and enabled for the reboot
+    window, and that run's record of how sshd was before is on the appliance.
+    The re-run has nothing to upgrade, yet puts sshd back from the record."""
+    bundle = make_bundle("4M", 1.0)
+    app = appliance_factory(version="4.3.0", sshd="enabled")
+    app.exec(["sh", "-c", f"mkdir -p {STATE} && echo 'active=no enabled=no recorded=1' > {STATE}/sshd.original"], timeout=30)
+    assert sshd_state(app) == (True, True)
+    inv, vf = write_inventory(tmp_play, {"um": app}, bundle, umsim_root)
+    ctl = Controller(tmp_play)
+
+    res = ctl.run(inv, vf)
+    assert res.rc == 0, res.output[-4000:]
+    s = summary(res, "um")
+    assert s["result"] == "nothing to do" and s["phases"] == ["preflight"], s
+    assert sshd_state(app) == (False, False), s["sshd"]
+    assert "recorded before an earlier, interrupted run" in s["sshd"], s["sshd"]
+    assert not remote_exists(app, f"{STATE}/sshd.original")
+    # and once put back, a further run changes nothing
+    again = ctl.run(inv, vf)
+    assert again.rc == 0 and recap(again.stdout)["um"]["changed"] == 0, again.output[-4000:]
+    assert sshd_state(app) == (False, False)

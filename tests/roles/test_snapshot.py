@@ -10,6 +10,7 @@ wait for the SSH port are not exercised here.
 """
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import subprocess
@@ -95,7 +96,7 @@ def test_snapshot_taken_then_reused(vc, vmware_collections):
     assert "4.3" in snaps[0]["description"] and VM in snaps[0]["description"]
     stamp = re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", snaps[0]["description"])
     assert stamp, snaps[0]["description"]
-    taken_at = time.mktime(time.strptime(stamp.group(0), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    taken_at = calendar.timegm(time.strptime(stamp.group(0), "%Y-%m-%dT%H:%M:%SZ"))   # a UTC stamp
     assert t0 - 120 < taken_at < time.time() + 120
     assert snaps[0]["current"]
     assert res.status("Snapshot | Take the VM snapshot") == "ok"
