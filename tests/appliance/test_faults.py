@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+from lib.appliance_checks import Throttle
 from simtest import UMS, key_ssh_argv, pw_ssh, until
 
 
@@ -64,11 +65,13 @@ def test_reboot_never_comes_back(appliance_factory):
 
 
 def test_cut_during_copy(appliance_factory, shar_factory, tmp_path):
-    big = shar_factory("64M", 1.0)     # big enough that the 20 ms watcher sees it mid-copy
+    big = shar_factory("64M", 1.0)
     a = appliance_factory(faults={"cut-copy": "4M"})
-    other = subprocess.Popen(key_ssh_argv(a, "sleep 60; echo survived"), stdout=subprocess.PIPE,
+    other = subprocess.Popen(key_ssh_argv(a, "echo up; sleep 60; echo survived"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    cp = a.scp_to(big, f"{UMS}/", timeout=120)
+    assert other.stdout.readline() == "up\n"      # connected before the cut
+    with Throttle(a, "200mbit"):                   # ~3 s: the 20 ms watcher sees it mid-copy even on a loaded machine
+        cp = a.scp_to(big, f"{UMS}/", timeout=120)
     assert cp.returncode != 0, "the copy should have been cut"
     out, _ = other.communicate(timeout=30)
     assert other.returncode == 255 and "survived" not in out       # every connection dropped

@@ -84,7 +84,10 @@ def test_five_appliances_leave_nothing_behind(umsim, appliance_factory):
     assert len(ids) == 5
     with concurrent.futures.ThreadPoolExecutor(5) as ex:
         list(ex.map(lambda a: a.stop(), apps))
-    left = _leftovers(umsim, infos, pidnss)
+    # an init killed at the end of a slow shutdown is reaped by the host a moment later
+    deadline = time.monotonic() + 20
+    while (left := _leftovers(umsim, infos, pidnss)) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert not left, "\n".join(left)
 
 
@@ -186,13 +189,13 @@ def test_concurrent_sshd_starts_are_one_job(appliance_factory):
 
 
 def test_services_come_up_after_boot(appliance_factory):
-    a = appliance_factory(config={"services_up_s": "5"})
+    a = appliance_factory(config={"services_up_s": "20"})   # wide enough to see Offline on a loaded machine
     old = a.boot_id()
     a.exec("reboot")
     a.wait_new_boot(old, 60)
     cp = a.exec(f"{UMS}/scripts/status.sh")
     assert cp.returncode == 1 and "Offline" in cp.stdout, cp.stdout
-    out = a.wait_services(30)
+    out = a.wait_services(60)
     assert "Offline" not in out and out.count("Running") == 14
 
 

@@ -628,6 +628,18 @@ def host_keys(name: str, root=None) -> list[str]:
     return keys
 
 
+def _wait_served_keys(address: str, keys: list[str], timeout: float = 30.0) -> None:
+    """Wait until sshd, re-executing after SIGHUP, serves one of `keys` (a fixed
+    sleep is too short on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        scan = subprocess.run(["ssh-keyscan", "-T", "2", address], capture_output=True, text=True, timeout=30)
+        if any(" ".join(line.split()[1:3]) in keys for line in scan.stdout.splitlines()):
+            return
+        time.sleep(0.1)
+    raise UmsimError(f"sshd at {address} did not serve its new host keys within {timeout:.0f} s")
+
+
 def _write_known_hosts(sd: Path, st: dict) -> None:
     keys = host_keys(st["name"], sd.parent)
     _write(sd / "client" / "known_hosts", "".join(f"{st['address']} {k}\n" for k in keys), 0o600)
@@ -1089,16 +1101,17 @@ def fault_set(name: str, fault: str, value: str | None = None, root=None) -> Non
     running = is_running(name, root) and _init_pid(sd) is not None
     if fault == "host-key-changed":
         if running:
-            exec_(name, "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null && "
-                        "{ p=$(cat /run/sshd.pid 2>/dev/null) && kill -HUP $p 2>/dev/null; true; }",
-                  root=root, check=True, timeout=60)
+            hup = exec_(name, "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null && "
+                              "{ p=$(cat /run/sshd.pid 2>/dev/null) && kill -HUP $p 2>/dev/null && echo reloaded; true; }",
+                        root=root, check=True, timeout=60)
         else:
             upper = sd / "disk/upper"
             for f in (upper / "etc/ssh").glob("ssh_host_*"):
                 f.unlink()
             _run(["ssh-keygen", "-A", "-f", upper])
         _log(sd, "host-key-changed")
-        time.sleep(0.3)   # sshd re-execs on SIGHUP
+        if running and "reloaded" in hup.stdout:
+            _wait_served_keys(info(name, root)["address"], host_keys(name, root))
         return
     _write(sd / "ctl" / "faults" / fault, f"{value}\n")
     if fault == "password-expired":

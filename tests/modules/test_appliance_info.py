@@ -105,6 +105,7 @@ def test_expired_root_password_is_named(appliance_factory, tmp_path):
 
 
 def test_version_comes_from_the_api_and_api_trouble_is_only_a_warning(appliance, tmp_path):
+    appliance.wait_api(30)     # the API starts with the services, after the boot the fixture waited for
     api = {"api_password": appliance.api_password, "ca_path": appliance.api_ca}
     r = run_module(MODULE, conn(appliance, tmp_path, **api), verbosity=3)
     assert r["_status"] == "ok", r["_output"]

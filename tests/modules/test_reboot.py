@@ -85,7 +85,8 @@ def test_never_comes_back_fails_at_its_timeout_with_the_last_error(appliance_fac
 def test_sshd_not_enabled_warns_then_fails_with_refused(appliance_factory, tmp_path):
     a = appliance_factory(sshd="running")      # started by hand, not enabled: gone after the reboot
     before = a.boot_id()
-    r = run_module(MODULE, conn(a, tmp_path, reboot_timeout=12, connect_timeout=2))
+    # long enough for the reboot to finish on a loaded machine, so the last error is "refused"
+    r = run_module(MODULE, conn(a, tmp_path, reboot_timeout=30, connect_timeout=2))
     assert r["_status"] == "failed", r["_output"]
     assert any("not enabled at boot" in w for w in r.get("warnings", [])), r.get("warnings")
     msg = r["msg"]

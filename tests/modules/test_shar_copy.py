@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lib.appliance_checks import Throttle
 from lib.playbook import require_module, run_module
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,7 +156,8 @@ def test_connection_cut_then_rerun_resumes(appliance_factory, shar_factory):
     want = sha256(big)
     a = appliance_factory()
     a.fault_set("cut-copy", "8M")
-    r = run_module(MODULE, conn(a, src=str(big), retries=0))
+    with Throttle(a, "200mbit"):          # ~2 s for the copy: the 20 ms watcher cuts it mid-way even on a loaded machine
+        r = run_module(MODULE, conn(a, src=str(big), retries=0))
     assert r["_status"] == "failed", r["_output"]
     assert "resumes" in r["msg"]
     fired = [e for e in a.events("fault-fired") if e.get("fault") == "cut-copy"]
@@ -179,7 +181,8 @@ def test_connection_cut_is_retried_in_the_same_run(appliance_factory, shar_facto
     big = shar_factory("48M", 1.0)
     a = appliance_factory()
     a.fault_set("cut-copy", "8M")
-    r = run_module(MODULE, conn(a, src=str(big)))
+    with Throttle(a, "200mbit"):
+        r = run_module(MODULE, conn(a, src=str(big)))
     assert r["_status"] == "ok", r["_output"]
     assert r["changed"] is True and r["resumed"] is True
     assert any("dropped" in w for w in r.get("warnings", []))

@@ -168,7 +168,8 @@ def test_connection_cut_during_upgrade_reattaches(appliance_factory, slow):
 def test_rerun_while_running_attaches(appliance_factory, shar_factory):
     """The controller gave up (timeout) while the upgrade ran; the next run attaches."""
     a = appliance_factory()
-    put_bundle(a, shar_factory("4M", 12.0))
+    # long enough to outlast three playbook runs on a loaded 2-core machine
+    put_bundle(a, shar_factory("4M", 40.0))
     first = run_module(MODULE, conn(a, timeout=1, poll_interval=1))
     assert first["_status"] == "failed"
     assert "still runs" in first["msg"] and "attach" in first["msg"]

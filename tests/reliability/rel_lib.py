@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from lib.playbook import REPO, VENV_BIN, WORK, PlayResult, ansible_env
-from lib.appliance_checks import api_version, sshd_state  # noqa: F401  (re-exported to the reliability tests)
+from lib.appliance_checks import Throttle, api_version, sshd_state  # noqa: F401  (re-exported to the reliability tests)
 
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -302,24 +302,6 @@ def remote_sha(app, path: str = SHAR) -> str | None:
     cp = app.exec(["sh", "-c", f"[ -f {path} ] && sha256sum {path} | cut -d' ' -f1 || echo ABSENT"])
     out = cp.stdout.strip()
     return None if out == "ABSENT" else out
-
-
-class Throttle:
-    """Slows the controller -> appliance direction of one appliance's own veth
-    (tc tbf on the host end, which only that appliance uses), so that a copy
-    lasts long enough to be interrupted. Removed on exit."""
-
-    def __init__(self, app, rate: str = "48mbit"):
-        self.dev = app.host_veth
-        self.rate = rate
-
-    def __enter__(self):
-        subprocess.run(["tc", "qdisc", "replace", "dev", self.dev, "root", "tbf", "rate", self.rate,
-                        "burst", "64kb", "latency", "400ms"], check=True, capture_output=True, text=True)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["tc", "qdisc", "del", "dev", self.dev, "root"], capture_output=True, text=True)
 
 
 class Sampler(threading.Thread):

@@ -108,6 +108,7 @@ def test_two_copies_at_once_never_put_a_partial_file_under_the_real_name(applian
     from reliability.rel_lib import remote_sha
     final = remote_sha(app)
     # the real name only ever held the whole bundle, and both copies (or one, clearly) succeeded
+    assert dest.samples > 0, "the real name was never sampled"
     assert sizes <= {size}, f"the real name held {sorted(sizes)} bytes, the bundle has {size}"
     assert final == sha
     assert [r["_status"] for r in out] == ["ok", "ok"], [r.get("msg") for r in out]

@@ -83,8 +83,7 @@ def test_full_play_at_vvv_shows_no_secret(appliance_factory, umsim_root, tmp_pla
     inv, vf = write_inventory(tmp_play, apps, bundle, umsim_root, group_vars={
         "usage_meter_api_port": TAP_PORT,
         "usage_meter_certificates": True,
-        "usage_meter_verify_timeout": 8,
-    })
+    }, host_vars={"um-bad": {"usage_meter_verify_timeout": 8}})   # only the faulty one gives up early
     ctl = Controller(tmp_play)
     ps = {h: Sampler(a, ["ps", "-eo", "args"], interval=0.05) for h, a in apps.items()}
     for s in ps.values():
@@ -140,7 +139,7 @@ def test_full_play_at_vvv_shows_no_secret(appliance_factory, umsim_root, tmp_pla
         assert not leaks(p.read_bytes(), shaped=False), (p, leaks(p.read_bytes(), shaped=False))
     # 4. the appliance's process list, sampled all through the play
     for h, s in ps.items():
-        assert s.samples >= 50, (h, s.samples)
+        assert s.samples >= 10, (h, s.samples)
         assert any("sshd" in line for line in s.lines)
         assert not leaks("\n".join(s.lines)), (h, leaks("\n".join(s.lines)))
     # 5. the appliance's logs and the supervisor's timeline
