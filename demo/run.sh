@@ -81,7 +81,7 @@ if [ $need_bootstrap = 1 ]; then
   tools/bootstrap.sh
 fi
 export PATH="$REPO/.venv/bin:$HOME/.cargo/bin:$PATH"
-for t in ip unshare nsenter ssh-keygen openssl setfattr; do
+for t in ip unshare nsenter ssh-keygen openssl; do
   command -v "$t" >/dev/null || die "$t is missing: run tools/bootstrap.sh"
 done
 [ -x /usr/sbin/sshd ] || die "openssh-server is missing: run tools/bootstrap.sh"
