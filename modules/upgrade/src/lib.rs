@@ -297,6 +297,10 @@ pub fn plan(st: &Status, sha: Option<&str>, want: Option<&str>, force: bool) -> 
     Plan::Start
 }
 
+/// Seconds the start script waits for the upgrade lock (a status probe holds it
+/// for a moment) before it answers busy.
+const START_LOCK_WAIT_S: u64 = 5;
+
 /// The start script with the runner embedded.
 pub fn start_script() -> String {
     START_SH.replace("@STAT_KEY@", upgrade_state::STAT_KEY).replace("@RUNNER@", RUNNER_SH.trim_end())
@@ -493,7 +497,7 @@ impl Module for Upgrade {
                         seen_before = Some(expect.clone());
                     }
                     let cmd = format!(
-                        "bash -s -- {} {} {} {} {} 5 {}",
+                        "bash -s -- {} {} {} {} {} {START_LOCK_WAIT_S} {}",
                         quote(sd),
                         quote(&p.shar),
                         quote(ch),
@@ -736,10 +740,23 @@ mod tests {
         assert!(parse_checksum("sha1:abc").is_err());
     }
 
+    /// The start script run locally as the module runs it (`bash -s -- ARGS`, script on stdin); its stdout.
+    fn run_start_script(args: &[&str]) -> String {
+        use std::io::Write;
+        let mut c = std::process::Command::new("bash")
+            .args(["-s", "--"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+    }
+
     /// The start script and runner, run locally: a fake bundle in a temp chdir.
     #[test]
     fn start_and_runner_work_locally() {
-        use std::io::Write;
         if std::process::Command::new("flock").arg("-V").output().is_err() {
             return;
         }
@@ -749,14 +766,7 @@ mod tests {
         std::fs::write(ch.join("b.shar"), "echo running in $PWD umask $(umask); touch var/logs/inplaceupgradeum-1-2; sleep 0.5; exit 0\n").unwrap();
         let sd = dir.path().join("state");
         let start = |expect: &str| {
-            let mut c = std::process::Command::new("bash")
-                .args(["-s", "--", sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), "aa", expect, "0"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
-            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+            run_start_script(&[sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), "aa", expect, "0"])
         };
         let (state, id) = parse_start(&start("-"));
         assert_eq!(state.as_deref(), Some("started"));
@@ -787,7 +797,6 @@ mod tests {
     /// script compares the checksum cache entry with the file under the lock.
     #[test]
     fn start_refuses_a_bundle_replaced_since_it_was_hashed() {
-        use std::io::Write;
         if std::process::Command::new("flock").arg("-V").output().is_err() {
             return;
         }
@@ -804,16 +813,7 @@ mod tests {
         let sum = sha();
         assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum)).status.success());
         let cache = upgrade_state::cache_file(sd_s, shar_s);
-        let start = |sha: &str| {
-            let mut c = std::process::Command::new("bash")
-                .args(["-s", "--", sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
-            parse_start(&String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()).0
-        };
+        let start = |sha: &str| parse_start(&run_start_script(&[sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])).0;
         // another bundle under the same name since the hash: look again, nothing runs
         std::thread::sleep(Duration::from_millis(20));
         std::fs::write(&shar, "echo other; exit 0\n").unwrap();
