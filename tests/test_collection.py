@@ -16,7 +16,7 @@ INSTALLED = collections_path() / "ansible_collections" / "vcloud" / "usage_meter
 
 
 def module_names() -> list[str]:
-    return sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.yml"))
+    return sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
 
 
 def conn(appl, **extra):
@@ -44,12 +44,18 @@ def test_installed_collection_holds_binaries_not_sources():
     assert not (INSTALLED / "Cargo.toml").exists()
     assert not (INSTALLED / "library").exists() and not (INSTALLED / "target").exists()
     for name in module_names():
-        binary = INSTALLED / "plugins" / "modules" / name
+        assert (INSTALLED / "plugins" / "modules" / f"{name}.py").is_file()
+        assert (INSTALLED / "plugins" / "action" / f"{name}.py").is_file()
+    # plugins/modules holds documentation only: a binary there would be run by
+    # Ansible's own module loader instead of the action plugin.
+    assert sorted(p.name for p in (INSTALLED / "plugins" / "modules").iterdir()) == sorted(
+        f"{n}.py" for n in module_names())
+    for arch in ("x86_64", "aarch64"):
+        binary = INSTALLED / "plugins" / "bin" / f"usage_meter-linux-{arch}"
         assert binary.is_file() and os.access(binary, os.X_OK), binary
         assert binary.read_bytes()[:4] == b"\x7fELF"
-        assert (INSTALLED / "plugins" / "modules" / f"{name}.yml").is_file()
-    tarballs = list((REPO / "dist" / "x86_64").glob("vcloud-usage_meter-*.tar.gz"))
-    assert tarballs, "make test builds dist/x86_64/vcloud-usage_meter-<version>.tar.gz"
+    tarballs = list((REPO / "dist").glob("vcloud-usage_meter-*.tar.gz"))
+    assert len(tarballs) == 1, f"make test builds one dist/vcloud-usage_meter-<version>.tar.gz: {tarballs}"
     members = tarfile.open(tarballs[0]).getnames()
     assert not [m for m in members if m.endswith(".rs") or m.startswith(("target/", "tests/", ".work/"))]
 

@@ -30,3 +30,13 @@ macro_rules! module_main {
         }
     };
 }
+
+/// The whole `main.rs` of the multicall binary: every module by type.
+#[macro_export]
+macro_rules! multicall_main {
+    ($($module:ty),+ $(,)?) => {
+        fn main() {
+            $crate::protocol::multicall::main(&[$($crate::protocol::multicall::Entry::of::<$module>()),+])
+        }
+    };
+}

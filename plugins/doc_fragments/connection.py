@@ -17,8 +17,7 @@ options:
   host:
     description:
       - Address or DNS name of the Usage Meter appliance.
-      - "With C(delegate_to: localhost) use C(\"{{ ansible_host }}\")."
-    required: true
+      - If not set, the inventory host's C(ansible_host), else its inventory name.
     type: str
   host_key_checking:
     choices:
@@ -29,6 +28,9 @@ options:
     description:
       - "Host key policy. V(accept_new) records a key seen for the first time and refuses a changed one;
         V(strict) needs the key recorded beforehand; V(off) skips the check and returns a warning."
+      - "Not set in the task: Ansible's own setting decides when it is set (C(host_key_checking) in
+        C(ansible.cfg), E(ANSIBLE_HOST_KEY_CHECKING), or the host's C(ansible_host_key_checking)): false is
+        V(off), true is V(strict); left at Ansible's default, V(accept_new)."
       - "V(strict): Connect only when the key is already in O(known_hosts)."
       - "V(accept_new): Record an unknown key in O(known_hosts); refuse a changed one."
       - "V(off): Do not check the key (a warning is returned). Only for labs."
@@ -44,16 +46,21 @@ options:
       - Password of O(username). Never shown in output or logs.
       - "Either O(password) or O(private_key) is needed; with neither, the keys of a running ssh-agent
         (E(SSH_AUTH_SOCK)) are tried, as AWX provides them."
+      - "If not set, the inventory host's C(ansible_password) or C(ansible_ssh_pass) (or C(--ask-pass), a
+        Machine credential's password)."
     type: str
   port:
     default: 22
     description:
       - SSH port of the appliance.
+      - If not set, the inventory host's C(ansible_port) when it has one.
     type: int
   private_key:
     description:
       - Path on the controller of a private key authorised for O(username).
       - Tried before O(password) when both are given.
+      - "If not set, the inventory host's C(ansible_ssh_private_key_file) (or C(--private-key), a Machine
+        credential's key)."
     type: path
   private_key_passphrase:
     description:
@@ -63,5 +70,6 @@ options:
     default: root
     description:
       - Account to log in as. The upgrade must run as C(root).
+      - If not set, the inventory host's C(ansible_user) (or C(-u)) when it has one.
     type: str
 """

@@ -53,7 +53,6 @@ def ansible_env(extra: dict[str, str] | None = None, venv_bin: Path | None = Non
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_PYTHON_INTERPRETER": str(venv_bin / "python"),
     })
@@ -153,16 +152,26 @@ def _tmpdir() -> str:
     return str(d)
 
 
+def module_binary(root: Path | None = None) -> Path:
+    """The multicall binary the action plugins run on this controller."""
+    import platform
+    root = root or (collections_path() / "ansible_collections" / "vcloud" / "usage_meter"
+                    if os.environ.get("UM_COLLECTIONS_PATH") else REPO)
+    return root / "plugins" / "bin" / f"usage_meter-linux-{platform.machine()}"
+
+
 def require_module(name: str) -> None:
     """Skip a developer run whose checkout lacks the binary; under `make test`
     (UM_COLLECTIONS_PATH set: the installed tarball) a missing one is a failure."""
     import pytest  # only test code calls this
 
+    base = collections_path() / "ansible_collections" / "vcloud" / "usage_meter"
+    binary = module_binary()
     if os.environ.get("UM_COLLECTIONS_PATH"):
-        installed = collections_path() / "ansible_collections" / "vcloud" / "usage_meter" / "plugins" / "modules" / name
-        assert installed.is_file(), f"the installed collection lacks the module binary {installed}"
-    elif not (REPO / "plugins" / "modules" / name).exists():
-        pytest.skip(f"plugins/modules/{name} is not built (tools/dev-build.sh)")
+        assert binary.is_file(), f"the installed collection lacks the module binary {binary}"
+        assert (base / "plugins" / "modules" / f"{name}.py").is_file(), f"the installed collection lacks module {name}"
+    elif not binary.exists():
+        pytest.skip(f"{binary} is not built (tools/dev-build.sh)")
 
 
 def ssh_args(appliance, tmp_path: Path, **extra: Any) -> dict[str, Any]:

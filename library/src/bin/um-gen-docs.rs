@@ -1,7 +1,7 @@
 //! Writes the collection-wide generated files (not per-module ones, which each
 //! binary prints with `--doc`): `um-gen-docs fragment NAME` prints a
 //! doc fragment, `um-gen-docs fragments` lists them, `um-gen-docs runtime
-//! NAME...` prints meta/runtime.yml.
+//! NAME...` prints meta/runtime.yml, `um-gen-docs action NAME` the action plugin.
 
 use std::io::Write;
 
@@ -17,8 +17,9 @@ fn main() {
             }
         },
         Some("runtime") => usage_meter::docs::runtime_yml(&args[1..]),
+        Some("action") if args.len() == 2 => usage_meter::docs::action_file(&args[1]),
         _ => {
-            eprintln!("usage: um-gen-docs fragments | fragment NAME | runtime MODULE...");
+            eprintln!("usage: um-gen-docs fragments | fragment NAME | runtime MODULE... | action MODULE");
             std::process::exit(2);
         }
     };

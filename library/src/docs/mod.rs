@@ -1,7 +1,8 @@
 //! Ansible documentation generated from the Rust types, so it cannot drift:
-//! the sidecar `plugins/modules/<name>.yml`, the connection doc fragment and
-//! the `meta/runtime.yml` action group. `tools/gen-docs.sh` writes them from
-//! the built binaries (`<module> --doc`) and fails the tests when stale.
+//! the doc-only module file `plugins/modules/<name>.py`, its action plugin
+//! `plugins/action/<name>.py`, the doc fragments and the `meta/runtime.yml`
+//! action group. `tools/gen-docs.sh` writes them from the built binary
+//! (`usage_meter <module> --doc`) and fails the tests when stale.
 
 pub mod yaml;
 
@@ -34,9 +35,12 @@ fn option_doc(spec: &OptionSpec) -> Value {
     for (choice, text) in &spec.choice_docs {
         desc.push(Value::String(format!("V({choice}): {}", text.replace('\n', " "))));
     }
+    if let Some(from) = &spec.inventory_default {
+        desc.push(Value::String(format!("If not set, the inventory host's {from}.")));
+    }
     doc.insert("description".into(), Value::Array(desc));
     doc.insert("type".into(), json!(spec.doc_type));
-    if spec.required {
+    if spec.required && spec.inventory_default.is_none() {
         doc.insert("required".into(), json!(true));
     }
     if let Some(d) = &spec.default {
@@ -93,9 +97,13 @@ fn attributes(check: Support, diff: Support) -> Value {
             "description": "Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.",
             "support": support(diff),
         },
+        "action": {
+            "description": "Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.",
+            "support": "full",
+        },
         "platform": {
-            "description": "Runs on the controller (C(delegate_to: localhost)) and reaches the appliance over the network (SSH, or its HTTPS API).",
-            "support": "N/A",
+            "description": "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with C(delegate_to: localhost) too.",
+            "support": "full",
             "platforms": "posix",
         },
         "action_group": {
@@ -150,8 +158,9 @@ fn return_doc(root: &Value, schema: &Value) -> Value {
     Value::Object(out)
 }
 
-/// The sidecar YAML (DOCUMENTATION, EXAMPLES, RETURN) of module `M`.
-pub fn sidecar<M: Module>() -> String {
+/// `plugins/modules/<name>.py` of module `M`: documentation only, as
+/// ansible-core's `debug.py`; the action plugin of the same name does the work.
+pub fn module_file<M: Module>() -> String {
     let doc = M::doc();
     let params = root_schema::<M::Params>();
     let specs = options(&params);
@@ -182,12 +191,41 @@ pub fn sidecar<M: Module>() -> String {
         d.insert("notes".into(), json!(doc.notes));
     }
     let ret_root = root_schema::<M::Output>();
-    let top = json!({
-        "DOCUMENTATION": Value::Object(d),
-        "EXAMPLES": doc.examples.trim_start_matches('\n'),
-        "RETURN": return_doc(&ret_root, &ret_root),
-    });
-    format!("---\n{GENERATED}\n{LICENSE}\n{}", yaml::to_yaml(&top))
+    let examples = doc.examples.trim_start_matches('\n');
+    format!(
+        "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\n\
+         # Documentation only: the action plugin plugins/action/{name}.py runs this\n\
+         # module's Rust code (the collection's static binary) on the controller.\n\n\
+         from __future__ import annotations\n\n\
+         DOCUMENTATION = {}\n\nEXAMPLES = {}\n\nRETURN = {}\n",
+        py_raw(&yaml::to_yaml(&Value::Object(d))),
+        py_raw(&format!("{}{}", examples, if examples.ends_with('\n') { "" } else { "\n" })),
+        py_raw(&yaml::to_yaml(&return_doc(&ret_root, &ret_root))),
+        name = M::NAME,
+    )
+}
+
+/// A Python raw triple-quoted string holding `text`. Raw, so YAML's
+/// backslash escapes reach the YAML parser unchanged; it cannot hold `"""`
+/// or end in a backslash, which documentation YAML never needs.
+fn py_raw(text: &str) -> String {
+    let safe = !text.contains("\"\"\"") && !text.ends_with('\\');
+    if safe {
+        format!("r\"\"\"\n{text}\"\"\"")
+    } else {
+        // Never expected; a plain JSON string is still a valid Python literal.
+        serde_json::to_string(text).unwrap_or_default()
+    }
+}
+
+/// `plugins/action/<name>.py`: the controller-side action of module `name`.
+pub fn action_file(name: &str) -> String {
+    format!(
+        "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\n\
+         from __future__ import annotations\n\n\
+         from ansible_collections.vcloud.usage_meter.plugins.plugin_utils.binary_action import BinaryModuleAction\n\n\n\
+         class ActionModule(BinaryModuleAction):\n    \"\"\"Runs vcloud.usage_meter.{name} on the controller.\"\"\"\n\n    MODULE = \"{name}\"\n"
+    )
 }
 
 /// Names of the doc fragments (`plugins/doc_fragments/<name>.py`).

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod coerce;
 pub mod internal;
+pub mod multicall;
 pub mod nolog;
 pub mod output;
 pub mod runner;

@@ -8,10 +8,17 @@ use super::{nolog, Context, Module};
 use crate::error::Failure;
 use clap::{Arg, ArgAction, Command};
 use serde_json::{Map, Value};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Run module `M` as Ansible does, print one JSON object and exit.
 pub fn main<M: Module>() -> ! {
+    main_from::<M>(std::env::args_os().collect())
+}
+
+/// [`main`] with an explicit argv (the multicall binary passes its own,
+/// with the module's name in argv\[0\]).
+pub fn main_from<M: Module>(argv: Vec<OsString>) -> ! {
     install_panic_hook(M::NAME);
     let cmd = Command::new(M::NAME)
         .version(env!("CARGO_PKG_VERSION"))
@@ -26,9 +33,9 @@ pub fn main<M: Module>() -> ! {
             Arg::new("doc")
                 .long("doc")
                 .action(ArgAction::SetTrue)
-                .help("Print this module's Ansible documentation (sidecar YAML) and exit"),
+                .help("Print this module's documentation file (plugins/modules/<name>.py) and exit"),
         );
-    let matches = match cmd.try_get_matches() {
+    let matches = match cmd.try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             // A person asked for help: give it, as text.
@@ -43,7 +50,7 @@ pub fn main<M: Module>() -> ! {
         ),
     };
     if matches.get_flag("doc") {
-        let doc = crate::docs::sidecar::<M>();
+        let doc = crate::docs::module_file::<M>();
         #[allow(clippy::print_stdout)]
         {
             print!("{doc}");

@@ -11,6 +11,10 @@ pub const ANSIBLE_TYPE_KEY: &str = "x-ansible-type";
 /// Extension key: the documented default when the real one is computed at run
 /// time (e.g. `~/.ssh/known_hosts`).
 pub const DOC_DEFAULT_KEY: &str = "x-doc-default";
+/// Extension key: where the action plugin takes the value from when the task
+/// does not set it (e.g. `ansible_host`). The binary still requires the
+/// option; the docs call it optional and say where it comes from.
+pub const INVENTORY_DEFAULT_KEY: &str = "x-inventory-default";
 
 /// An Ansible option type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,8 @@ pub struct OptionSpec {
     pub elements: Option<Kind>,
     pub no_log: bool,
     pub description: Option<String>,
+    /// Set by the action plugin from the inventory host when the task omits it.
+    pub inventory_default: Option<String>,
     /// The resolved schema itself (for nested dicts in RETURN).
     pub schema: Value,
 }
@@ -199,6 +205,7 @@ fn option_spec(root: &Value, name: &str, prop: &Value, required: bool) -> Option
         elements,
         no_log: flag(NO_LOG_KEY),
         description,
+        inventory_default: prop.get(INVENTORY_DEFAULT_KEY).and_then(Value::as_str).map(str::to_string),
         schema: resolved.clone(),
     }
 }

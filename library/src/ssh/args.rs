@@ -33,31 +33,30 @@ fn default_connect_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ConnectionArgs {
     /// Address or DNS name of the Usage Meter appliance.
-    ///
-    /// With C(delegate_to: localhost) use C("{{ ansible_host }}").
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), extend("x-inventory-default" = "C(ansible_host), else its inventory name"))]
     pub host: String,
 
     /// SSH port of the appliance.
     #[serde(default = "default_port")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1), extend("x-inventory-default" = "C(ansible_port) when it has one"))]
     pub port: u16,
 
     /// Account to log in as. The upgrade must run as C(root).
     #[serde(default = "default_username")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), extend("x-inventory-default" = "C(ansible_user) (or C(-u)) when it has one"))]
     pub username: String,
 
     /// Password of O(username). Never shown in output or logs.
     ///
     /// Either O(password) or O(private_key) is needed; with neither, the keys of
     /// a running ssh-agent (E(SSH_AUTH_SOCK)) are tried, as AWX provides them.
+    #[schemars(extend("x-inventory-default" = "C(ansible_password) or C(ansible_ssh_pass) (or C(--ask-pass), a Machine credential's password)"))]
     pub password: Option<Secret>,
 
     /// Path on the controller of a private key authorised for O(username).
     ///
     /// Tried before O(password) when both are given.
-    #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
+    #[schemars(length(min = 1), extend("x-ansible-type" = "path", "x-inventory-default" = "C(ansible_ssh_private_key_file) (or C(--private-key), a Machine credential's key)"))]
     pub private_key: Option<PathBuf>,
 
     /// Passphrase of O(private_key), if it has one.
@@ -72,6 +71,11 @@ pub struct ConnectionArgs {
     /// Host key policy. V(accept_new) records a key seen for the first time and
     /// refuses a changed one; V(strict) needs the key recorded beforehand; V(off)
     /// skips the check and returns a warning.
+    ///
+    /// Not set in the task: Ansible's own setting decides when it is set
+    /// (C(host_key_checking) in C(ansible.cfg), E(ANSIBLE_HOST_KEY_CHECKING),
+    /// or the host's C(ansible_host_key_checking)): false is V(off), true is
+    /// V(strict); left at Ansible's default, V(accept_new).
     #[serde(default)]
     pub host_key_checking: HostKeyChecking,
 

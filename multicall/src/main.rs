@@ -1,0 +1,10 @@
+usage_meter::multicall_main!(
+    um_appliance_info::ApplianceInfo,
+    um_certificates::Certificates,
+    um_reboot::Reboot,
+    um_shar_copy::SharCopy,
+    um_sshd::Sshd,
+    um_upgrade::Upgrade,
+    um_upgrade_logs::UpgradeLogs,
+    um_verify::Verify,
+);

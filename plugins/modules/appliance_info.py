@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Generated from the Rust sources by tools/gen-docs.sh: do not edit.
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the action plugin plugins/action/appliance_info.py runs this
+# module's Rust code (the collection's static binary) on the controller.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+attributes:
+  action:
+    description: "Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+      controller."
+    support: full
+  action_group:
+    description: Use C(group/vcloud.usage_meter.usage_meter) in C(module_defaults) to set the shared options once.
+    membership:
+      - vcloud.usage_meter.usage_meter
+    support: full
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: "Will return details on what has changed (or possibly needs changing in check_mode), when in diff
+      mode."
+    support: none
+  platform:
+    description: "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH
+      or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with
+      C(delegate_to: localhost) too."
+    platforms: posix
+    support: full
+author:
+  - vcloud.usage_meter maintainers (@vcloud)
+description:
+  - "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id,
+    whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the
+    previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the
+    upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade)
+    recorded (an upgrade run, whether it awaits the reboot)."
+  - "Read-only: runs in check mode too and never reports a change."
+  - "Runs on the controller; use C(delegate_to: localhost)."
+extends_documentation_fragment:
+  - vcloud.usage_meter.connection
+  - vcloud.usage_meter.api
+module: appliance_info
+notes:
+  - "sshd must be running: start it on the appliance console as root with C(service sshd start), or
+    through VMware Tools as the upgrade role does when vCenter variables are set."
+options:
+  install_dir:
+    default: "/opt/vmware/cloudusagemetering"
+    description:
+      - The Usage Meter installation directory.
+    type: path
+  old_install_dir:
+    default: "/opt/vmware/cloudusagemetering-old"
+    description:
+      - Where the 4.3 upgrade keeps the previous installation after its reboot.
+    type: path
+  sshd_service:
+    default: sshd
+    description:
+      - "Name of the SSH service unit. [guess] C(sshd) on Photon OS."
+    type: str
+  state_dir:
+    default: "/var/lib/vcloud-usage-meter"
+    description:
+      - Directory on the appliance where M(vcloud.usage_meter.upgrade) records its runs.
+    type: path
+short_description: Read the upgrade-relevant state of a Usage Meter appliance
+version_added: "1.0.0"
+"""
+
+EXAMPLES = r"""
+- name: Read the appliance's state
+  vcloud.usage_meter.appliance_info:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+  delegate_to: localhost
+  register: um_info
+
+- name: Stop unless there is room for the bundle
+  ansible.builtin.assert:
+    that: um_info.appliance.opt_free_bytes > 2 * 1024 * 1024 * 1024
+    fail_msg: /opt/vmware needs at least 2 GiB free
+"""
+
+RETURN = r"""
+appliance:
+  contains:
+    boot_id:
+      description:
+        - "The kernel's boot id; it changes at every boot."
+      returned: always
+      sample: "2b1f0e4a-5c1e-4f55-9a59-1b1c2e1a9d10"
+      type: str
+    hostname:
+      description:
+        - The appliance's host name.
+      returned: always
+      sample: um01
+      type: str
+    install_is_symlink:
+      description:
+        - "Whether O(install_dir) is a symbolic link (unknown whether 4.3 makes it one [guess])."
+      returned: always
+      type: bool
+    install_present:
+      description:
+        - Whether O(install_dir) exists.
+      returned: always
+      type: bool
+    old_install_present:
+      description:
+        - "Whether O(old_install_dir) exists: the 4.3 upgrade has been completed by its reboot."
+      returned: always
+      type: bool
+    opt_free_bytes:
+      description:
+        - "Free bytes on the filesystem that holds C(/opt/vmware); null when C(df) gave nothing readable."
+      returned: always
+      sample: 5738097664
+      type: int
+    root_password_expired:
+      description:
+        - "Whether the root password has expired (an expired root password breaks non-interactive SSH); null
+          when it cannot be computed."
+      returned: always
+      type: bool
+    root_password_expires_in_days:
+      description:
+        - "Days until the root password expires (negative: expired that many days ago); null when it never
+          expires or cannot be computed."
+      returned: always
+      type: int
+    root_password_expiry:
+      description:
+        - "When the root password expires, from C(chage -l root): C(never), a date (C(YYYY-MM-DD)), C(password
+          must be changed), or chage's own wording; null when chage is not available."
+      returned: always
+      sample: "2027-02-23"
+      type: str
+    sshd_active:
+      description:
+        - Whether sshd is running.
+      returned: always
+      type: bool
+    sshd_enabled:
+      description:
+        - "Whether sshd starts at boot; null when it could not be read."
+      returned: always
+      type: bool
+    upgrade_awaits_reboot:
+      description:
+        - "Whether a successful upgrade run finished in the current boot, so the reboot that completes it is
+          still due."
+      returned: always
+      type: bool
+    upgrade_in_progress:
+      description:
+        - Whether an upgrade run is in progress now.
+      returned: always
+      type: bool
+    upgrade_logs:
+      description:
+        - "Upgrade logs (C(var/logs/inplaceupgradeum-*) under O(install_dir) and O(old_install_dir)), newest
+          first."
+      elements: str
+      returned: always
+      type: list
+    upgrade_rc:
+      description:
+        - "Exit code of the recorded upgrade run; null when none is recorded."
+      returned: always
+      type: int
+    upgrade_recorded:
+      description:
+        - Whether a finished run of M(vcloud.usage_meter.upgrade) is recorded on the appliance.
+      returned: always
+      type: bool
+    version:
+      description:
+        - "The Usage Meter version from the appliance API (C(GET /agent_info)), as C(major.minor.patch.hotfix
+          build N); only when O(api_password) is given and the API answered (otherwise a warning says why)."
+      returned: when api_password is given and the API answered
+      sample: "4.2.0.0 build 18320944"
+      type: str
+    version_info:
+      contains:
+        build:
+          description:
+            - The build number, as the API gave it.
+          returned: when available
+          type: str
+        hotfix:
+          description:
+            - hotfix
+          returned: always
+          type: int
+        major:
+          description:
+            - major
+          returned: always
+          type: int
+        minor:
+          description:
+            - minor
+          returned: always
+          type: int
+        patch:
+          description:
+            - patch
+          returned: always
+          type: int
+      description:
+        - The same version as numbers (C(major), C(minor), C(patch), C(hotfix), C(build)).
+      returned: when api_password is given and the API answered
+      type: dict
+  description:
+    - "The appliance's state. (Fields read through the appliance API, such as the Usage Meter version, are
+      added here when available.)"
+  returned: always
+  type: dict
+"""

@@ -1,0 +1,159 @@
+# -*- coding: utf-8 -*-
+# Generated from the Rust sources by tools/gen-docs.sh: do not edit.
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the action plugin plugins/action/shar_copy.py runs this
+# module's Rust code (the collection's static binary) on the controller.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+attributes:
+  action:
+    description: "Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+      controller."
+    support: full
+  action_group:
+    description: Use C(group/vcloud.usage_meter.usage_meter) in C(module_defaults) to set the shared options once.
+    membership:
+      - vcloud.usage_meter.usage_meter
+    support: full
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: "Will return details on what has changed (or possibly needs changing in check_mode), when in diff
+      mode."
+    support: full
+  platform:
+    description: "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH
+      or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with
+      C(delegate_to: localhost) too."
+    platforms: posix
+    support: full
+author:
+  - vcloud.usage_meter maintainers (@vcloud)
+description:
+  - "Copies C(ums-system-upgrade.shar) from the controller to the appliance over SSH, the copy step of
+    the in-place upgrade to 4.3."
+  - "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the
+    destination filesystem first."
+  - "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as
+    it is on disk and renames exactly those bytes into place only when size and sha256 match, so the
+    real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped
+    connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy
+    starts over once."
+  - "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock)
+    on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock
+    is released as soon as the copy ends or its SSH connection closes. The second copy waits (see
+    O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up,
+    it names the other copy (controller, source, age)."
+  - "The controller hashes the local file while it sends; the appliance hashes the written file (with
+    C(openssl dgst), else C(sha256sum))."
+  - "Runs on the controller; use C(delegate_to: localhost)."
+extends_documentation_fragment:
+  - vcloud.usage_meter.connection
+module: shar_copy
+notes:
+  - "The checksum of a copied bundle is cached on the appliance under O(state_dir) and on the controller
+    in its temporary directory (private to the user), keyed by the file's identity and modification and
+    change times, so an unchanged re-run costs no hashing."
+  - "Needs C(flock) (util-linux) on the appliance, as vcloud.usage_meter.upgrade does. Check mode takes
+    no lock and writes nothing."
+options:
+  checksum:
+    description:
+      - "Expected checksum of O(src), C(sha256:<64 hex digits>) as published with the bundle. The local file
+        is checked before a byte is sent, and the copy on the appliance is checked against it too."
+    type: str
+  dest:
+    default: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
+    description:
+      - "Absolute path of the bundle on the appliance. The documented procedure runs it from
+        C(/opt/vmware/cloudusagemetering)."
+    type: str
+  force:
+    default: false
+    description:
+      - Copy even when O(dest) already has the same sha256.
+    type: bool
+  lock_timeout:
+    default: 600
+    description:
+      - "Seconds to wait while another copy to the same appliance runs (two plays at once). Copies to one
+        appliance take turns under a lock; the one that waited then finds the bundle in place (no change)
+        when it is the same file. After this long the task fails, naming the other copy. With V(0) it fails
+        at once."
+    type: int
+  retries:
+    default: 2
+    description:
+      - "How many times to reconnect and resume when the SSH connection drops during the copy. With V(0) the
+        task fails and a later run resumes."
+    type: int
+  src:
+    description:
+      - "Path on the controller of the upgrade bundle (C(ums-system-upgrade.shar) downloaded from the vendor
+        portal)."
+    required: true
+    type: path
+  state_dir:
+    default: "/var/lib/vcloud-usage-meter"
+    description:
+      - "Directory of this collection on the appliance, where the checksum of a copied bundle is cached
+        (keyed by device, inode, size, mtime and ctime, so a changed file is hashed again) and where the
+        copy lock lives. Must not be inside C(/opt/vmware/cloudusagemetering)."
+    type: str
+short_description: Copy the upgrade bundle to a Usage Meter appliance, verified and resumable
+version_added: "1.0.0"
+"""
+
+EXAMPLES = r"""
+- name: Copy the bundle, verified against the published checksum
+  vcloud.usage_meter.shar_copy:
+    host: "{{ ansible_host }}"
+    password: "{{ ansible_password }}"
+    src: files/ums-system-upgrade.shar
+    checksum: "sha256:{{ ums_bundle_sha256 }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+checksum:
+  description:
+    - Checksum of the bundle (on both sides after the task).
+  returned: always
+  sample: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+  type: str
+dest:
+  description:
+    - Path of the bundle on the appliance.
+  returned: always
+  sample: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
+  type: str
+resumed:
+  description:
+    - Whether this run continued a partial copy left by an interrupted one.
+  returned: always
+  sample: false
+  type: bool
+seconds:
+  description:
+    - Wall time of the task in seconds.
+  returned: always
+  sample: 3.2
+  type: float
+size:
+  description:
+    - Size of the bundle in bytes.
+  returned: always
+  sample: 1073741824
+  type: int
+transferred:
+  description:
+    - "Bytes sent by this run (0 when the appliance already had the file, less than RV(size) when a partial
+      copy was resumed)."
+  returned: always
+  sample: 1073741824
+  type: int
+"""
