@@ -73,10 +73,7 @@ mod tests {
     #[test]
     fn render_names_host_step_and_advice() {
         let f = Failure::new("connect", "connection refused").hint("start sshd on the console");
-        assert_eq!(
-            f.render(Some("um1")),
-            "host um1, step 'connect': connection refused. What to do: start sshd on the console"
-        );
+        assert_eq!(f.render(Some("um1")), "host um1, step 'connect': connection refused. What to do: start sshd on the console");
         assert_eq!(f.render(None), "step 'connect': connection refused. What to do: start sshd on the console");
     }
 }

@@ -2,9 +2,7 @@
 
 /// Quote `s` as one shell word: `'...'` with embedded quotes as `'\''`.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:=@%+,".contains(&b))
-    {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-:=@%+,".contains(&b)) {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))

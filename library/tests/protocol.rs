@@ -65,7 +65,12 @@ fn unknown_options_use_ansible_wording() {
     assert_eq!(rc, 1);
     assert_eq!(v["failed"], json!(true));
     let msg = v["msg"].as_str().unwrap();
-    assert!(msg.contains("Unsupported parameters for (vcloud.usage_meter.testmod) module: bogus. Supported parameters include: count, mode, token."), "{msg}");
+    assert!(
+        msg.contains(
+            "Unsupported parameters for (vcloud.usage_meter.testmod) module: bogus. Supported parameters include: count, mode, token."
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -147,7 +152,8 @@ fn help_version_and_doc_are_for_people() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("--doc"));
     let out = Command::new(testmod()).arg("--doc").output().unwrap();
     let doc = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(doc.contains("DOCUMENTATION:") && doc.contains("module: testmod") && doc.contains("RETURN:"), "{doc}");
+    // the doc-only module file ansible-doc and galaxy-importer read
+    assert!(doc.contains("DOCUMENTATION = r\"\"\"") && doc.contains("module: testmod") && doc.contains("RETURN = r\"\"\""), "{doc}");
     // the no_log option is documented without a no_log key (validate-modules rejects it)
     assert!(doc.contains("token:") && !doc.contains("no_log"), "{doc}");
 }

@@ -35,6 +35,14 @@ options:
       - "V(accept_new): Record an unknown key in O(known_hosts); refuse a changed one."
       - "V(off): Do not check the key (a warning is returned). Only for labs."
     type: str
+  keepalive_interval:
+    default: 30
+    description:
+      - "Seconds between SSH keepalive messages while the module waits on a silent connection (an upgrade
+        that prints nothing, the pause between two status checks)."
+      - "A NAT, firewall or port forward drops a flow that stays idle too long, often after 300 s or less;
+        the default of 30 s keeps the flow alive well within that."
+    type: int
   known_hosts:
     default: "~/.ssh/known_hosts"
     description:

@@ -40,7 +40,9 @@ description:
     upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade)
     recorded (an upgrade run, whether it awaits the reboot)."
   - "Read-only: runs in check mode too and never reports a change."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
   - vcloud.usage_meter.api
@@ -76,9 +78,6 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Read the appliance's state
   vcloud.usage_meter.appliance_info:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
-  delegate_to: localhost
   register: um_info
 
 - name: Stop unless there is room for the bundle

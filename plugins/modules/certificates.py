@@ -42,8 +42,9 @@ description:
     lists again to confirm."
   - "With O(expected_fingerprints), a certificate is accepted only when the appliance reports exactly the
     pinned SHA-256 fingerprint; others are refused, reported in RV(refused) and left pending."
-  - "Runs on the controller; use C(delegate_to: localhost). The session id is never shown, and a session
-    that expires mid-run is renewed once."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options. The session id is never shown, and a session that expires mid-run is renewed once."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
   - vcloud.usage_meter.api
@@ -104,21 +105,17 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Accept every pending product-server certificate (lab)
   vcloud.usage_meter.certificates:
-    host: "{{ ansible_host }}"
     api_password: "{{ um_api_password }}"
     ca_path: files/um01-api.pem
-  delegate_to: localhost
 
 - name: Accept only the certificates we expect, report the rest
   vcloud.usage_meter.certificates:
-    host: "{{ ansible_host }}"
     api_password: "{{ um_api_password }}"
     ca_path: files/um01-api.pem
     expected_fingerprints:
       "vc01.example.com:443": "9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08"
       "vcd01.example.com:443": "sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
     fail_on_refused: false
-  delegate_to: localhost
   register: certs
 
 - name: Tell a person what still needs them

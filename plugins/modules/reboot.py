@@ -45,7 +45,9 @@ description:
   - "sshd must be enabled at boot (M(vcloud.usage_meter.sshd) with
     O(vcloud.usage_meter.sshd#module:enabled=true)), or started on the console after the reboot, for the
     appliance to be reachable again; a warning says so when it is not enabled."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: reboot
@@ -91,18 +93,12 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Reboot to complete the 4.3 upgrade
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     reboot_timeout: 1800
-  delegate_to: localhost
   register: um_reboot
 
 - name: Reboot, then wait until the status script can run
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     test_command: test -x /opt/vmware/cloudusagemetering/scripts/status.sh
-  delegate_to: localhost
 """
 
 RETURN = r"""

@@ -50,7 +50,9 @@ description:
     it names the other copy (controller, source, age)."
   - "The controller hashes the local file while it sends; the appliance hashes the written file (with
     C(openssl dgst), else C(sha256sum))."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: shar_copy
@@ -111,11 +113,8 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Copy the bundle, verified against the published checksum
   vcloud.usage_meter.shar_copy:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     src: files/ums-system-upgrade.shar
     checksum: "sha256:{{ ums_bundle_sha256 }}"
-  delegate_to: localhost
 """
 
 RETURN = r"""

@@ -38,16 +38,23 @@ description:
     upgrade."
   - Uses C(systemctl) and falls back to C(service).
   - "Stopping sshd over the connection it serves is supported: the stop is issued detached, the session
-    ends, and the module confirms that the SSH port refuses connections."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+    ends, and the module confirms that sshd no longer answers."
+  - "\"sshd answers\" means a TCP connection gives an SSH identification line (C(SSH-2.0-...)) within 2
+    s; refused, reset, closed before the banner, or no banner in time all mean it does not. So the
+    module works the same through a port forward, a DNAT rule or a user-mode NAT (which accept every
+    connection) and behind a firewall that drops packets."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: sshd
 notes:
   - "When sshd cannot be reached at all, O(state=started) fails: start sshd on the appliance console
     (C(service sshd start)) or through VMware Tools first."
-  - "When sshd is already stopped and unreachable, O(state=stopped) succeeds unchanged and O(enabled)
-    cannot be read; a warning says so."
+  - "When sshd is already stopped (the appliance refuses or resets SSH connections and gives no banner),
+    O(state=stopped) succeeds unchanged and O(enabled) cannot be read; a warning says so. An appliance
+    that does not answer at all (a timeout) is a failure: it may be down."
 options:
   enabled:
     description:
@@ -98,7 +105,8 @@ options:
   stop_wait:
     default: 30
     description:
-      - Seconds to wait, after a stop, for the SSH port to stop accepting connections.
+      - "Seconds to wait, after a stop, for sshd to stop answering (no SSH banner on the port: refused,
+        reset, closed, or silent)."
     type: int
 short_description: Start, stop, enable or disable sshd on a Usage Meter appliance
 version_added: "1.0.0"
@@ -107,19 +115,13 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Open SSH for the upgrade window and keep it across the reboot
   vcloud.usage_meter.sshd:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     state: started
     enabled: true
-  delegate_to: localhost
 
 - name: Close SSH again, as the appliance ships
   vcloud.usage_meter.sshd:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     state: stopped
     enabled: false
-  delegate_to: localhost
 """
 
 RETURN = r"""

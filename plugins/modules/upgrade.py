@@ -48,7 +48,9 @@ description:
     has the 4.3 layout: nothing is done."
   - "A previous run of the same bundle that failed or was interrupted is not repeated unless
     O(force=true): restore the snapshot first."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: upgrade
@@ -112,17 +114,11 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Run the upgrade bundle copied by shar_copy
   vcloud.usage_meter.upgrade:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     checksum: "sha256:{{ ums_bundle_sha256 }}"
-  delegate_to: localhost
   register: upgrade
 
 - name: Reboot to complete it
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
-  delegate_to: localhost
   when: upgrade.reboot_required
 """
 

@@ -41,10 +41,13 @@ description:
   - "One SSH command lists the matching files with their size and sha256; each file is then streamed over
     SSH into a temporary file in O(dest) and renamed into place, so a partial copy never has the final
     name and no file is held in memory."
-  - "A file that O(dest) already holds with the same sha256 is not copied again (C(changed=false) when
-    nothing was copied and the status output is unchanged)."
-  - "Runs on the controller; use C(delegate_to: localhost). When the appliance cannot be reached the task
-    fails with the usual connection message (in a rescue, use C(ignore_errors: true))."
+  - "A file that O(dest) already holds with the same sha256 is not copied again (C(changed=false) when no
+    file was copied; a status output that differs from the C(status.txt) already in O(dest) is saved
+    again without counting as a change, since the script's output varies from run to run)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options. When the appliance cannot be reached the task fails with the usual connection message (in a
+    rescue, use C(ignore_errors: true))."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: upgrade_logs
@@ -112,23 +115,17 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Save the upgrade logs of the appliance on the controller
   vcloud.usage_meter.upgrade_logs:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     dest: "{{ playbook_dir }}/usage-meter-logs/{{ inventory_hostname }}"
     connect_timeout: 10
-  delegate_to: localhost
   ignore_errors: true
 
 - name: Only the newest upgrade log, at most 5 MiB of it
   vcloud.usage_meter.upgrade_logs:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     dest: /srv/um-logs
     patterns:
       - /opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-*
     status: false
     max_bytes: 5242880
-  delegate_to: localhost
 """
 
 RETURN = r"""

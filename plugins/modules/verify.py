@@ -39,6 +39,10 @@ description:
     O(timeout) has passed."
   - "Services come up Offline, then Running, over some time after a boot, so the module polls every
     O(interval) seconds."
+  - "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least
+    O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash
+    loop, Running for a moment after each restart, does not pass, and is named as flapping in the
+    failure."
   - "The output is parsed defensively, because its format is not published [guess]: ANSI colours are
     removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and
     the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is
@@ -46,7 +50,9 @@ description:
   - "Fails, after the wait, when any service is Offline or no service is Running, with the names, the
     path of the newest upgrade log and its last lines."
   - "Read-only: it runs in check mode too and never reports a change."
-  - "Runs on the controller; use C(delegate_to: localhost)."
+  - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
+    C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
+    options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
 module: verify
@@ -110,6 +116,21 @@ options:
       - "[guess] The output format of C(status.sh) is not published; the default matches the word C(Running)
         in any letter case. Case-insensitive patterns use ASCII case folding."
     type: str
+  settle_polls:
+    default: 3
+    description:
+      - "How many consecutive runs of O(command) must show every service Running before the services count as
+        healthy (the settle window)."
+      - "A service in a crash loop (C(Restart=on-failure)) shows Running for a moment after each restart; one
+        lucky run must not pass it."
+    type: int
+  settle_seconds:
+    description:
+      - "Seconds that must lie between the first and the last of those consecutive all-Running runs. Default
+        4 x O(interval): 20 s at the default interval of 5 s."
+      - "The wait goes on past O(timeout) while a settle window that started before it is still running; a
+        run that is not all Running ends it. With O(timeout=0) the module checks once and does not settle."
+    type: int
   timeout:
     default: 600
     description:
@@ -123,10 +144,7 @@ version_added: "1.0.0"
 EXAMPLES = r"""
 - name: Wait until every Usage Meter service is Running
   vcloud.usage_meter.verify:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     timeout: 900
-  delegate_to: localhost
   register: um_status
 
 - name: Show the services
@@ -135,11 +153,8 @@ EXAMPLES = r"""
 
 - name: A status script that prints UP/DOWN
   vcloud.usage_meter.verify:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     running_pattern: '\bUP\b'
     offline_pattern: '\bDOWN\b'
-  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -155,6 +170,13 @@ attempts:
   returned: always
   sample: 3
   type: int
+flapping:
+  description:
+    - Services seen Running and then not Running during the wait (a crash loop, or a restart).
+  elements: str
+  returned: always
+  sample: []
+  type: list
 offline:
   description:
     - Names of the services not Running (empty on success).

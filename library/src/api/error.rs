@@ -42,14 +42,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ApiErrorKind, target: &str, detail: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            target: target.to_string(),
-            detail: detail.into(),
-            hint: default_hint(kind, target),
-            status: None,
-            err_code: None,
-        }
+        ApiError { kind, target: target.to_string(), detail: detail.into(), hint: default_hint(kind, target), status: None, err_code: None }
     }
 
     #[must_use]

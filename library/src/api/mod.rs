@@ -168,8 +168,7 @@ impl Client {
             }
             tls::Trust::Roots { certs, exact: false, source: "the controller's system CA store".into() }
         };
-        let (config, seen) =
-            tls::client_config(&trust).map_err(|m| cfg_err(m).hint("give a PEM file with CA certificates in ca_path"))?;
+        let (config, seen) = tls::client_config(&trust).map_err(|m| cfg_err(m).hint("give a PEM file with CA certificates in ca_path"))?;
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -181,10 +180,7 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(args.api_timeout)))
             .user_agent(concat!("vcloud.usage_meter/", env!("CARGO_PKG_VERSION")))
             .build();
-        let connector = ()
-            .chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(tls::TlsConnector { config });
+        let connector = ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(tls::TlsConnector { config });
         let agent = ureq::Agent::with_parts(http, connector, DefaultResolver::default());
         Ok(Client {
             agent,
@@ -230,9 +226,7 @@ impl Client {
             ureq::Error::Tls(m) => tls_err(m.to_string()),
             ureq::Error::TlsRequired => tls_err("TLS could not be set up".into()),
             ureq::Error::Io(io) => match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    ApiError::new(ApiErrorKind::Refused, t, "connection refused")
-                }
+                std::io::ErrorKind::ConnectionRefused => ApiError::new(ApiErrorKind::Refused, t, "connection refused"),
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                     ApiError::new(ApiErrorKind::Timeout, t, format!("no answer: {io}"))
                 }
@@ -270,12 +264,7 @@ impl Client {
         };
         let mut resp = result.map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| self.classify(e))?;
+        let text = resp.body_mut().with_config().limit(16 * 1024 * 1024).read_to_string().map_err(|e| self.classify(e))?;
         ctx.log(3, format!("API {method:?} {path} -> {status}"));
         Ok((status, text))
     }

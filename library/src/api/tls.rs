@@ -21,9 +21,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter,
-};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport, TransportAdapter};
 
 /// SHA-256 of DER bytes as upper-case hex pairs joined by `:` (as browsers and
 /// `openssl x509 -fingerprint -sha256` show it).
@@ -172,8 +170,7 @@ pub(crate) fn client_config(trust: &Trust) -> Result<(Arc<ClientConfig>, Arc<Mut
         Trust::Off => Mode::Off,
         Trust::Roots { certs, exact, source } => {
             let mut store = RootCertStore::empty();
-            let (added, _ignored) =
-                store.add_parsable_certificates(certs.iter().map(|c| CertificateDer::from(c.as_slice())));
+            let (added, _ignored) = store.add_parsable_certificates(certs.iter().map(|c| CertificateDer::from(c.as_slice())));
             if added == 0 {
                 return Err(format!("no usable CA certificate in {source}"));
             }
@@ -220,8 +217,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
         }
         let host = details.uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let name = ServerName::try_from(host).map_err(|_| ureq::Error::Tls("the host is not a valid TLS server name"))?;
-        let mut conn =
-            ClientConnection::new(self.config.clone(), name).map_err(|e| ureq::Error::Other(Box::new(e)))?;
+        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(|e| ureq::Error::Other(Box::new(e)))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
         conn.complete_io(&mut sock).map_err(io_to_ureq)?;

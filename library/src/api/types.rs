@@ -69,8 +69,7 @@ pub fn as_text(v: Option<&Value>) -> Option<String> {
 
 /// Parse `GET /agent_info`.
 pub fn parse_agent_info(body: &Value) -> Result<AgentInfo, String> {
-    let major = as_u32(body.get("major_version"))
-        .ok_or_else(|| "agent_info has no numeric major_version".to_string())?;
+    let major = as_u32(body.get("major_version")).ok_or_else(|| "agent_info has no numeric major_version".to_string())?;
     let version = Version {
         major,
         minor: as_u32(body.get("minor_version")).unwrap_or(0),
@@ -186,16 +185,15 @@ pub fn pending_certificates(actions: &[UserAction]) -> Result<Vec<PendingCertifi
         .filter(|a| a.is_cert())
         .map(|a| {
             let d = &a.data;
-            let certificate_id = as_text(d.get("certificateId"))
-                .ok_or_else(|| "a Cert user action has no data.certificateId".to_string())?;
+            let certificate_id =
+                as_text(d.get("certificateId")).ok_or_else(|| "a Cert user action has no data.certificateId".to_string())?;
             let cd = d.get("certData").cloned().unwrap_or(Value::Null);
             let cd = match cd {
                 Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
                 v => v,
             };
-            let fp = ["fingerprint_sha256", "fingerprintSha256", "sha256Fingerprint", "fingerprint"]
-                .iter()
-                .find_map(|k| as_text(cd.get(*k)));
+            let fp =
+                ["fingerprint_sha256", "fingerprintSha256", "sha256Fingerprint", "fingerprint"].iter().find_map(|k| as_text(cd.get(*k)));
             Ok(PendingCertificate {
                 product_id: d.get("productId").cloned().unwrap_or(Value::Null),
                 product_type: as_text(d.get("productType")).unwrap_or_default(),
@@ -269,11 +267,7 @@ pub fn normalize_fingerprint(raw: &str) -> Result<String, String> {
 
 /// 64 hex digits as `AB:CD:...`.
 pub fn colon_hex(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(2)
-        .map(|p| String::from_utf8_lossy(p).to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(":")
+    hex.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).to_ascii_uppercase()).collect::<Vec<_>>().join(":")
 }
 
 #[cfg(test)]

@@ -50,8 +50,10 @@ impl Module for TestMod {
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
         let token = p.token.as_ref().map(Secret::expose).unwrap_or_default().to_string();
         match p.mode {
-            Mode::Echo => Ok(Outcome::new(!ctx.check_mode, Output { echoed: format!("token={token} count={}", p.count), check_mode: ctx.check_mode })
-                .diff(Diff::new("a\n", "b\n"))),
+            Mode::Echo => {
+                Ok(Outcome::new(!ctx.check_mode, Output { echoed: format!("token={token} count={}", p.count), check_mode: ctx.check_mode })
+                    .diff(Diff::new("a\n", "b\n")))
+            }
             Mode::Fail => Err(Failure::new("testing", format!("failed with {token}")).hint("none").with("rc", 3)),
             Mode::Panic => panic!("boom with {token}"),
         }

@@ -6,9 +6,9 @@
 
 pub mod yaml;
 
+use crate::api::ApiArgs;
 use crate::protocol::schema::{options, resolve, root_schema, OptionSpec};
 use crate::protocol::{Module, Support};
-use crate::api::ApiArgs;
 use crate::ssh::ConnectionArgs;
 use serde_json::{json, Map, Value};
 
@@ -122,11 +122,8 @@ fn attributes(check: Support, diff: Support) -> Value {
 
 /// RETURN documentation from the output type's schema.
 fn return_doc(root: &Value, schema: &Value) -> Value {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required: Vec<&str> =
+        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let mut out = Map::new();
     let Some(props) = schema.get("properties").and_then(Value::as_object) else { return Value::Object(out) };
     for (name, prop) in props {
@@ -136,10 +133,11 @@ fn return_doc(root: &Value, schema: &Value) -> Value {
         let mut doc = Map::new();
         let desc = prop.get("description").or_else(|| resolved.get("description")).and_then(Value::as_str);
         doc.insert("description".into(), Value::Array(desc.map(paragraphs).unwrap_or_else(|| vec![json!(name)])));
-        let returned = prop
-            .get("x-returned")
-            .and_then(Value::as_str)
-            .unwrap_or(if required.contains(&name.as_str()) { "always" } else { "when available" });
+        let returned = prop.get("x-returned").and_then(Value::as_str).unwrap_or(if required.contains(&name.as_str()) {
+            "always"
+        } else {
+            "when available"
+        });
         doc.insert("returned".into(), json!(returned));
         doc.insert("type".into(), json!(kind));
         if let Some(el) = spec.first().and_then(|s| s.elements) {

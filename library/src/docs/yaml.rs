@@ -144,10 +144,7 @@ mod tests {
     #[test]
     fn writes_nested_maps_lists_and_blocks() {
         let v = json!({"a": {"b": ["x", "yes", "k: v"], "c": 3, "d": {}}, "E": "line1\nline2\n"});
-        assert_eq!(
-            to_yaml(&v),
-            "E: |\n  line1\n  line2\na:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\n"
-        );
+        assert_eq!(to_yaml(&v), "E: |\n  line1\n  line2\na:\n  b:\n    - x\n    - \"yes\"\n    - \"k: v\"\n  c: 3\n  d: {}\n");
     }
 
     #[test]

@@ -35,11 +35,8 @@ pub fn parse_args(bytes: &[u8]) -> Result<RawArgs, Failure> {
             .hint("pass module arguments through Ansible (playbook task or `ansible -m ... -a`)")
     })?;
     let Value::Object(mut params) = value else {
-        return Err(Failure::new(
-            "read arguments",
-            format!("the arguments file holds a JSON {}, not an object", json_kind(&value)),
-        )
-        .hint("the arguments must be a JSON object of option names to values"));
+        return Err(Failure::new("read arguments", format!("the arguments file holds a JSON {}, not an object", json_kind(&value)))
+            .hint("the arguments must be a JSON object of option names to values"));
     };
     let internal = Internal::split_from(&mut params);
     Ok(RawArgs { params, internal })
@@ -67,11 +64,7 @@ pub fn validate<P: DeserializeOwned>(
     let step = "validate arguments";
 
     // Unknown options, unless an action plugin asked us to ignore them.
-    let unknown: Vec<String> = params
-        .keys()
-        .filter(|k| !specs.iter().any(|s| &s.name == *k))
-        .cloned()
-        .collect();
+    let unknown: Vec<String> = params.keys().filter(|k| !specs.iter().any(|s| &s.name == *k)).cloned().collect();
     if !unknown.is_empty() {
         if internal.ignore_unknown_opts {
             for k in &unknown {
@@ -96,12 +89,12 @@ pub fn validate<P: DeserializeOwned>(
     // None means "not given", as in Ansible.
     params.retain(|_, v| !v.is_null());
 
-    let mut missing: Vec<&str> =
-        specs.iter().filter(|s| s.required && !params.contains_key(&s.name)).map(|s| s.name.as_str()).collect();
+    let mut missing: Vec<&str> = specs.iter().filter(|s| s.required && !params.contains_key(&s.name)).map(|s| s.name.as_str()).collect();
     if !missing.is_empty() {
         missing.sort_unstable();
-        return Err(Failure::new(step, format!("missing required arguments: {}", missing.join(", ")))
-            .hint("add the missing options to the task"));
+        return Err(
+            Failure::new(step, format!("missing required arguments: {}", missing.join(", "))).hint("add the missing options to the task")
+        );
     }
 
     let mut errors = Vec::new();
@@ -119,9 +112,8 @@ pub fn validate<P: DeserializeOwned>(
         return Err(Failure::new(step, errors.join("; ")).hint("fix the option values in the task"));
     }
 
-    serde_json::from_value(Value::Object(params)).map_err(|e| {
-        Failure::new(step, format!("invalid arguments: {e}")).hint("fix the option values in the task")
-    })
+    serde_json::from_value(Value::Object(params))
+        .map_err(|e| Failure::new(step, format!("invalid arguments: {e}")).hint("fix the option values in the task"))
 }
 
 /// Coerce one option's value and check its choices and bounds.
@@ -129,10 +121,7 @@ fn check_option(spec: &OptionSpec, value: Value) -> Result<Value, String> {
     let name = &spec.name;
     let original_type = python_type(&value);
     let mut v = coerce(value, spec.kind).map_err(|why| {
-        format!(
-            "argument '{name}' is of type {original_type} and we were unable to convert to {}: {why}",
-            spec.kind.ansible_name()
-        )
+        format!("argument '{name}' is of type {original_type} and we were unable to convert to {}: {why}", spec.kind.ansible_name())
     })?;
     if let (Kind::List, Some(el), Value::Array(items)) = (spec.kind, spec.elements, &mut v) {
         for item in items.iter_mut() {

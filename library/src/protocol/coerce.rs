@@ -39,9 +39,7 @@ pub fn python_type(v: &Value) -> &'static str {
 pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
     match kind {
         Kind::Raw => Ok(v),
-        Kind::Bool => to_bool(&v)
-            .map(Value::Bool)
-            .ok_or_else(|| format!("{} cannot be converted to a bool", show(&v))),
+        Kind::Bool => to_bool(&v).map(Value::Bool).ok_or_else(|| format!("{} cannot be converted to a bool", show(&v))),
         Kind::Int => to_int(&v).ok_or_else(|| format!("{} cannot be converted to an int", show(&v))),
         Kind::Float => to_float(&v).ok_or_else(|| format!("{} cannot be converted to a float", show(&v))),
         Kind::Str => match v {
@@ -53,9 +51,9 @@ pub fn coerce(v: Value, kind: Kind) -> Result<Value, String> {
         Kind::List => match v {
             Value::Array(_) => Ok(v),
             // Ansible splits a comma-separated string into a list.
-            Value::String(s) => Ok(Value::Array(
-                s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect(),
-            )),
+            Value::String(s) => {
+                Ok(Value::Array(s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(|p| Value::String(p.into())).collect()))
+            }
             Value::Number(_) | Value::Bool(_) => Ok(Value::Array(vec![v])),
             other => Err(format!("{} cannot be converted to a list", show(&other))),
         },
@@ -105,10 +103,7 @@ fn to_float(v: &Value) -> Option<Value> {
 fn string_to_dict(s: &str) -> Result<Value, String> {
     let t = s.trim();
     if t.starts_with('{') {
-        return serde_json::from_str::<Value>(t)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| format!("'{s}' is not valid JSON for a dict"));
+        return serde_json::from_str::<Value>(t).ok().filter(Value::is_object).ok_or_else(|| format!("'{s}' is not valid JSON for a dict"));
     }
     let mut map = Map::new();
     for pair in t.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {

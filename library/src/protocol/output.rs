@@ -21,9 +21,7 @@ pub fn emit(result: Map<String, Value>) {
         .into_iter()
         .map(|(k, v)| {
             let v = match (k.as_str(), v) {
-                ("invocation", Value::Object(inv)) => {
-                    Value::Object(inv.into_iter().map(|(ik, iv)| (ik, nolog::scrub(iv))).collect())
-                }
+                ("invocation", Value::Object(inv)) => Value::Object(inv.into_iter().map(|(ik, iv)| (ik, nolog::scrub(iv))).collect()),
                 (_, v) => nolog::scrub(v),
             };
             (k, v)

@@ -90,8 +90,7 @@ pub fn execute<M: Module>(raw: RawArgs) -> (Map<String, Value>, bool) {
         ctx.set_target(host);
     }
 
-    let outcome = validate::<M::Params>(&root, params, &internal, &ctx.module_name.clone())
-        .and_then(|p| M::run(&mut ctx, p));
+    let outcome = validate::<M::Params>(&root, params, &internal, &ctx.module_name.clone()).and_then(|p| M::run(&mut ctx, p));
     let mut result = match outcome {
         Ok(out) => {
             let mut map = match serde_json::to_value(&out.data) {

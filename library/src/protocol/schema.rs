@@ -147,17 +147,12 @@ fn choices_of(schema: &Value) -> Vec<(String, Option<String>)> {
 
 /// Every option of a parameters schema, sorted by name.
 pub fn options(root: &Value) -> Vec<OptionSpec> {
-    let required: Vec<&str> = root
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required: Vec<&str> =
+        root.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     let empty = Map::new();
     let props = root.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-    let mut out: Vec<OptionSpec> = props
-        .iter()
-        .map(|(name, prop)| option_spec(root, name, prop, required.contains(&name.as_str())))
-        .collect();
+    let mut out: Vec<OptionSpec> =
+        props.iter().map(|(name, prop)| option_spec(root, name, prop, required.contains(&name.as_str()))).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -168,29 +163,24 @@ fn option_spec(root: &Value, name: &str, prop: &Value, required: bool) -> Option
     let mut choices = choices_of(resolved);
     // keep the declaration order of the enum, drop duplicates
     let mut seen = Vec::new();
-    choices.retain(|(c, _)| if seen.contains(c) { false } else { seen.push(c.clone()); true });
+    choices.retain(|(c, _)| {
+        if seen.contains(c) {
+            false
+        } else {
+            seen.push(c.clone());
+            true
+        }
+    });
     let get_f = |k: &str| prop.get(k).or_else(|| resolved.get(k)).and_then(Value::as_f64);
-    let flag = |k: &str| {
-        prop.get(k).or_else(|| resolved.get(k)).and_then(Value::as_bool).unwrap_or(false)
-    };
-    let elements = (kind == Kind::List)
-        .then(|| resolved.get("items").map(|items| kind_of(resolve(root, items))))
-        .flatten();
+    let flag = |k: &str| prop.get(k).or_else(|| resolved.get(k)).and_then(Value::as_bool).unwrap_or(false);
+    let elements = (kind == Kind::List).then(|| resolved.get("items").map(|items| kind_of(resolve(root, items)))).flatten();
     let doc_type = prop
         .get(ANSIBLE_TYPE_KEY)
         .or_else(|| resolved.get(ANSIBLE_TYPE_KEY))
         .and_then(Value::as_str)
         .map_or_else(|| kind.ansible_name().to_string(), str::to_string);
-    let default = prop
-        .get(DOC_DEFAULT_KEY)
-        .or_else(|| prop.get("default"))
-        .filter(|d| !d.is_null())
-        .cloned();
-    let description = prop
-        .get("description")
-        .or_else(|| resolved.get("description"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let default = prop.get(DOC_DEFAULT_KEY).or_else(|| prop.get("default")).filter(|d| !d.is_null()).cloned();
+    let description = prop.get("description").or_else(|| resolved.get("description")).and_then(Value::as_str).map(str::to_string);
     OptionSpec {
         name: name.to_string(),
         kind,

@@ -28,6 +28,9 @@ fn default_username() -> String {
 fn default_connect_timeout() -> u64 {
     10
 }
+fn default_keepalive_interval() -> u64 {
+    30
+}
 
 /// Options to reach the appliance over SSH.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -83,6 +86,17 @@ pub struct ConnectionArgs {
     #[serde(default = "default_connect_timeout")]
     #[schemars(range(min = 1, max = 3600))]
     pub connect_timeout: u64,
+
+    /// Seconds between SSH keepalive messages while the module waits on a
+    /// silent connection (an upgrade that prints nothing, the pause between
+    /// two status checks).
+    ///
+    /// A NAT, firewall or port forward drops a flow that stays idle too long,
+    /// often after 300 s or less; the default of 30 s keeps the flow alive
+    /// well within that.
+    #[serde(default = "default_keepalive_interval")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub keepalive_interval: u64,
 }
 
 impl ConnectionArgs {

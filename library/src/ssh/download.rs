@@ -50,10 +50,7 @@ impl Ssh {
     /// Run `cmd` and stream its stdout into `sink` (64 KiB reads, nothing
     /// buffered beyond one chunk); stderr is kept (its tail) for messages.
     pub fn exec_to_writer(&self, cmd: &str, sink: &mut dyn Write, stall: Duration) -> Result<Download, SshError> {
-        let mut ch = self
-            .session
-            .channel_session()
-            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        let mut ch = self.session.channel_session().map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
         ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
         let mut err = Vec::new();
         self.session.set_blocking(false);
@@ -79,8 +76,12 @@ impl Ssh {
                             progressed = true;
                             if stream_id == 0 {
                                 sink.write_all(&buf[..n]).map_err(|e| {
-                                    SshError::new(SshErrorKind::Other, &self.target, format!("writing the local file after {total} bytes: {e}"))
-                                        .hint("check the free space and permissions of the destination on the controller")
+                                    SshError::new(
+                                        SshErrorKind::Other,
+                                        &self.target,
+                                        format!("writing the local file after {total} bytes: {e}"),
+                                    )
+                                    .hint("check the free space and permissions of the destination on the controller")
                                 })?;
                                 total += n as u64;
                             } else {
@@ -92,7 +93,11 @@ impl Ssh {
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) => {
-                            return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading the remote file after {total} bytes: {e}")))
+                            return Err(SshError::new(
+                                SshErrorKind::Dropped,
+                                &self.target,
+                                format!("reading the remote file after {total} bytes: {e}"),
+                            ))
                         }
                     }
                 }

@@ -30,11 +30,8 @@ impl ExecOutput {
 
 /// sshd with an expired password (UsePAM no) authenticates, then prints this
 /// and runs nothing; with PAM the wording is similar.
-const EXPIRED_MARKERS: &[&str] = &[
-    "Password change required but no TTY available",
-    "You are required to change your password immediately",
-    "Your password has expired",
-];
+const EXPIRED_MARKERS: &[&str] =
+    &["Password change required but no TTY available", "You are required to change your password immediately", "Your password has expired"];
 
 /// The command's exit status, or `None` when there is none to trust.
 /// libssh2 reports 0 when no exit-status message came (the connection went
@@ -52,10 +49,7 @@ impl Ssh {
     /// Run `cmd` (through the login shell) and collect its output; `timeout`
     /// bounds the whole command.
     pub fn exec(&self, cmd: &str, timeout: Duration) -> Result<ExecOutput, SshError> {
-        let mut ch = self
-            .session
-            .channel_session()
-            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        let mut ch = self.session.channel_session().map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
         ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
         let mut out = Vec::new();
         let mut err = Vec::new();
@@ -105,12 +99,14 @@ impl Ssh {
                         Ok(0) => break,
                         Ok(n) => {
                             progressed = true;
-                            if stream_id == 0 { out.extend_from_slice(&buf[..n]) } else { err.extend_from_slice(&buf[..n]) }
+                            if stream_id == 0 {
+                                out.extend_from_slice(&buf[..n])
+                            } else {
+                                err.extend_from_slice(&buf[..n])
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading command output: {e}")))
-                        }
+                        Err(e) => return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading command output: {e}"))),
                     }
                 }
             }
@@ -122,6 +118,7 @@ impl Ssh {
                 if now >= deadline {
                     return Err(SshError::new(SshErrorKind::Timeout, &self.target, "the remote command did not finish in time"));
                 }
+                self.keepalive();
                 self.wait_socket((deadline - now).min(self.io_timeout).min(Duration::from_millis(500)));
                 if self.session_dead() {
                     return Err(SshError::new(SshErrorKind::Dropped, &self.target, "the connection was closed"));
@@ -218,7 +215,8 @@ mod tests {
 
     #[test]
     fn df_parsing() {
-        let out = "Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/sda4        9510192 3402860   5603612      38% /opt\n";
+        let out =
+            "Filesystem     1024-blocks    Used Available Capacity Mounted on\n/dev/sda4        9510192 3402860   5603612      38% /opt\n";
         assert_eq!(parse_df_free(out), Some(5603612 * 1024));
         // long device names wrap onto a second line in some df versions
         let wrapped = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/mapper/very-long-name\n 100 50 40 50% /opt\n";

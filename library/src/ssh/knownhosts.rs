@@ -214,10 +214,7 @@ mod tests {
         assert_eq!(k.check("um1", 22, "ssh-ed25519", OTHER), Check::Mismatch { line: 1 });
         assert_eq!(k.check("um2", 2222, "ssh-ed25519", KEY), Check::Match);
         assert_eq!(k.check("um2", 22, "ssh-ed25519", KEY), Check::NotFound);
-        assert_eq!(
-            k.check("um1", 22, "ecdsa-sha2-nistp256", OTHER),
-            Check::OtherTypes { types: vec!["ssh-ed25519".into()] }
-        );
+        assert_eq!(k.check("um1", 22, "ecdsa-sha2-nistp256", OTHER), Check::OtherTypes { types: vec!["ssh-ed25519".into()] });
     }
 
     #[test]

@@ -12,23 +12,35 @@ use std::time::{Duration, Instant};
 pub struct Reconnecting<'a> {
     args: &'a ConnectionArgs,
     ssh: Option<Ssh>,
+    /// Warnings of the connections made here (host key not verified), for `flush_warnings`.
+    warnings: Vec<String>,
 }
 
 impl<'a> Reconnecting<'a> {
     /// Start from an existing session (or none).
     pub fn new(args: &'a ConnectionArgs, ssh: Option<Ssh>) -> Self {
-        Reconnecting { args, ssh }
+        Reconnecting { args, ssh, warnings: Vec::new() }
     }
 
     /// The session, connecting first if there is none.
     pub fn get(&mut self) -> Result<&Ssh, SshError> {
         if self.ssh.is_none() {
-            let (s, _warning) = Ssh::connect_quiet(self.args, Duration::from_secs(self.args.connect_timeout))?;
+            let (s, warning) = Ssh::connect_quiet(self.args, Duration::from_secs(self.args.connect_timeout))?;
+            if let Some(w) = warning {
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
             self.ssh = Some(s);
         }
-        self.ssh
-            .as_ref()
-            .ok_or_else(|| SshError::new(SshErrorKind::Other, &self.args.label(), "no connection"))
+        self.ssh.as_ref().ok_or_else(|| SshError::new(SshErrorKind::Other, &self.args.label(), "no connection"))
+    }
+
+    /// Hand the reconnects' warnings to the module's output (once each).
+    pub fn flush_warnings(&mut self, ctx: &mut Context) {
+        for w in self.warnings.drain(..) {
+            super::session::warn_once(ctx, Some(w));
+        }
     }
 
     /// Forget the session (it was cut); the next `get` connects again.

@@ -40,15 +40,8 @@ fn key_type_name(t: HostKeyType) -> &'static str {
 const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr";
 
 /// libssh2's host key algorithms, in its own default order.
-const HOSTKEY_ALGOS: &[&str] = &[
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-    "ssh-rsa",
-];
+const HOSTKEY_ALGOS: &[&str] =
+    &["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
 
 fn io_kind(target: &str, e: &std::io::Error, timeout: Duration) -> SshError {
     let kind = match e.kind() {
@@ -57,9 +50,7 @@ fn io_kind(target: &str, e: &std::io::Error, timeout: Duration) -> SshError {
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
             SshErrorKind::Dropped
         }
-        _ if e.raw_os_error() == Some(libc::EHOSTUNREACH) || e.raw_os_error() == Some(libc::ENETUNREACH) => {
-            SshErrorKind::Unreachable
-        }
+        _ if e.raw_os_error() == Some(libc::EHOSTUNREACH) || e.raw_os_error() == Some(libc::ENETUNREACH) => SshErrorKind::Unreachable,
         _ => SshErrorKind::Other,
     };
     let detail = match kind {
@@ -83,13 +74,22 @@ pub(super) fn ssh2_kind(target: &str, what: &str, e: &ssh2::Error) -> SshError {
     SshError::new(kind, target, format!("{what}: {}", e.message()))
 }
 
+/// Show a connection's warning (host key not verified) once per module run,
+/// also when it comes from a reconnect: a later connection may be to a
+/// different key (after a reboot, say) that was not verified either.
+pub fn warn_once(ctx: &mut Context, warning: Option<String>) {
+    if let Some(w) = warning {
+        if !ctx.warnings().contains(&w) {
+            ctx.warn(w);
+        }
+    }
+}
+
 impl Ssh {
     /// Connect and authenticate, applying the host key policy (warnings go to `ctx`).
     pub fn connect(args: &ConnectionArgs, ctx: &mut Context) -> Result<Ssh, SshError> {
         let (ssh, warning) = Self::connect_quiet(args, Duration::from_secs(args.connect_timeout))?;
-        if let Some(w) = warning {
-            ctx.warn(w);
-        }
+        warn_once(ctx, warning);
         Ok(ssh)
     }
 
@@ -113,22 +113,17 @@ impl Ssh {
         }
         let stream = match stream {
             Some(s) => s,
-            None => {
-                return Err(last.unwrap_or_else(|| SshError::new(SshErrorKind::Resolve, &target, "no address found")))
-            }
+            None => return Err(last.unwrap_or_else(|| SshError::new(SshErrorKind::Resolve, &target, "no address found"))),
         };
         let _ = stream.set_nodelay(true);
-        let io_stream = stream
-            .try_clone()
-            .map_err(|e| SshError::new(SshErrorKind::Other, &target, format!("socket: {e}")))?;
+        let io_stream = stream.try_clone().map_err(|e| SshError::new(SshErrorKind::Other, &target, format!("socket: {e}")))?;
 
         let known = KnownHosts::load(&args.known_hosts_path()).map_err(|e| {
             SshError::new(SshErrorKind::HostKey, &target, format!("cannot read known_hosts {}: {e}", args.known_hosts_path().display()))
                 .hint("fix the file's permissions, or point known_hosts at a readable file")
         })?;
 
-        let mut session =
-            Session::new().map_err(|e| SshError::new(SshErrorKind::Other, &target, format!("libssh2: {e}")))?;
+        let mut session = Session::new().map_err(|e| SshError::new(SshErrorKind::Other, &target, format!("libssh2: {e}")))?;
         session.set_tcp_stream(stream);
         session.set_timeout(timeout.as_millis().min(u128::from(u32::MAX)) as u32);
         // Negotiate a host key type we already know, so a known host is checked
@@ -160,7 +155,31 @@ impl Ssh {
 
         let warning = check_host_key(args, &session, &known, &target)?;
         authenticate(args, &session, &target)?;
+        // Sent while waiting (`exec`'s pump, `idle`): a NAT must not see the flow idle.
+        session.set_keepalive(true, args.keepalive_interval.clamp(1, 3600) as u32);
         Ok((Ssh { session, stream: io_stream, target, io_timeout: timeout }, warning))
+    }
+}
+
+impl Ssh {
+    /// Send a keepalive if one is due (libssh2 keeps the time). Errors are
+    /// ignored here: a dead link shows up at the next read or command.
+    pub(super) fn keepalive(&self) {
+        let _ = self.session.keepalive_send();
+    }
+
+    /// Wait `d` without letting the connection go idle: keepalives are sent
+    /// at the connection's `keepalive_interval` meanwhile.
+    pub fn idle(&self, d: Duration) {
+        let end = std::time::Instant::now() + d;
+        loop {
+            self.keepalive();
+            let now = std::time::Instant::now();
+            if now >= end {
+                return;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(500)));
+        }
     }
 }
 
@@ -185,19 +204,19 @@ fn check_host_key(args: &ConnectionArgs, session: &Session, known: &KnownHosts, 
         ))
     };
     match (args.host_key_checking, known.check(&args.host, args.port, type_name, key)) {
-        (HostKeyChecking::Off, _) => Ok(Some(format!(
-            "host_key_checking is off: the SSH host key of {target} was not verified"
-        ))),
+        (HostKeyChecking::Off, _) => Ok(Some(format!("host_key_checking is off: the SSH host key of {target} was not verified"))),
         (_, Check::Match) => Ok(None),
         (_, Check::Mismatch { line }) | (_, Check::Revoked { line }) => Err(changed(line)),
-        (HostKeyChecking::Strict, Check::NotFound) | (HostKeyChecking::Strict, Check::OtherTypes { .. }) => Err(
-            SshError::new(SshErrorKind::HostKey, target, format!("{name} has no {type_name} key in {shown} and host_key_checking is strict"))
-                .hint(format!(
-                    "record the appliance's key first (for example `ssh-keyscan -p {} {} >> {shown}` after checking its fingerprint), \
+        (HostKeyChecking::Strict, Check::NotFound) | (HostKeyChecking::Strict, Check::OtherTypes { .. }) => Err(SshError::new(
+            SshErrorKind::HostKey,
+            target,
+            format!("{name} has no {type_name} key in {shown} and host_key_checking is strict"),
+        )
+        .hint(format!(
+            "record the appliance's key first (for example `ssh-keyscan -p {} {} >> {shown}` after checking its fingerprint), \
                      or use host_key_checking: accept_new",
-                    args.port, args.host
-                )),
-        ),
+            args.port, args.host
+        ))),
         (HostKeyChecking::AcceptNew, _) => {
             KnownHosts::append(&path, &args.host, args.port, type_name, key).map_err(|e| {
                 SshError::new(SshErrorKind::HostKey, target, format!("cannot record the new host key in {shown}: {e}"))
@@ -214,8 +233,12 @@ fn authenticate(args: &ConnectionArgs, session: &Session, target: &str) -> Resul
     if let Some(key) = &args.private_key {
         let key = super::args::expand_tilde(key);
         if !key.is_file() {
-            return Err(SshError::new(SshErrorKind::Auth, target, format!("private_key {} does not exist on the controller", key.display()))
-                .hint("set private_key to the path of a readable private key file on the controller"));
+            return Err(SshError::new(
+                SshErrorKind::Auth,
+                target,
+                format!("private_key {} does not exist on the controller", key.display()),
+            )
+            .hint("set private_key to the path of a readable private key file on the controller"));
         }
         let pass = args.private_key_passphrase.as_ref().map(crate::Secret::expose);
         match session.userauth_pubkey_file(user, None, &key, pass) {
@@ -244,8 +267,9 @@ fn authenticate(args: &ConnectionArgs, session: &Session, target: &str) -> Resul
         }
     }
     if tried.is_empty() {
-        return Err(SshError::new(SshErrorKind::Auth, target, "no credentials given")
-            .hint("set password (from a vault) or private_key for the appliance's root account, or load its key into ssh-agent (SSH_AUTH_SOCK)"));
+        return Err(SshError::new(SshErrorKind::Auth, target, "no credentials given").hint(
+            "set password (from a vault) or private_key for the appliance's root account, or load its key into ssh-agent (SSH_AUTH_SOCK)",
+        ));
     }
     Err(SshError::new(SshErrorKind::Auth, target, format!("authentication as {user} failed: tried {}", tried.join(", "))))
 }

@@ -24,10 +24,7 @@ impl Ssh {
         on_chunk: UploadProgress<'_>,
         finish_timeout: Duration,
     ) -> Result<(ExecOutput, u64), SshError> {
-        let mut ch = self
-            .session
-            .channel_session()
-            .map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
+        let mut ch = self.session.channel_session().map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
         ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting the receiving command", &e))?;
         let mut buf = vec![0u8; CHUNK];
         let mut sent: u64 = 0;
@@ -37,25 +34,56 @@ impl Ssh {
             if n == 0 {
                 break;
             }
-            ch.write_all(&buf[..n]).map_err(|e| {
-                SshError::new(SshErrorKind::Dropped, &self.target, format!("sending data failed after {sent} bytes: {e}"))
-            })?;
+            if let Err(e) = ch.write_all(&buf[..n]) {
+                // The receiving command may have ended on purpose before taking
+                // everything (it refuses the copy and says why): then its answer
+                // is the result, not a dropped link. A real drop gives no answer.
+                if let Some(out) = self.collect(&mut ch, ENDED_EARLY_WAIT) {
+                    return Ok((out, sent));
+                }
+                return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("sending data failed after {sent} bytes: {e}")));
+            }
             sent += n as u64;
             on_chunk(sent, &buf[..n]);
         }
         ch.send_eof().map_err(|e| ssh2_kind(&self.target, "closing the upload stream", &e))?;
+        let (out, err, closed) = self.read_rest(&mut ch, finish_timeout);
+        // Any failure here (a drop, the finish timeout) leaves no exit status
+        // to trust: the callers treat `rc: None` as "look again".
+        let rc = exit_code(&mut ch, closed);
+        Ok((ExecOutput { rc, stdout: lossy(&out), stderr: lossy(&err) }, sent))
+    }
+
+    /// The output and exit status of a command that closed its channel while
+    /// we were still sending; None when it said nothing or did not close.
+    fn collect(&self, ch: &mut ssh2::Channel, wait: Duration) -> Option<ExecOutput> {
+        let (out, err, closed) = self.read_rest(ch, wait);
+        let rc = exit_code(ch, closed);
+        (closed && !out.is_empty()).then(|| ExecOutput { rc, stdout: lossy(&out), stderr: lossy(&err) })
+    }
+
+    /// Read stdout and stderr to the end and wait for the close, within `wait`.
+    fn read_rest(&self, ch: &mut ssh2::Channel, wait: Duration) -> (Vec<u8>, Vec<u8>, bool) {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        self.session.set_timeout(finish_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        // Any failure from here on (a drop, the finish timeout) leaves no
-        // exit status to trust: the callers treat `rc: None` as "look again".
+        self.session.set_timeout(millis(wait));
         let read_out = ch.read_to_end(&mut out).is_ok();
         let read_err = ch.stderr().read_to_end(&mut err).is_ok();
         let closed = read_out && read_err && ch.wait_close().is_ok();
-        self.session.set_timeout(self.io_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        let rc = exit_code(&mut ch, closed);
-        Ok((ExecOutput { rc, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }, sent))
+        self.session.set_timeout(millis(self.io_timeout));
+        (out, err, closed)
     }
+}
+
+/// How long a receiver that stopped taking data gets to deliver its answer.
+const ENDED_EARLY_WAIT: Duration = Duration::from_secs(5);
+
+fn millis(d: Duration) -> u32 {
+    d.as_millis().min(u128::from(u32::MAX)) as u32
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -5,8 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use usage_meter::shell::quote;
 use usage_meter::api::{ApiArgs, Version};
+use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
 use usage_meter::upgrade_state::{self, UpgradeRecord};
 use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
@@ -292,7 +292,7 @@ impl Module for ApplianceInfo {
             description: &[
                 "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id, whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade) recorded (an upgrade run, whether it awaits the reboot).",
                 "Read-only: runs in check mode too and never reports a change.",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "sshd must be running: start it on the appliance console as root with C(service sshd start), or through VMware Tools as the upgrade role does when vCenter variables are set.",
@@ -300,9 +300,6 @@ impl Module for ApplianceInfo {
             examples: r#"
 - name: Read the appliance's state
   vcloud.usage_meter.appliance_info:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
-  delegate_to: localhost
   register: um_info
 
 - name: Stop unless there is room for the bundle
@@ -328,8 +325,15 @@ impl Module for ApplianceInfo {
         let timeout = Duration::from_secs(p.connection.connect_timeout.max(30));
         let out = ssh.exec(&gather_cmd(&p), timeout).map_err(|e| e.into_failure("read state"))?;
         let mut appliance = parse_gather(&out.stdout).ok_or_else(|| {
-            Failure::new("read state", format!("the state command did not complete (rc={}): {}", out.rc.map_or("none".into(), |r| r.to_string()), out.tail(5).join(" | ")))
-                .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
+            Failure::new(
+                "read state",
+                format!(
+                    "the state command did not complete (rc={}): {}",
+                    out.rc.map_or("none".into(), |r| r.to_string()),
+                    out.tail(5).join(" | ")
+                ),
+            )
+            .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
         })?;
         if p.api.api_password.is_some() {
             // Read-only and the version is optional: an API problem is a warning.
@@ -339,7 +343,10 @@ impl Module for ApplianceInfo {
                     appliance.version = Some(info.version.to_string());
                     appliance.version_info = Some(info.version);
                 }
-                Err(e) => ctx.warn(format!("the Usage Meter version could not be read from the appliance API: {}", e.into_failure("read version").render(None))),
+                Err(e) => ctx.warn(format!(
+                    "the Usage Meter version could not be read from the appliance API: {}",
+                    e.into_failure("read version").render(None)
+                )),
             }
         }
         if appliance.root_password_expired == Some(true) {

@@ -285,7 +285,7 @@ impl Module for Certificates {
                 "After an in-place upgrade, vCloud Usage Meter waits until the certificate of every metered product server (vCenter, vCloud Director, NSX, ...) is accepted again; the documented way is to click through the web UI.",
                 "This module does it through the appliance REST API: it logs in as O(api_username), lists the pending C(Cert) user actions, accepts those allowed by O(expected_fingerprints) and O(accept_unpinned), and lists again to confirm.",
                 "With O(expected_fingerprints), a certificate is accepted only when the appliance reports exactly the pinned SHA-256 fingerprint; others are refused, reported in RV(refused) and left pending.",
-                "Runs on the controller; use C(delegate_to: localhost). The session id is never shown, and a session that expires mid-run is renewed once.",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options. The session id is never shown, and a session that expires mid-run is renewed once.",
             ],
             notes: &[
                 "The API works only after the appliance's initial setup is done, and it serves a self-signed certificate by default: give that certificate (PEM) in O(ca_path), or set O(validate_certs=false) in a lab.",
@@ -296,21 +296,17 @@ impl Module for Certificates {
             examples: r#"
 - name: Accept every pending product-server certificate (lab)
   vcloud.usage_meter.certificates:
-    host: "{{ ansible_host }}"
     api_password: "{{ um_api_password }}"
     ca_path: files/um01-api.pem
-  delegate_to: localhost
 
 - name: Accept only the certificates we expect, report the rest
   vcloud.usage_meter.certificates:
-    host: "{{ ansible_host }}"
     api_password: "{{ um_api_password }}"
     ca_path: files/um01-api.pem
     expected_fingerprints:
       "vc01.example.com:443": "9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08"
       "vcd01.example.com:443": "sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
     fail_on_refused: false
-  delegate_to: localhost
   register: certs
 
 - name: Tell a person what still needs them
@@ -335,13 +331,16 @@ impl Module for Certificates {
         ctx.log(2, format!("{} certificate(s) pending", before.len()));
         let todo = plan(&before, &pins, accept_unpinned);
         let refused: Vec<CertReport> = todo.refuse.iter().map(|(c, r)| report(c, Some(r))).collect();
-        let predicted: Vec<PendingCertificate> =
-            before.iter().filter(|c| !todo.accept.iter().any(|a| same(a, c))).cloned().collect();
+        let predicted: Vec<PendingCertificate> = before.iter().filter(|c| !todo.accept.iter().any(|a| same(a, c))).cloned().collect();
         let diff = Diff::new(ids(&before), ids(&predicted));
 
         if todo.accept.is_empty() {
             let out = Output { accepted: vec![], refused, pending: before.iter().map(|c| report(c, None)).collect() };
-            let msg = if before.is_empty() { "no certificate is waiting for acceptance".to_string() } else { "no pending certificate may be accepted".to_string() };
+            let msg = if before.is_empty() {
+                "no certificate is waiting for acceptance".to_string()
+            } else {
+                "no pending certificate may be accepted".to_string()
+            };
             return finish(ctx, &p, &todo, false, out, None, msg);
         }
         if ctx.check_mode {
@@ -368,7 +367,10 @@ impl Module for Certificates {
                 Err(e) => {
                     let mut f = e.into_failure("accept certificates");
                     if !done.is_empty() {
-                        f = f.with("changed", true).with("accepted", serde_json::to_value(done.iter().map(|c| report(c, None)).collect::<Vec<_>>()).unwrap_or(Value::Null));
+                        f = f.with("changed", true).with(
+                            "accepted",
+                            serde_json::to_value(done.iter().map(|c| report(c, None)).collect::<Vec<_>>()).unwrap_or(Value::Null),
+                        );
                     }
                     return Err(f);
                 }
@@ -378,9 +380,8 @@ impl Module for Certificates {
         // Confirm: the accepted ones leave the pending list (202 may mean "soon").
         let deadline = Instant::now() + Duration::from_secs(p.confirm_timeout);
         let after = loop {
-            let now = api.pending_certificates(ctx).map_err(|e| {
-                e.into_failure("confirm the acceptance").with("changed", !done.is_empty())
-            })?;
+            let now =
+                api.pending_certificates(ctx).map_err(|e| e.into_failure("confirm the acceptance").with("changed", !done.is_empty()))?;
             let lingering = done.iter().any(|d| now.iter().any(|c| same(c, d)));
             if !lingering || Instant::now() >= deadline {
                 break now;
@@ -388,8 +389,7 @@ impl Module for Certificates {
             std::thread::sleep(Duration::from_millis(500));
         };
         let still: Vec<&PendingCertificate> = done.iter().copied().filter(|d| after.iter().any(|c| same(c, d))).collect();
-        let accepted: Vec<CertReport> =
-            done.iter().filter(|d| !still.iter().any(|s| same(s, d))).map(|c| report(c, None)).collect();
+        let accepted: Vec<CertReport> = done.iter().filter(|d| !still.iter().any(|s| same(s, d))).map(|c| report(c, None)).collect();
         let changed = !done.is_empty();
         let out = Output { accepted, refused, pending: after.iter().map(|c| report(c, None)).collect() };
         let diff = Diff::new(ids(&before), ids(&after));
@@ -399,11 +399,7 @@ impl Module for Certificates {
                 what.push(format!("the appliance refused to accept {}", errors.join("; ")));
             }
             if !still.is_empty() {
-                what.push(format!(
-                    "{} still pending {} s after being accepted",
-                    list(&still),
-                    p.confirm_timeout
-                ));
+                what.push(format!("{} still pending {} s after being accepted", list(&still), p.confirm_timeout));
             }
             let hint = if unknown_product {
                 "HTTP 502 means the appliance no longer knows the product: check it in the web UI (Products) and run the task again"
@@ -442,7 +438,11 @@ fn finish(
             let prefix = if ctx.check_mode { "would refuse" } else { "refused" };
             let mut f = Failure::new(
                 "check fingerprints",
-                format!("{prefix} {} certificate(s): {text}{}", todo.refuse.len(), if todo.accept.is_empty() { String::new() } else { format!("; {msg}") }),
+                format!(
+                    "{prefix} {} certificate(s): {text}{}",
+                    todo.refuse.len(),
+                    if todo.accept.is_empty() { String::new() } else { format!("; {msg}") }
+                ),
             )
             .hint(
                 "compare each fingerprint with the product server's real certificate (openssl s_client -connect <host>:<port> | \

@@ -11,10 +11,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use usage_meter::shell::quote;
-use usage_meter::ssh::{ConnectionArgs, Ssh, SshError, SshErrorKind};
+use usage_meter::ssh::{sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::upgrade_state;
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
@@ -126,19 +125,28 @@ pub fn is_fatal(kind: SshErrorKind) -> bool {
 /// The command that starts the reboot detached (it survives the session that
 /// issued it) one second later, recording the reboot command's exit code and
 /// output in `$d/.um-reboot-<token>.{rc,log}` (`d` = /run, else /tmp). It
-/// also reports whether sshd starts at boot. Nothing is started while an
-/// upgrade run holds its lock under `state_dir` (`upgrade_running=1`).
+/// also reports whether sshd starts at boot.
+///
+/// The upgrade lock under `state_dir` is taken (exclusive `flock`, waiting at
+/// most 3 s for a status probe's shared lock to go) and held by the detached
+/// reboot until the appliance goes down, so no upgrade can start between the
+/// check and the reboot. When it cannot be taken an upgrade run holds it:
+/// nothing is started (`upgrade_running=1`).
 pub fn issue_cmd(reboot_command: &str, token: &str, state_dir: &str) -> String {
     let inner = format!(
-        "sleep 1; ( {reboot_command} ) >\"$UM_D/.um-reboot-$UM_T.log\" 2>&1 </dev/null; echo $? >\"$UM_D/.um-reboot-$UM_T.rc\""
+        "sleep 1; ( {reboot_command} ) >\"$UM_D/.um-reboot-$UM_T.log\" 2>&1 </dev/null 9>&-; echo $? >\"$UM_D/.um-reboot-$UM_T.rc\""
     );
+    let lock = quote(&upgrade_state::path_in(state_dir, upgrade_state::LOCK_FILE));
     format!(
         "e=$(systemctl is-enabled sshd 2>/dev/null) || e=${{e:-unknown}}; echo \"sshd_enabled=$e\"; \
-         if {running}; then echo upgrade_running=1; exit 0; fi; \
+         if command -v flock >/dev/null 2>&1 && mkdir -p {sd} 2>/dev/null && exec 9>>{lock}; then \
+         flock -w 3 9 || {{ echo upgrade_running=1; exit 0; }}; echo locked=1; \
+         elif {running}; then echo upgrade_running=1; exit 0; fi; \
          d=/run; {{ [ -d /run ] && [ -w /run ]; }} || d=/tmp; echo \"dir=$d\"; \
          n=; command -v nohup >/dev/null 2>&1 && n=nohup; \
          UM_D=$d UM_T={t} $n sh -c {inner} >/dev/null 2>&1 </dev/null & \
          echo issued=1",
+        sd = quote(state_dir),
         running = upgrade_state::in_progress_test(state_dir),
         t = quote(token),
         inner = quote(&inner)
@@ -208,10 +216,8 @@ pub struct Seen {
 
 /// The timeout failure: what was seen and what to do.
 pub fn timeout_failure(timeout: u64, seen: &Seen) -> Failure {
-    let last = seen
-        .last_error
-        .as_ref()
-        .map(|(e, at)| format!("; last connection error ({at:.1} s after the reboot was issued): {}", e.detail));
+    let last =
+        seen.last_error.as_ref().map(|(e, at)| format!("; last connection error ({at:.1} s after the reboot was issued): {}", e.detail));
     let (state, hint) = if !seen.went_down && seen.old_boot_answers > 0 {
         (
             "it never went down: SSH kept answering with the boot id from before".to_string(),
@@ -254,54 +260,29 @@ pub fn timeout_failure(timeout: u64, seen: &Seen) -> Failure {
 
 /// A connection attempt's result while waiting.
 enum Attempt {
-    /// Back, with this boot id.
-    Up(Ssh, String),
+    /// Back, with this boot id (and the connection's warning, if any).
+    Up(Ssh, String, Option<String>),
     /// Not reachable yet.
     NotYet(SshError),
 }
 
-/// One attempt: a short TCP probe, then the SSH login and the boot id.
+/// One attempt: a short "does sshd answer" probe (an SSH banner within the
+/// probe time, `usage_meter::ssh::banner`: a port forward that accepts and
+/// resets, or a firewall that drops, counts as "not yet"), then the SSH login
+/// and the boot id.
 fn attempt(args: &ConnectionArgs, probe: Duration) -> Attempt {
-    let target = args.label();
-    let addrs: Vec<_> = match (args.host.as_str(), args.port).to_socket_addrs() {
-        Ok(a) => a.collect(),
-        Err(e) => return Attempt::NotYet(SshError::new(SshErrorKind::Resolve, &target, format!("cannot resolve the address: {e}"))),
-    };
-    let mut last: Option<SshError> = None;
-    let mut open = false;
-    for a in &addrs {
-        match TcpStream::connect_timeout(a, probe) {
-            Ok(_) => {
-                open = true;
-                break;
-            }
-            Err(e) => last = Some(probe_error(&target, &e, probe)),
-        }
-    }
-    if !open {
-        return Attempt::NotYet(last.unwrap_or_else(|| SshError::new(SshErrorKind::Resolve, &target, "no address found")));
+    if let Err(e) = sshd_answers(&args.host, args.port, probe) {
+        return Attempt::NotYet(e);
     }
     let full = Duration::from_secs(args.connect_timeout);
     match Ssh::connect_quiet(args, full) {
-        Ok((ssh, _warning)) => match ssh.boot_id() {
-            Ok(id) if !id.is_empty() => Attempt::Up(ssh, id),
-            Ok(_) => Attempt::NotYet(SshError::new(SshErrorKind::Other, &target, "empty boot id")),
+        Ok((ssh, warning)) => match ssh.boot_id() {
+            Ok(id) if !id.is_empty() => Attempt::Up(ssh, id, warning),
+            Ok(_) => Attempt::NotYet(SshError::new(SshErrorKind::Other, &args.label(), "empty boot id")),
             Err(e) => Attempt::NotYet(e),
         },
         Err(e) => Attempt::NotYet(e),
     }
-}
-
-fn probe_error(target: &str, e: &std::io::Error, timeout: Duration) -> SshError {
-    use std::io::ErrorKind as K;
-    let (kind, detail) = match e.kind() {
-        K::ConnectionRefused => (SshErrorKind::Refused, "connection refused (nothing listens on the SSH port)".to_string()),
-        K::TimedOut | K::WouldBlock => (SshErrorKind::Timeout, format!("no answer within {:.1} s", timeout.as_secs_f64())),
-        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => (SshErrorKind::Dropped, e.to_string()),
-        // no route to host, network unreachable and the like: the link is down while rebooting
-        _ => (SshErrorKind::Unreachable, e.to_string()),
-    };
-    SshError::new(kind, target, detail)
 }
 
 fn token() -> String {
@@ -325,7 +306,7 @@ impl Module for Reboot {
                 "The reboot is issued detached, one second later, so the connection that issued it ends cleanly; the dropped connections that follow are expected.",
                 "While waiting, a refused, timed-out or unreachable connection, or one dropped during the SSH handshake, means \"not yet\"; a refused login or a changed host key after the reboot fail at once. Attempts start every 0.1 s and back off to every 0.25 s, each with a TCP probe of at most 1 s before the SSH login, so the appliance is noticed well within a second of sshd listening again.",
                 "sshd must be enabled at boot (M(vcloud.usage_meter.sshd) with O(vcloud.usage_meter.sshd#module:enabled=true)), or started on the console after the reboot, for the appliance to be reachable again; a warning says so when it is not enabled.",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "In check mode the module connects and reads the boot id, but does not reboot; it reports C(changed=true) and C(rebooted=false).",
@@ -334,18 +315,12 @@ impl Module for Reboot {
             examples: r#"
 - name: Reboot to complete the 4.3 upgrade
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     reboot_timeout: 1800
-  delegate_to: localhost
   register: um_reboot
 
 - name: Reboot, then wait until the status script can run
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     test_command: test -x /opt/vmware/cloudusagemetering/scripts/status.sh
-  delegate_to: localhost
 "#,
             check_mode: Support::Full,
             diff_mode: Support::Full,
@@ -389,7 +364,11 @@ impl Module for Reboot {
                 if !issued.issued {
                     return Err(Failure::new(
                         "issue reboot",
-                        format!("the reboot could not be started (rc={}): {}", out.rc.map_or("none".into(), |r| r.to_string()), out.tail(5).join(" | ")),
+                        format!(
+                            "the reboot could not be started (rc={}): {}",
+                            out.rc.map_or("none".into(), |r| r.to_string()),
+                            out.tail(5).join(" | ")
+                        ),
                     )
                     .hint("run the reboot on the appliance console; check that sh and nohup exist there"));
                 }
@@ -418,8 +397,11 @@ impl Module for Reboot {
         let (ssh, after) = loop {
             let started = Instant::now();
             match attempt(&p.connection, probe_timeout(timeouts_in_a_row, Duration::from_secs(p.connection.connect_timeout))) {
-                Attempt::Up(s, id) if id != before => break (s, id),
-                Attempt::Up(s, _) => {
+                Attempt::Up(s, id, warning) if id != before => {
+                    usage_meter::ssh::warn_once(ctx, warning);
+                    break (s, id);
+                }
+                Attempt::Up(s, _, _) => {
                     seen.old_boot_answers += 1;
                     timeouts_in_a_row = 0;
                     if seen.reboot_rc.is_none() {
@@ -444,7 +426,10 @@ impl Module for Reboot {
                     let at = secs(issued_at.elapsed());
                     return Err(Failure::new(
                         "wait for reboot",
-                        format!("the appliance is back ({at} s after the reboot was issued) but refuses the SSH session: {}: {}", e.target, e.detail),
+                        format!(
+                            "the appliance is back ({at} s after the reboot was issued) but refuses the SSH session: {}: {}",
+                            e.target, e.detail
+                        ),
                     )
                     .hint(e.hint.clone())
                     .with("rebooted", true)
@@ -460,7 +445,9 @@ impl Module for Reboot {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(timeout_failure(p.reboot_timeout, &seen).with("boot_id_before", before.clone()).with("elapsed", secs(issued_at.elapsed())));
+                return Err(timeout_failure(p.reboot_timeout, &seen)
+                    .with("boot_id_before", before.clone())
+                    .with("elapsed", secs(issued_at.elapsed())));
             }
             // Sleep only what is left of the backoff step: an attempt that timed out has waited already.
             let step = backoff.next().unwrap_or(Duration::from_millis(250));
@@ -482,7 +469,10 @@ impl Module for Reboot {
         loop {
             if session.is_none() {
                 match Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout)) {
-                    Ok((s, _)) => session = Some(s),
+                    Ok((s, warning)) => {
+                        usage_meter::ssh::warn_once(ctx, warning);
+                        session = Some(s);
+                    }
                     Err(e) if is_fatal(e.kind) => return Err(e.into_failure("test command")),
                     Err(e) => last_problem = e.to_string(),
                 }
@@ -558,7 +548,14 @@ mod tests {
         assert!(is_fatal(SshErrorKind::Auth));
         assert!(is_fatal(SshErrorKind::HostKey));
         assert!(is_fatal(SshErrorKind::PasswordExpired));
-        for k in [SshErrorKind::Refused, SshErrorKind::Timeout, SshErrorKind::Unreachable, SshErrorKind::Dropped, SshErrorKind::Resolve, SshErrorKind::Other] {
+        for k in [
+            SshErrorKind::Refused,
+            SshErrorKind::Timeout,
+            SshErrorKind::Unreachable,
+            SshErrorKind::Dropped,
+            SshErrorKind::Resolve,
+            SshErrorKind::Other,
+        ] {
             assert!(!is_fatal(k), "{k:?}");
         }
     }
@@ -568,6 +565,11 @@ mod tests {
         let c = issue_cmd("systemctl reboot || reboot", "12-34", "/var/lib/vcloud-usage-meter");
         assert!(c.contains(&upgrade_state::in_progress_test("/var/lib/vcloud-usage-meter")), "{c}");
         assert!(c.contains("then echo upgrade_running=1; exit 0; fi"), "{c}");
+        // the upgrade lock is taken, and inherited by the detached reboot (fd 9)
+        assert!(
+            c.contains("exec 9>>/var/lib/vcloud-usage-meter/upgrade.lock; then flock -w 3 9 || { echo upgrade_running=1; exit 0; }"),
+            "{c}"
+        );
         assert!(c.contains("$n sh -c 'sleep 1; ( systemctl reboot || reboot ) >\"$UM_D/.um-reboot-$UM_T.log\""));
         assert!(c.contains("UM_T=12-34"));
         assert!(c.contains(">/dev/null 2>&1 </dev/null &"));

@@ -42,7 +42,6 @@ fn default_lock_timeout() -> u64 {
     600
 }
 
-
 /// Options of vcloud.usage_meter.shar_copy.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct Params {
@@ -257,7 +256,7 @@ impl Module for SharCopy {
                 "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
                 "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock) on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock is released as soon as the copy ends or its SSH connection closes. The second copy waits (see O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up, it names the other copy (controller, source, age).",
                 "The controller hashes the local file while it sends; the appliance hashes the written file (with C(openssl dgst), else C(sha256sum)).",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "The checksum of a copied bundle is cached on the appliance under O(state_dir) and on the controller in its temporary directory (private to the user), keyed by the file's identity and modification and change times, so an unchanged re-run costs no hashing.",
@@ -266,11 +265,8 @@ impl Module for SharCopy {
             examples: r#"
 - name: Copy the bundle, verified against the published checksum
   vcloud.usage_meter.shar_copy:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     src: files/ums-system-upgrade.shar
     checksum: "sha256:{{ ums_bundle_sha256 }}"
-  delegate_to: localhost
 "#,
             check_mode: Support::Full,
             diff_mode: Support::Full,
@@ -289,8 +285,9 @@ impl Module for SharCopy {
                 .hint("set src to the bundle file itself, e.g. <dir>/ums-system-upgrade.shar"));
         }
         if !p.dest.starts_with('/') || p.dest.ends_with('/') {
-            return Err(Failure::new("check dest", format!("dest '{}' must be an absolute file path", p.dest))
-                .hint(format!("e.g. {DEFAULT_DEST}")));
+            return Err(
+                Failure::new("check dest", format!("dest '{}' must be an absolute file path", p.dest)).hint(format!("e.g. {DEFAULT_DEST}"))
+            );
         }
         let want = p
             .checksum
@@ -330,8 +327,8 @@ impl Module for SharCopy {
         let io_t = Duration::from_secs(p.connection.connect_timeout.max(30));
         let hash_t = Duration::from_secs(3600);
         let g = conn.get().and_then(|s| s.exec(&gather_cmd(&p.dest), io_t)).map_err(|e| e.into_failure("inspect dest"))?;
-        let remote = parse_gather(&g.stdout)
-            .ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
+        let remote =
+            parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
         if !remote.dir_exists {
             return Err(Failure::new("inspect dest", format!("the directory {dir} does not exist on the appliance"))
                 .hint("check dest; the bundle belongs in /opt/vmware/cloudusagemetering"));
@@ -358,7 +355,9 @@ impl Module for SharCopy {
             resumed,
         };
         let after_wait = |msg: String| match &waited {
-            Some((who, d)) => format!("{msg} (after waiting {} s for another copy to this appliance: {})", d.as_secs(), who.describe(false)),
+            Some((who, d)) => {
+                format!("{msg} (after waiting {} s for another copy to this appliance: {})", d.as_secs(), who.describe(false))
+            }
             None => msg,
         };
         if let (Some(sum), false) = (known_sum.as_deref().filter(|s| before_sum.as_deref() == Some(*s)), p.force) {
@@ -368,7 +367,8 @@ impl Module for SharCopy {
                     let _ = s.exec(&format!("{}; rm -f {}", lock_guard(&p.state_dir, &run.token, ":"), quote(&part)), io_t);
                 }
             }
-            return Ok(Outcome::new(false, out(&format!("sha256:{sum}"), 0, false)).msg(after_wait(format!("{} already has sha256:{sum}", p.dest))));
+            return Ok(Outcome::new(false, out(&format!("sha256:{sum}"), 0, false))
+                .msg(after_wait(format!("{} already has sha256:{sum}", p.dest))));
         }
         let describe = |s: Option<&str>| match s {
             Some(s) => format!("{}: sha256:{s}\n", p.dest),
@@ -422,8 +422,9 @@ impl Module for SharCopy {
             Failure::new(step, format!("this copy no longer holds the copy lock ({}); nothing was renamed", lock_paths(&p.state_dir).0))
                 .hint("another copy to this appliance took over (or the lock holder was killed); run the task again once it has finished")
         };
-        let in_place_by_other =
-            |sum: &str| format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has sha256:{sum}", p.dest);
+        let in_place_by_other = |sum: &str| {
+            format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has sha256:{sum}", p.dest)
+        };
         let mut offset = offset;
         let mut transferred = 0u64;
         let mut resumed = false;
@@ -432,7 +433,7 @@ impl Module for SharCopy {
             if offset > 0 {
                 resumed = true;
             }
-            let cmd = format!("{}; {}", lock_guard(&p.state_dir, &run.token, "cat > /dev/null"), receive_cmd(&part, offset));
+            let cmd = format!("{}; {}", lock_guard(&p.state_dir, &run.token, ":"), receive_cmd(&part, offset));
             ctx.log(2, format!("sending {} from byte {offset} to {part}", src.display()));
             let mut file = File::open(&src).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
             file.seek(SeekFrom::Start(offset)).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
@@ -454,7 +455,11 @@ impl Module for SharCopy {
                     ctx.warn(format!("the connection dropped during the copy ({}); resuming (retry {drops} of {})", e.detail, p.retries));
                     match resume_after_drop(ctx, &mut conn, &mut lock, &p, &run, &src, &sum, size, &mut drops, deadline, io_t)? {
                         Some(o) => offset = o,
-                        None => return Ok(Outcome::new(true, out(&checksum, transferred, resumed)).diff(diff(&sum)).msg(in_place_by_other(&sum))),
+                        None => {
+                            return Ok(Outcome::new(true, out(&checksum, transferred, resumed))
+                                .diff(diff(&sum))
+                                .msg(in_place_by_other(&sum)))
+                        }
                     }
                     continue;
                 }
@@ -474,7 +479,11 @@ impl Module for SharCopy {
                     drops += 1;
                     match resume_after_drop(ctx, &mut conn, &mut lock, &p, &run, &src, &sum, size, &mut drops, deadline, io_t)? {
                         Some(o) => offset = o,
-                        None => return Ok(Outcome::new(true, out(&checksum, transferred, resumed)).diff(diff(&sum)).msg(in_place_by_other(&sum))),
+                        None => {
+                            return Ok(Outcome::new(true, out(&checksum, transferred, resumed))
+                                .diff(diff(&sum))
+                                .msg(in_place_by_other(&sum)))
+                        }
                     }
                     continue;
                 }
@@ -574,10 +583,12 @@ fn resume_after_drop(
     // Let go of the old connection's holder first: it keeps that connection open.
     *lock = None;
     conn.reconnect(Duration::from_millis(300 * u64::from((*drops).max(1))), deadline).map_err(|e| e.into_failure("reconnect"))?;
+    conn.flush_warnings(ctx);
     *lock = Some(take_lock_retrying(ctx, conn, p, run, src, true, drops, deadline)?);
     let s = conn.get().map_err(|e| e.into_failure("reconnect"))?;
     let g = s.exec(&gather_cmd(&p.dest), io_t).map_err(|e| e.into_failure("inspect partial copy"))?;
-    let r = parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect partial copy", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
+    let r = parse_gather(&g.stdout)
+        .ok_or_else(|| Failure::new("inspect partial copy", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
     if r.part_size.is_none() && r.dest_size == Some(size) && !p.force {
         let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, true, Duration::from_secs(3600))
             .map_err(|e| e.into_failure("checksum dest"))?;
@@ -619,10 +630,7 @@ mod tests {
 
     #[test]
     fn gather_parsing() {
-        assert_eq!(
-            parse_gather("dir=1\ndest=10\npart=\n"),
-            Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None })
-        );
+        assert_eq!(parse_gather("dir=1\ndest=10\npart=\n"), Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None }));
         assert_eq!(parse_gather("dir=0\ndest=\npart=5\n").map(|r| r.part_size), Some(Some(5)));
         assert_eq!(parse_gather("dir=1\ndest=x\npart=\n"), None);
         assert_eq!(parse_gather("dir=1\n"), None);
@@ -709,9 +717,20 @@ mod tests {
     #[test]
     fn lock_report_and_owner() {
         let mut r = LockReport::default();
-        for l in ["UMLOCK=waiting", "UMOWNER token=t1", "UMOWNER pid=12", "UMOWNER client=10.0.0.5", "UMOWNER started=100",
-                  "UMOWNER controller=ctl1", "UMOWNER controller_pid=777", "UMOWNER src=/b/ums.shar", "UMOWNER dest=/opt/x.shar",
-                  "UMOWNER now=130", "UMLOCK=waiting", "UMLOCK=held"] {
+        for l in [
+            "UMLOCK=waiting",
+            "UMOWNER token=t1",
+            "UMOWNER pid=12",
+            "UMOWNER client=10.0.0.5",
+            "UMOWNER started=100",
+            "UMOWNER controller=ctl1",
+            "UMOWNER controller_pid=777",
+            "UMOWNER src=/b/ums.shar",
+            "UMOWNER dest=/opt/x.shar",
+            "UMOWNER now=130",
+            "UMLOCK=waiting",
+            "UMLOCK=held",
+        ] {
             r.line(l);
         }
         assert_eq!(r.state, "held");

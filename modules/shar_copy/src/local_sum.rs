@@ -8,7 +8,6 @@ use std::thread::JoinHandle;
 use usage_meter::upgrade_state::{hex, is_sha256_hex};
 use usage_meter::Failure;
 
-
 /// sha256 of a local file, reading in 1 MiB blocks.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = File::open(path)?;

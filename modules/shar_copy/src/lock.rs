@@ -27,7 +27,6 @@ pub const LOCK_FILE: &str = "shar_copy.lock";
 /// message of a copy that has to wait.
 pub const OWNER_FILE: &str = "shar_copy.owner";
 
-
 /// `state_dir/LOCK_FILE` and `state_dir/OWNER_FILE`.
 pub fn lock_paths(state_dir: &str) -> (String, String) {
     (path_in(state_dir, LOCK_FILE), path_in(state_dir, OWNER_FILE))

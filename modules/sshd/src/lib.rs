@@ -6,9 +6,8 @@ mod original;
 pub use original::Original;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
+use usage_meter::ssh::{banner, sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -43,7 +42,8 @@ pub struct Params {
     #[serde(default = "default_service")]
     #[schemars(length(min = 1))]
     pub service: String,
-    /// Seconds to wait, after a stop, for the SSH port to stop accepting connections.
+    /// Seconds to wait, after a stop, for sshd to stop answering (no SSH banner
+    /// on the port: refused, reset, closed, or silent).
     #[serde(default = "default_stop_wait")]
     #[schemars(range(min = 1, max = 600))]
     pub stop_wait: u64,
@@ -168,12 +168,27 @@ fn describe(active: bool, enabled: Option<bool>) -> String {
     format!("active: {}\nenabled: {en}\n", if active { "yes" } else { "no" })
 }
 
-/// True when nothing accepts TCP connections on the SSH port any more.
-fn listener_gone(conn: &ConnectionArgs) -> bool {
-    let Ok(addrs) = (conn.host.as_str(), conn.port).to_socket_addrs() else { return false };
-    addrs
-        .into_iter()
-        .all(|a| matches!(TcpStream::connect_timeout(&a, Duration::from_secs(2)), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused))
+/// How long one "does sshd answer" probe waits for the SSH banner.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `None` when sshd no longer answers on the SSH port (refused, reset or
+/// closed before the banner, no banner in time: see
+/// `usage_meter::ssh::banner`); else what was seen (the banner, or why it
+/// cannot tell).
+fn still_answering(conn: &ConnectionArgs) -> Option<String> {
+    match sshd_answers(&conn.host, conn.port, PROBE_TIMEOUT) {
+        Ok(b) => Some(format!("it still answers with the SSH banner {b:?}")),
+        Err(e) if banner::is_not_answering(e.kind) => None,
+        Err(e) => Some(format!("cannot tell: {}", e.detail)),
+    }
+}
+
+/// A first connection's error that proves the appliance is up and sshd is not
+/// there: refused, or dropped before or during the handshake (a port forward or
+/// NAT accepts and resets), confirmed by a banner probe. A timeout or an
+/// unreachable host proves nothing: the whole appliance may be down.
+fn up_without_sshd(conn: &ConnectionArgs, e: &SshError) -> bool {
+    matches!(e.kind, SshErrorKind::Refused | SshErrorKind::Dropped) && still_answering(conn).is_none()
 }
 
 #[derive(Debug)]
@@ -190,29 +205,24 @@ impl Module for Sshd {
             description: &[
                 "Manages the SSH service of a vCloud Usage Meter appliance, the first and last step of the in-place upgrade.",
                 "Uses C(systemctl) and falls back to C(service).",
-                "Stopping sshd over the connection it serves is supported: the stop is issued detached, the session ends, and the module confirms that the SSH port refuses connections.",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Stopping sshd over the connection it serves is supported: the stop is issued detached, the session ends, and the module confirms that sshd no longer answers.",
+                "\"sshd answers\" means a TCP connection gives an SSH identification line (C(SSH-2.0-...)) within 2 s; refused, reset, closed before the banner, or no banner in time all mean it does not. So the module works the same through a port forward, a DNAT rule or a user-mode NAT (which accept every connection) and behind a firewall that drops packets.",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "When sshd cannot be reached at all, O(state=started) fails: start sshd on the appliance console (C(service sshd start)) or through VMware Tools first.",
-                "When sshd is already stopped and unreachable, O(state=stopped) succeeds unchanged and O(enabled) cannot be read; a warning says so.",
+                "When sshd is already stopped (the appliance refuses or resets SSH connections and gives no banner), O(state=stopped) succeeds unchanged and O(enabled) cannot be read; a warning says so. An appliance that does not answer at all (a timeout) is a failure: it may be down.",
             ],
             examples: r#"
 - name: Open SSH for the upgrade window and keep it across the reboot
   vcloud.usage_meter.sshd:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     state: started
     enabled: true
-  delegate_to: localhost
 
 - name: Close SSH again, as the appliance ships
   vcloud.usage_meter.sshd:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     state: stopped
     enabled: false
-  delegate_to: localhost
 "#,
             check_mode: Support::Full,
             diff_mode: Support::Full,
@@ -227,7 +237,7 @@ impl Module for Sshd {
         }
         let ssh = match Ssh::connect(&p.connection, ctx) {
             Ok(s) => s,
-            Err(e) if e.kind == SshErrorKind::Refused && p.state == Some(State::Stopped) => {
+            Err(e) if p.state == Some(State::Stopped) && up_without_sshd(&p.connection, &e) => {
                 if p.enabled.is_some() {
                     ctx.warn("sshd is stopped and unreachable, so whether it starts at boot could not be read or changed");
                 }
@@ -235,11 +245,16 @@ impl Module for Sshd {
                     ctx.warn(format!("sshd is stopped and unreachable, so its record {f} stays; the next run uses it as the state to put back"));
                 }
                 return Ok(Outcome::new(false, Output { active: false, enabled: None, manager: None, original: None, original_source: None })
-                    .msg("sshd is already stopped (the SSH port refuses connections)"));
+                    .msg(format!("sshd is already stopped (it does not answer on the SSH port: {})", e.detail)));
             }
-            Err(e) if e.kind == SshErrorKind::Refused => {
+            Err(e) if matches!(e.kind, SshErrorKind::Timeout | SshErrorKind::Unreachable) => {
                 return Err(e
-                    .hint("sshd must first be started on the appliance console as root (`service sshd start`) or through VMware Tools (the upgrade role does this when vCenter variables are set)")
+                    .hint("the appliance does not answer at all (down, still booting, or a firewall drops the SSH port), so sshd's state cannot be read: check the VM in vCenter and its console, then run again")
+                    .into_failure("connect"))
+            }
+            Err(e) if e.kind == SshErrorKind::Refused || banner::is_not_answering(e.kind) => {
+                return Err(e
+                    .hint("sshd does not answer (refused, reset or no SSH banner in time): it must first be started on the appliance console as root (`service sshd start`) or through VMware Tools (the upgrade role does this when vCenter variables are set)")
                     .into_failure("connect"))
             }
             Err(e) => return Err(e.into_failure("connect")),
@@ -256,10 +271,17 @@ impl Module for Sshd {
         })?;
         let manager = Some(if obs.systemctl { "systemctl" } else { "service" }.to_string());
         let todo = plan(&obs, p.state, p.enabled);
-        let after_active = if todo.start { true } else if todo.stop { false } else { obs.active };
+        let after_active = if todo.start {
+            true
+        } else if todo.stop {
+            false
+        } else {
+            obs.active
+        };
         let after_enabled = todo.enable.or(obs.enabled);
         let found = original::parse_read(&gathered.stdout);
-        let fallback = Original { active: p.original_active.unwrap_or(obs.active), enabled: p.original_enabled.or(obs.enabled), recorded: None };
+        let fallback =
+            Original { active: p.original_active.unwrap_or(obs.active), enabled: p.original_enabled.or(obs.enabled), recorded: None };
         let resolved = p.original_file.as_ref().map(|_| original::resolve(found, fallback, !todo.is_empty(), p.forget_original));
         let out = Output {
             active: after_active,
@@ -282,14 +304,14 @@ impl Module for Sshd {
         }
 
         if let (Some(f), Some((o, "recorded"))) = (&p.original_file, &resolved) {
-            ssh.exec_ok(&original::write_cmd(f, o), timeout).map_err(|e| {
-                e.into_failure("record sshd's state").hint("check that the appliance's disk is writable and not full")
-            })?;
+            ssh.exec_ok(&original::write_cmd(f, o), timeout)
+                .map_err(|e| e.into_failure("record sshd's state").hint("check that the appliance's disk is writable and not full"))?;
         }
         let q = usage_meter::shell::quote(svc);
         if let Some(en) = todo.enable {
             let verb = if en { "enable" } else { "disable" };
-            let cmd = if obs.systemctl { format!("systemctl {verb} {q}") } else { format!("chkconfig {q} {}", if en { "on" } else { "off" }) };
+            let cmd =
+                if obs.systemctl { format!("systemctl {verb} {q}") } else { format!("chkconfig {q} {}", if en { "on" } else { "off" }) };
             ssh.exec_ok(&cmd, timeout).map_err(|e| e.into_failure(&format!("{verb} sshd")))?;
         }
         if todo.start {
@@ -303,11 +325,11 @@ impl Module for Sshd {
             ssh.exec_ok(&stop_cmd(obs.systemctl, svc), timeout).map_err(|e| e.into_failure("stop sshd"))?;
             drop(ssh);
             let deadline = Instant::now() + Duration::from_secs(p.stop_wait);
-            while !listener_gone(&p.connection) {
+            while let Some(seen) = still_answering(&p.connection) {
                 if Instant::now() >= deadline {
                     return Err(Failure::new(
                         "stop sshd",
-                        format!("the SSH port still accepts connections {} s after the stop", p.stop_wait),
+                        format!("sshd still answers on the SSH port {} s after the stop ({seen})", p.stop_wait),
                     )
                     .hint("check `service sshd status` on the appliance console; raise stop_wait if the appliance is slow"));
                 }
@@ -349,10 +371,7 @@ mod tests {
         assert_eq!(stop_cmd(true, "sshd"), "nohup sh -c 'sleep 1; systemctl stop sshd' >/dev/null 2>&1 </dev/null &");
         assert_eq!(stop_cmd(false, "sshd"), "nohup sh -c 'sleep 1; service sshd stop' >/dev/null 2>&1 </dev/null &");
         // a name that needs quoting stays one word inside the detached script
-        assert_eq!(
-            stop_cmd(true, "my ssh"),
-            r"nohup sh -c 'sleep 1; systemctl stop '\''my ssh'\''' >/dev/null 2>&1 </dev/null &"
-        );
+        assert_eq!(stop_cmd(true, "my ssh"), r"nohup sh -c 'sleep 1; systemctl stop '\''my ssh'\''' >/dev/null 2>&1 </dev/null &");
     }
 
     #[test]

@@ -82,10 +82,7 @@ pub fn write_cmd(path: &str, o: &Original) -> String {
     // the quoted path, then `.tmp.$$` unquoted so that the shell's pid expands
     let tmp = format!("{q}.tmp.$$");
     let dir = quote(path.rsplit_once('/').map_or(".", |(d, _)| if d.is_empty() { "/" } else { d }));
-    format!(
-        "umask 077 && mkdir -p {dir} && printf '%s recorded=%s\\n' {} \"$(date +%s)\" > {tmp} && mv -f {tmp} {q}",
-        quote(&o.line())
-    )
+    format!("umask 077 && mkdir -p {dir} && printf '%s recorded=%s\\n' {} \"$(date +%s)\" > {tmp} && mv -f {tmp} {q}", quote(&o.line()))
 }
 
 /// Shell: remove the record.
@@ -133,8 +130,16 @@ mod tests {
         let cmd = write_cmd("/var/lib/x y/sshd.original", &o);
         assert!(cmd.starts_with("umask 077 && mkdir -p '/var/lib/x y' && "), "{cmd}");
         assert!(cmd.contains("'active=yes enabled=unknown'"), "{cmd}");
-        assert!(cmd.ends_with("> '/var/lib/x y/sshd.original'.tmp.$$ && mv -f '/var/lib/x y/sshd.original'.tmp.$$ '/var/lib/x y/sshd.original'"), "{cmd}");
+        assert!(
+            cmd.ends_with(
+                "> '/var/lib/x y/sshd.original'.tmp.$$ && mv -f '/var/lib/x y/sshd.original'.tmp.$$ '/var/lib/x y/sshd.original'"
+            ),
+            "{cmd}"
+        );
         let plain = write_cmd("/var/lib/um/sshd.original", &o);
-        assert!(plain.ends_with("> /var/lib/um/sshd.original.tmp.$$ && mv -f /var/lib/um/sshd.original.tmp.$$ /var/lib/um/sshd.original"), "{plain}");
+        assert!(
+            plain.ends_with("> /var/lib/um/sshd.original.tmp.$$ && mv -f /var/lib/um/sshd.original.tmp.$$ /var/lib/um/sshd.original"),
+            "{plain}"
+        );
     }
 }

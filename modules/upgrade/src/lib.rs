@@ -341,7 +341,7 @@ impl Module for Upgrade {
                 "A task that finds an upgrade already running attaches to it instead of starting another. A lock on the appliance (C(flock) on a file under O(state_dir), held by the run) makes sure the bundle never runs twice at once, even from two plays.",
                 "The outcome (bundle sha256, exit code, boot id at completion, log paths) is recorded under O(state_dir). A re-run after success reports C(changed=false), with RV(reboot_required) true until the appliance has rebooted. Without a record, an existing C(<chdir>-old) means the appliance already has the 4.3 layout: nothing is done.",
                 "A previous run of the same bundle that failed or was interrupted is not repeated unless O(force=true): restore the snapshot first.",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "The 4.3 upgrade is completed by a reboot (M(vcloud.usage_meter.reboot)); this module does not reboot.",
@@ -350,17 +350,11 @@ impl Module for Upgrade {
             examples: r#"
 - name: Run the upgrade bundle copied by shar_copy
   vcloud.usage_meter.upgrade:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     checksum: "sha256:{{ ums_bundle_sha256 }}"
-  delegate_to: localhost
   register: upgrade
 
 - name: Reboot to complete it
   vcloud.usage_meter.reboot:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
-  delegate_to: localhost
   when: upgrade.reboot_required
 "#,
             check_mode: Support::Full,
@@ -370,9 +364,10 @@ impl Module for Upgrade {
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
         let t0 = Instant::now();
-        let want = p.checksum.as_deref().map(parse_checksum).transpose().map_err(|m| {
-            Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>")
-        })?;
+        let want =
+            p.checksum.as_deref().map(parse_checksum).transpose().map_err(|m| {
+                Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>")
+            })?;
         for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir)] {
             if !v.starts_with('/') {
                 return Err(Failure::new("check options", format!("{name} '{v}' must be an absolute path")));
@@ -555,12 +550,19 @@ impl Module for Upgrade {
     }
 }
 
-fn read_status(ctx: &Context, conn: &mut Reconnecting<'_>, p: &Params, wait: u64, io_t: Duration, deadline: Instant) -> Result<Status, Failure> {
+fn read_status(
+    ctx: &mut Context,
+    conn: &mut Reconnecting<'_>,
+    p: &Params,
+    wait: u64,
+    io_t: Duration,
+    deadline: Instant,
+) -> Result<Status, Failure> {
     let out = conn
         .exec_retry(ctx, &status_cmd(p, wait), io_t + Duration::from_secs(wait), deadline)
         .map_err(|e| e.into_failure("read upgrade state"))?;
-    parse_status(&out.stdout)
-        .ok_or_else(|| Failure::new("read upgrade state", format!("unexpected output: {}", out.tail(5).join(" | "))))
+    conn.flush_warnings(ctx);
+    parse_status(&out.stdout).ok_or_else(|| Failure::new("read upgrade state", format!("unexpected output: {}", out.tail(5).join(" | "))))
 }
 
 fn run_failure(r: &UpgradeRecord, tail: &[String], _p: &Params, what: &str) -> Failure {
@@ -763,7 +765,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ch = dir.path().join("ums");
         std::fs::create_dir_all(ch.join("var/logs")).unwrap();
-        std::fs::write(ch.join("b.shar"), "echo running in $PWD umask $(umask); touch var/logs/inplaceupgradeum-1-2; sleep 0.5; exit 0\n").unwrap();
+        std::fs::write(ch.join("b.shar"), "echo running in $PWD umask $(umask); touch var/logs/inplaceupgradeum-1-2; sleep 0.5; exit 0\n")
+            .unwrap();
         let sd = dir.path().join("state");
         let start = |expect: &str| {
             run_start_script(&[sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), "aa", expect, "0"])

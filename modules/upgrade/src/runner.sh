@@ -22,6 +22,7 @@ else
   rc=127
 fi
 boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+# shellcheck disable=SC2012  # the newest log by mtime; the installer names them
 ulog=$(ls -1t "$CH"/var/logs/inplaceupgradeum-* 2>/dev/null | head -n 1)
 printf 'format=1\nid=%s\nsha256=%s\nshar=%s\nchdir=%s\nrc=%s\nstarted=%s\nfinished=%s\nfinished_boot_id=%s\nlog=%s\nupgrade_log=%s\n' \
   "$id" "$SHA" "$SH" "$CH" "$rc" "$started" "$(date +%s)" "$boot" "$log" "$ulog" > "$SD/upgrade.record.tmp"

@@ -24,6 +24,7 @@ fi
 # The bundle is still the one the module hashed: the checksum cache entry it
 # wrote must match the file as it is now (a copy may have replaced it since).
 if [ -n "$CACHE" ]; then
+  # shellcheck disable=SC2034  # P is read by the @STAT_KEY@ command substituted in
   P=$SH
   k=$(@STAT_KEY@ 2> /dev/null) || k=
   { read -r ck; read -r cp; read -r cs; } < "$CACHE" 2> /dev/null || ck=

@@ -368,12 +368,8 @@ fn fetch_one(ssh: &Ssh, l: &Listed, local: &Path, stall: Duration) -> Result<(u6
     make_dir(dir).map_err(|e| dest_failure(dir, "create a folder", &e))?;
     let tmp = part_path(local);
     let _ = std::fs::remove_file(&tmp);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| dest_failure(dir, "create a file", &e))?;
+    let file =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| dest_failure(dir, "create a file", &e))?;
     let mut w = Hashing { inner: BufWriter::with_capacity(256 * 1024, file), hash: Sha256::new() };
     let result = ssh.download(&l.path, l.offset, l.len(), &mut w, stall);
     let finish = |w: Hashing<BufWriter<File>>| -> std::io::Result<String> {
@@ -419,8 +415,8 @@ impl Module for UpgradeLogs {
             description: &[
                 "Copies the in-place upgrade logs (C(var/logs/inplaceupgradeum-*) of the current and, after the 4.3 reboot, the previous installation), the output and record of M(vcloud.usage_meter.upgrade) runs, and the output of the status script to a directory on the controller: the evidence to keep when an upgrade fails.",
                 "One SSH command lists the matching files with their size and sha256; each file is then streamed over SSH into a temporary file in O(dest) and renamed into place, so a partial copy never has the final name and no file is held in memory.",
-                "A file that O(dest) already holds with the same sha256 is not copied again (C(changed=false) when nothing was copied and the status output is unchanged).",
-                "Runs on the controller; use C(delegate_to: localhost). When the appliance cannot be reached the task fails with the usual connection message (in a rescue, use C(ignore_errors: true)).",
+                "A file that O(dest) already holds with the same sha256 is not copied again (C(changed=false) when no file was copied; a status output that differs from the C(status.txt) already in O(dest) is saved again without counting as a change, since the script's output varies from run to run).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options. When the appliance cannot be reached the task fails with the usual connection message (in a rescue, use C(ignore_errors: true)).",
             ],
             notes: &[
                 "Files larger than O(max_bytes) keep their last O(max_bytes) bytes; RV(files[].sha256) is then the checksum of that tail.",
@@ -429,23 +425,17 @@ impl Module for UpgradeLogs {
             examples: r#"
 - name: Save the upgrade logs of the appliance on the controller
   vcloud.usage_meter.upgrade_logs:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     dest: "{{ playbook_dir }}/usage-meter-logs/{{ inventory_hostname }}"
     connect_timeout: 10
-  delegate_to: localhost
   ignore_errors: true
 
 - name: Only the newest upgrade log, at most 5 MiB of it
   vcloud.usage_meter.upgrade_logs:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     dest: /srv/um-logs
     patterns:
       - /opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-*
     status: false
     max_bytes: 5242880
-  delegate_to: localhost
 "#,
             check_mode: Support::Full,
             diff_mode: Support::None,
@@ -509,11 +499,13 @@ impl Module for UpgradeLogs {
             }
         }
         let status_path = dest.join(STATUS_FILE);
-        let status_changed =
-            status_text.as_ref().is_some_and(|t| std::fs::read(&status_path).map_or(true, |old| old != t.as_bytes()));
+        let status_changed = status_text.as_ref().is_some_and(|t| std::fs::read(&status_path).map_or(true, |old| old != t.as_bytes()));
 
         let to_fetch = plan.iter().filter(|(_, _, f)| *f).count() as u64;
-        let changed = to_fetch > 0 || status_changed;
+        // status.sh's output varies from run to run (times, uptimes): saving a
+        // newer one refreshes a snapshot and is no change; a first one is.
+        let status_new = status_text.is_some() && !status_path.exists();
+        let changed = to_fetch > 0 || status_new;
         let saved = |l: &Listed, local: &Path, sha: String, fetched: bool| SavedFile {
             remote: l.path.clone(),
             local: local.display().to_string(),
@@ -536,7 +528,7 @@ impl Module for UpgradeLogs {
         }
 
         // 4. Fetch.
-        if changed {
+        if changed || status_changed {
             make_dir(&dest).map_err(|e| dest_failure(&dest, "create the folder", &e))?;
         }
         let mut files = Vec::new();
@@ -572,7 +564,7 @@ impl Module for UpgradeLogs {
             msg.push_str(&format!("; {truncated} kept only their last {} bytes", p.max_bytes));
         }
         let out = Output { dest: dest.display().to_string(), files, fetched, status_file, status_rc };
-        Ok(Outcome::new(fetched > 0 || status_changed, out).msg(msg))
+        Ok(Outcome::new(fetched > 0 || status_new, out).msg(msg))
     }
 }
 

@@ -39,6 +39,9 @@ fn default_old_install() -> String {
 fn default_tail() -> u64 {
     20
 }
+fn default_settle_polls() -> u32 {
+    3
+}
 
 /// Options of vcloud.usage_meter.verify.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -94,6 +97,23 @@ pub struct Params {
     #[serde(default = "default_old_install")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
     pub old_install_dir: String,
+    /// How many consecutive runs of O(command) must show every service Running
+    /// before the services count as healthy (the settle window).
+    ///
+    /// A service in a crash loop (C(Restart=on-failure)) shows Running for a
+    /// moment after each restart; one lucky run must not pass it.
+    #[serde(default = "default_settle_polls")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub settle_polls: u32,
+    /// Seconds that must lie between the first and the last of those
+    /// consecutive all-Running runs. Default 4 x O(interval): 20 s at the
+    /// default interval of 5 s.
+    ///
+    /// The wait goes on past O(timeout) while a settle window that started
+    /// before it is still running; a run that is not all Running ends it.
+    /// With O(timeout=0) the module checks once and does not settle.
+    #[schemars(range(max = 86400))]
+    pub settle_seconds: Option<u64>,
     /// Lines of the upgrade log returned when the check fails.
     #[serde(default = "default_tail")]
     #[schemars(range(min = 1, max = 10000))]
@@ -124,6 +144,9 @@ pub struct Output {
     pub status_rc: Option<i32>,
     /// Output of the last run of O(command), without colours and blank lines.
     pub stdout_lines: Vec<String>,
+    /// Services seen Running and then not Running during the wait (a crash loop, or a restart).
+    #[schemars(extend("x-sample" = [], "x-returned" = "always"))]
+    pub flapping: Vec<String>,
     /// How many times O(command) ran.
     #[schemars(extend("x-sample" = 3))]
     pub attempts: u32,
@@ -189,12 +212,7 @@ pub fn healthy(report: &StatusReport, rc: Option<i32>, check_rc: bool) -> bool {
 pub fn problem(report: &StatusReport, rc: Option<i32>, check_rc: bool, command: &str) -> String {
     let offline = report.offline();
     if !offline.is_empty() {
-        return format!(
-            "{} of {} services not Running: {}",
-            offline.len(),
-            report.services.len(),
-            offline.join(", ")
-        );
+        return format!("{} of {} services not Running: {}", offline.len(), report.services.len(), offline.join(", "));
     }
     if report.running_count() == 0 {
         return format!("no line of the output of `{command}` reads as a service status (Running or Offline)");
@@ -205,13 +223,77 @@ pub fn problem(report: &StatusReport, rc: Option<i32>, check_rc: bool, command: 
     "unknown".into()
 }
 
+/// The settle window: healthy means every service Running in at least
+/// `polls` consecutive checks, the first and the last at least `window` apart.
+/// Also remembers the services seen Running and later not Running.
+#[derive(Debug, Clone)]
+pub struct Settle {
+    pub polls: u32,
+    pub window: Duration,
+    /// Consecutive healthy checks so far, and when the first of them ran.
+    pub streak: u32,
+    since: Option<Instant>,
+    settled: bool,
+    seen_running: std::collections::BTreeSet<String>,
+    flapping: std::collections::BTreeSet<String>,
+}
+
+impl Settle {
+    pub fn new(polls: u32, window: Duration) -> Self {
+        Settle {
+            polls: polls.max(1),
+            window,
+            streak: 0,
+            since: None,
+            settled: false,
+            seen_running: Default::default(),
+            flapping: Default::default(),
+        }
+    }
+
+    /// One check's report; true once the window is complete.
+    pub fn observe(&mut self, report: &StatusReport, ok: bool, now: Instant) -> bool {
+        for (name, st) in &report.services {
+            if st == status::RUNNING {
+                self.seen_running.insert(name.clone());
+            } else if self.seen_running.contains(name) {
+                self.flapping.insert(name.clone());
+            }
+        }
+        if !ok {
+            self.broken();
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        self.streak += 1;
+        self.settled = self.streak >= self.polls && now.duration_since(since) >= self.window;
+        self.settled
+    }
+
+    /// A check that failed or could not run ends the streak.
+    pub fn broken(&mut self) {
+        self.streak = 0;
+        self.since = None;
+        self.settled = false;
+    }
+
+    pub fn is_settled(&self) -> bool {
+        self.settled
+    }
+
+    pub fn flapping(&self) -> Vec<String> {
+        self.flapping.iter().cloned().collect()
+    }
+}
+
 #[derive(Debug)]
 pub struct Verify;
 
 /// One run of the status command, reconnecting first if needed.
-fn run_status(ssh: &mut Option<Ssh>, p: &Params, ctx: &Context) -> Result<ExecOutput, SshError> {
+fn run_status(ssh: &mut Option<Ssh>, p: &Params, ctx: &mut Context) -> Result<ExecOutput, SshError> {
     if ssh.is_none() {
-        let (s, _warning) = Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout))?;
+        let (s, warning) = Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout))?;
+        usage_meter::ssh::warn_once(ctx, warning);
         *ssh = Some(s);
     }
     let Some(s) = ssh.as_ref() else {
@@ -232,10 +314,11 @@ impl Module for Verify {
             description: &[
                 "Runs the appliance's status script (C(cd /opt/vmware/cloudusagemetering && ./scripts/status.sh)), the documented check after the 4.3 upgrade and its reboot, until every listed service is Running or O(timeout) has passed.",
                 "Services come up Offline, then Running, over some time after a boot, so the module polls every O(interval) seconds.",
+                "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash loop, Running for a moment after each restart, does not pass, and is named as flapping in the failure.",
                 "The output is parsed defensively, because its format is not published [guess]: ANSI colours are removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is running)) or after it.",
                 "Fails, after the wait, when any service is Offline or no service is Running, with the names, the path of the newest upgrade log and its last lines.",
                 "Read-only: it runs in check mode too and never reports a change.",
-                "Runs on the controller; use C(delegate_to: localhost).",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "When a service stays Offline after the 4.3 upgrade, the documented recovery is to revert the appliance to the snapshot taken before the upgrade and repeat it.",
@@ -244,10 +327,7 @@ impl Module for Verify {
             examples: r#"
 - name: Wait until every Usage Meter service is Running
   vcloud.usage_meter.verify:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     timeout: 900
-  delegate_to: localhost
   register: um_status
 
 - name: Show the services
@@ -256,11 +336,8 @@ impl Module for Verify {
 
 - name: A status script that prints UP/DOWN
   vcloud.usage_meter.verify:
-    host: "{{ ansible_host }}"
-    password: "{{ ansible_password }}"
     running_pattern: '\bUP\b'
     offline_pattern: '\bDOWN\b'
-  delegate_to: localhost
 "#,
             check_mode: Support::Full,
             diff_mode: Support::None,
@@ -277,6 +354,12 @@ impl Module for Verify {
         let mut attempts: u32 = 0;
         let mut last: Option<(StatusReport, ExecOutput)> = None;
         let mut last_ssh_error: Option<SshError>;
+        let settle = if p.timeout == 0 {
+            Settle::new(1, Duration::ZERO)
+        } else {
+            Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
+        };
+        let mut settle = settle;
         loop {
             match run_status(&mut ssh, &p, ctx) {
                 Ok(out) => {
@@ -289,7 +372,13 @@ impl Module for Verify {
                     if matches!(out.rc, Some(126 | 127)) {
                         return Err(Failure::new(
                             "run status",
-                            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
+                            format!(
+                                "`{}` could not be run in {} (rc={}): {}",
+                                p.command,
+                                p.chdir,
+                                out.rc.unwrap_or_default(),
+                                out.tail(3).join(" | ")
+                            ),
                         )
                         .hint("check the command option; the documented check is ./scripts/status.sh in /opt/vmware/cloudusagemetering")
                         .with("status_rc", out.rc.unwrap_or_default()));
@@ -297,36 +386,49 @@ impl Module for Verify {
                     let report = parse_status(&out.stdout, &patterns);
                     ctx.log(2, format!("attempt {attempts}: {} services, offline: {:?}", report.services.len(), report.offline()));
                     let ok = healthy(&report, out.rc, p.check_rc);
+                    let settled = settle.observe(&report, ok, Instant::now());
                     last = Some((report, out));
-                    if ok {
+                    if settled {
                         break;
+                    }
+                    if ok {
+                        ctx.log(2, format!("all Running in {} consecutive checks; settling", settle.streak));
                     }
                 }
                 Err(e) if e.is_transient() => {
                     ctx.log(1, format!("status check: {e}; retrying"));
                     ssh = None;
                     last_ssh_error = Some(e);
+                    settle.broken();
                 }
                 Err(e) => return Err(e.into_failure("run status")),
             }
             let now = Instant::now();
-            if now >= deadline {
+            // past the timeout, only a settle window already under way goes on
+            if now >= deadline && settle.streak == 0 {
                 break;
             }
-            std::thread::sleep(Duration::from_secs(p.interval).min(deadline - now));
+            let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
+            let pause = Duration::from_secs(p.interval).min(left);
+            match ssh.as_ref() {
+                Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
+                None => std::thread::sleep(pause),
+            }
         }
         let waited = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
 
         let Some((report, out)) = last else {
-            let e = last_ssh_error
-                .unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
+            let e =
+                last_ssh_error.unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
             return Err(e.into_failure("run status"));
         };
-        let ok = healthy(&report, out.rc, p.check_rc);
+        let ok = settle.is_settled();
 
         // The log and the old install: one more round trip (with the log tail when failing).
         let info_out = match ssh.as_ref() {
-            Some(s) => s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout)),
+            Some(s) => {
+                s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
+            }
             None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
         };
         let info = match info_out {
@@ -346,6 +448,7 @@ impl Module for Verify {
             old_install_present: info.old_install_present,
             status_rc: out.rc,
             stdout_lines: report.lines.clone(),
+            flapping: settle.flapping(),
             attempts,
             waited,
         };
@@ -353,7 +456,18 @@ impl Module for Verify {
             return Ok(Outcome::new(false, output));
         }
 
-        let what = problem(&report, out.rc, p.check_rc, &p.command);
+        let mut what = problem(&report, out.rc, p.check_rc, &p.command);
+        if healthy(&report, out.rc, p.check_rc) {
+            what = format!(
+                "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
+                settle.polls,
+                settle.window.as_secs()
+            );
+        }
+        let flapping = settle.flapping();
+        if !flapping.is_empty() {
+            what = format!("{what}; flapping (seen Running, then not Running: a crash loop or restarts): {}", flapping.join(", "));
+        }
         let log_part = match &info.upgrade_log {
             Some(l) => {
                 let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
@@ -373,6 +487,7 @@ impl Module for Verify {
             .hint(hint)
             .with("offline", output.offline.clone())
             .with("all_running", false)
+            .with("flapping", flapping)
             .with("attempts", attempts)
             .with("waited", waited)
             .with("stdout_lines", output.stdout_lines.clone())
@@ -410,10 +525,38 @@ mod tests {
         let i = parse_info("old=1\nlog=/x/var/logs/inplaceupgradeum-1\n--- um-verify log tail ---\nline a\nold=0\n");
         assert_eq!(
             i,
-            Info { old_install_present: true, upgrade_log: Some("/x/var/logs/inplaceupgradeum-1".into()), tail: vec!["line a".into(), "old=0".into()] }
+            Info {
+                old_install_present: true,
+                upgrade_log: Some("/x/var/logs/inplaceupgradeum-1".into()),
+                tail: vec!["line a".into(), "old=0".into()]
+            }
         );
         assert_eq!(parse_info("old=0\nlog=\n"), Info::default());
         assert_eq!(parse_info(""), Info::default());
+    }
+
+    #[test]
+    fn settle_needs_consecutive_checks_over_the_window() {
+        let pats = Patterns::defaults().unwrap();
+        let up = parse_status("gw : Running\nvcdcol : Running", &pats);
+        let down = parse_status("gw : Running\nvcdcol : Offline", &pats);
+        let t0 = Instant::now();
+        let s = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut st = Settle::new(3, Duration::from_secs(20));
+        assert!(!st.observe(&down, false, s(0)));
+        assert!(!st.observe(&up, true, s(5)));
+        assert!(!st.observe(&up, true, s(10)));
+        assert!(!st.observe(&down, false, s(15)), "a crash loop breaks the streak");
+        assert_eq!(st.flapping(), vec!["vcdcol".to_string()]);
+        assert!(!st.observe(&up, true, s(20)));
+        assert!(!st.observe(&up, true, s(25)));
+        assert!(!st.observe(&up, true, s(30)), "3 checks, but only 10 s apart");
+        assert!(st.observe(&up, true, s(40)));
+        assert!(st.is_settled());
+        // one check is enough with polls 1 and no window (timeout 0)
+        let mut once = Settle::new(1, Duration::ZERO);
+        assert!(once.observe(&up, true, s(0)));
+        assert!(once.flapping().is_empty());
     }
 
     #[test]

@@ -443,7 +443,10 @@ mod tests {
     #[test]
     fn arbitrary_input_never_panics() {
         // a cheap deterministic fuzz: byte soup around status words, multibyte characters
-        let atoms = ["Running", "Offline", " ", "  ", ":", "|", "\u{1b}[", "m", "\r", "\n", "é", "✓", "[", "]", ".", "-", "gw", "\u{9b}", "\t", "=", "not ", "\u{0}"];
+        let atoms = [
+            "Running", "Offline", " ", "  ", ":", "|", "\u{1b}[", "m", "\r", "\n", "é", "✓", "[", "]", ".", "-", "gw", "\u{9b}", "\t", "=",
+            "not ", "\u{0}",
+        ];
         let pats = p();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..3000 {
