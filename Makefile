@@ -4,10 +4,12 @@
 SHELL := /bin/bash
 export CARGO_TERM_COLOR := never
 COLL_DIR := $(CURDIR)/.work/collections
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 
 .PHONY: demo test bootstrap build docs collection unit integration clean
 
-demo: bootstrap build
+# The demo builds only what it runs (this machine's binary): see demo/run.sh.
+demo: bootstrap
 	demo/run.sh
 
 test: bootstrap unit build docs collection integration
@@ -15,7 +17,10 @@ test: bootstrap unit build docs collection integration
 bootstrap:
 	tools/bootstrap.sh
 
+# Formatting and lint first: they take seconds and fail for the simplest reasons.
 unit:
+	cargo fmt --all --check
+	shellcheck $$(git ls-files '*.sh')
 	cargo test --workspace --all-targets --locked
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -27,9 +32,9 @@ docs:
 
 # Install the tarball the build produced, so the tests exercise what users get.
 collection:
-	tools/build-collection.sh --arch x86_64 --no-build
+	tools/build-collection.sh --no-build
 	rm -rf $(COLL_DIR)
-	.venv/bin/ansible-galaxy collection install --force -p $(COLL_DIR) dist/x86_64/vcloud-usage_meter-*.tar.gz
+	.venv/bin/ansible-galaxy collection install --force -p $(COLL_DIR) dist/vcloud-usage_meter-$(VERSION).tar.gz
 
 integration:
 	UM_COLLECTIONS_PATH=$(COLL_DIR) .venv/bin/pytest -p no:cacheprovider tests/

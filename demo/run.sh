@@ -5,7 +5,7 @@
 #
 #   demo/run.sh [--dev] [--keep]
 #
-#   --dev    use this checkout as the collection, with debug binaries
+#   --dev    use this checkout as the collection, with a debug binary
 #            (tools/dev-build.sh), instead of building and installing the
 #            release tarball (tools/build-collection.sh)
 #   --keep   leave the appliances running afterwards (stop them with
@@ -50,11 +50,12 @@ VERSIONS=(4.1.0 4.2.0)
 mkdir -p "$DEMO"
 
 started=()
+# shellcheck disable=SC2317  # run by the trap below
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ ${#started[@]} -gt 0 ]; then
-    if [ $keep = 1 ] && [ $rc = 0 ]; then
+    if [ "$keep" = 1 ] && [ "$rc" = 0 ]; then
       say "Leaving ${started[*]} running (--keep)"
     else
       say "Stopping the simulated appliances"
@@ -63,7 +64,7 @@ cleanup() {
       done
     fi
   fi
-  exit $rc
+  exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -102,15 +103,18 @@ if [ -n "${UM_COLLECTIONS_PATH:-}" ]; then
   say "Using the collection under UM_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH (no build)"
   export ANSIBLE_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH
 elif [ $dev = 1 ]; then
-  say "Building debug module binaries into plugins/modules (tools/dev-build.sh)"
+  say "Building the debug module binary into plugins/bin (tools/dev-build.sh)"
   tools/dev-build.sh >/dev/null
   mkdir -p "$DEMO/dev-collections/ansible_collections/vcloud"
   ln -sfn "$REPO" "$DEMO/dev-collections/ansible_collections/vcloud/usage_meter"
   export ANSIBLE_COLLECTIONS_PATH=$DEMO/dev-collections
 else
-  say "Building the collection tarball (tools/build-collection.sh) and installing it"
-  tools/build-collection.sh --arch "$(uname -m)"
-  tarball=$(ls -t dist/"$(uname -m)"/vcloud-usage_meter-*.tar.gz | head -1)
+  # Only what the demo runs: this controller's binary, in a host-only tarball
+  # (the release tarball, for every controller, is `make build collection`).
+  say "Building this controller's module binary and a collection tarball (tools/build-collection.sh --arch host)"
+  tools/build-collection.sh --arch host
+  # shellcheck disable=SC2012  # the newest by mtime; the names are ours, no odd characters
+  tarball=$(ls -t .work/dist-host/vcloud-usage_meter-*-host-only.tar.gz | head -1)
   rm -rf "$DEMO/collections"
   ansible-galaxy collection install --force -p "$DEMO/collections" "$tarball" >/dev/null
   export ANSIBLE_COLLECTIONS_PATH=$DEMO/collections

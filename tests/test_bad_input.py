@@ -1,7 +1,7 @@
 """Bad input, for every module binary: always ONE JSON object, never a panic.
 
-Each module binary is run directly, the way Ansible runs a binary module
-(argv[1] = path of a JSON args file), with input a user (or a broken
+Each module is run directly, the way the action plugin runs it (the multicall
+binary, the module's name, then the path of a JSON args file), with input a user (or a broken
 controller) can produce: unknown options, wrong types, missing required
 options, empty strings, out-of-range numbers, a missing or directory `src`, a
 malformed checksum, args files that are not JSON / not an object / not UTF-8 /
@@ -16,8 +16,10 @@ absurdly deep or big, and no argv at all. Every case must give:
 
 The cases are generated from each module's own documentation (`<binary> --doc`
 plus the doc fragments it extends), so a new module or option is covered
-without editing this file. Modules are discovered in $UM_MODULE_DIR, else
-plugins/modules/ (built by tools/dev-build.sh).
+without editing this file. Modules are the documented ones (plugins/modules/*.py
+of the installed collection, else this checkout); the binary is the collection's
+multicall plugins/bin/usage_meter-linux-<arch>, run as `usage_meter MODULE ARGS`
+(built by tools/dev-build.sh), or $UM_MODULE_BIN.
 
 A few cases also go through real `ansible-playbook` to show that Ansible
 renders the failure as a normal task failure (not "MODULE FAILURE").
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import subprocess
 from functools import lru_cache
@@ -38,20 +41,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _module_dir() -> Path:
-    """$UM_MODULE_DIR, else the installed collection under test ($UM_COLLECTIONS_PATH,
-    as `make test` sets it), else this checkout's plugins/modules."""
-    if os.environ.get("UM_MODULE_DIR"):
-        return Path(os.environ["UM_MODULE_DIR"])
+def _collection_root() -> Path:
+    """The installed collection under test ($UM_COLLECTIONS_PATH, as `make test`
+    sets it), else this checkout (plugins/bin filled by tools/dev-build.sh)."""
     if os.environ.get("UM_COLLECTIONS_PATH"):
-        installed = Path(os.environ["UM_COLLECTIONS_PATH"]) / "ansible_collections" / "vcloud" / "usage_meter" / "plugins" / "modules"
+        installed = Path(os.environ["UM_COLLECTIONS_PATH"]) / "ansible_collections" / "vcloud" / "usage_meter"
         if installed.is_dir():
             return installed
-    return REPO / "plugins" / "modules"
+    return REPO
 
 
-MODULE_DIR = _module_dir()
-FRAGMENT_DIRS = [MODULE_DIR.parent / "doc_fragments", REPO / "plugins" / "doc_fragments"]
+ROOT = _collection_root()
+MODULE_DIR = ROOT / "plugins" / "modules"
+# The one multicall binary the action plugins run: `usage_meter-linux-<arch> MODULE ARGS_FILE`.
+MODULE_BIN = Path(os.environ.get("UM_MODULE_BIN") or ROOT / "plugins" / "bin" / f"usage_meter-linux-{platform.machine()}")
+FRAGMENT_DIRS = [ROOT / "plugins" / "doc_fragments", REPO / "plugins" / "doc_fragments"]
 TIMEOUT = 60  # seconds per binary run; a validation failure takes milliseconds
 
 # (module or "*", option, case) that are known to be accepted today although they
@@ -64,24 +68,25 @@ KNOWN_GAPS: dict[tuple[str, str, str], str] = {}
 # ---------------------------------------------------------------- discovery
 
 def _module_names() -> list[str]:
-    names: set[str] = set()
-    if MODULE_DIR.is_dir():
-        for p in MODULE_DIR.iterdir():
-            if not p.suffix and p.is_file() and os.access(p, os.X_OK):
-                names.add(p.name)
-            elif p.suffix == ".yml":
-                names.add(p.stem)  # documented but maybe not built: reported as a skip
-    return sorted(names)
+    """The documented modules (plugins/modules/<name>.py, what ansible-doc lists)."""
+    if not MODULE_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in MODULE_DIR.glob("*.py") if p.stem != "__init__")
 
 
 MODULES = _module_names()
 
 
 def binary(module: str) -> Path:
-    path = MODULE_DIR / module
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.skip(f"{path} is not built (run tools/dev-build.sh, or set UM_MODULE_DIR)")
-    return path
+    if not (MODULE_BIN.is_file() and os.access(MODULE_BIN, os.X_OK)):
+        pytest.skip(f"{MODULE_BIN} is not built (run tools/dev-build.sh, or set UM_MODULE_BIN)")
+    return MODULE_BIN
+
+
+def _doc_string(path: Path, name: str = "DOCUMENTATION") -> dict[str, Any]:
+    m = re.search(name + r'\s*=\s*r?"""(.*?)"""', path.read_text(), re.S)
+    assert m, f"{path}: no {name} string"
+    return yaml.safe_load(m.group(1)) or {}
 
 
 @lru_cache(maxsize=None)
@@ -90,23 +95,27 @@ def _fragment(name: str) -> dict[str, Any]:
     for d in FRAGMENT_DIRS:
         f = d / f"{short}.py"
         if f.exists():
-            m = re.search(r'DOCUMENTATION\s*=\s*r?"""(.*?)"""', f.read_text(), re.S)
-            assert m, f"{f}: no DOCUMENTATION string"
-            return yaml.safe_load(m.group(1)).get("options") or {}
+            return _doc_string(f).get("options") or {}
     raise AssertionError(f"doc fragment {name} not found in {FRAGMENT_DIRS}")
 
 
 @lru_cache(maxsize=None)
 def options(module: str) -> dict[str, dict[str, Any]]:
-    """The module's documented options, fragments included (from the binary itself)."""
-    cp = subprocess.run([str(binary(module)), "--doc"], capture_output=True, text=True, timeout=TIMEOUT)
-    assert cp.returncode == 0, cp.stderr
-    doc = yaml.safe_load(cp.stdout)["DOCUMENTATION"]
+    """The module's documented options, fragments included (as ansible-doc shows them)."""
+    doc = _doc_string(MODULE_DIR / f"{module}.py")
     opts: dict[str, dict[str, Any]] = {}
     for frag in doc.get("extends_documentation_fragment") or []:
         opts.update(_fragment(frag))
     opts.update(doc.get("options") or {})
     return opts
+
+
+def binary_required(module: str) -> set[str]:
+    """What the binary itself requires: the documented required options, and
+    `host`, which the docs call optional because the action plugin fills it
+    from the inventory host (so the binary always gets one from Ansible)."""
+    opts = options(module)
+    return {n for n, s in opts.items() if s.get("required")} | ({"host"} & set(opts))
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +130,7 @@ def base_args(module: str, bundle: Path, known_hosts: Path) -> dict[str, Any]:
     opts = options(module)
     args: dict[str, Any] = {}
     for name, spec in opts.items():
-        if not spec.get("required"):
+        if name not in binary_required(module):
             continue
         t = spec.get("type", "str")
         if name == "host":
@@ -147,7 +156,7 @@ def base_args(module: str, bundle: Path, known_hosts: Path) -> dict[str, Any]:
 
 def run_raw(module: str, data: bytes | None, tmp_path: Path, argv: list[str] | None = None):
     """Run the binary as Ansible does; `data` becomes the args file (argv[1])."""
-    cmd = [str(binary(module))]
+    cmd = [str(binary(module)), module]
     if argv is not None:
         cmd += argv
     elif data is not None:
@@ -304,8 +313,8 @@ def test_unknown_options(module, bundle, known_hosts, tmp_path):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_missing_required(module, bundle, known_hosts, tmp_path):
-    required = sorted(n for n, s in options(module).items() if s.get("required"))
-    assert required, f"{module} documents no required option (host at least)"
+    required = sorted(binary_required(module))
+    assert "host" in required, f"{module} has no option host"
     # none at all: all of them named, in Ansible's wording
     assert_clean_failure(run_args(module, {}, tmp_path), "missing required arguments: " + ", ".join(required))
     # each one alone; null means "not given", as in Ansible
@@ -363,7 +372,7 @@ def test_short_secret_keeps_the_result_readable(module, secret, bundle, known_ho
 
 @pytest.fixture
 def src_module() -> list[str]:
-    mods = [m for m in MODULES if (MODULE_DIR / m).exists() and options(m).get("src", {}).get("type") == "path"]
+    mods = [m for m in MODULES if (MODULE_DIR / f"{m}.py").exists() and options(m).get("src", {}).get("type") == "path"]
     if not mods:
         pytest.skip("no built module has a path option `src`")
     return mods
@@ -494,7 +503,7 @@ def test_base_arguments_are_valid(module, bundle, known_hosts, tmp_path):
 ANSIBLE_CASES = [
     ("sshd", {"host": "127.0.0.1", "port": 1, "no_such_option": 1},
      ["Unsupported parameters for (vcloud.usage_meter.sshd) module: no_such_option"]),
-    ("sshd", {"port": 1}, ["missing required arguments: host"]),
+    ("shar_copy", {"host": "127.0.0.1", "port": 1}, ["missing required arguments: src"]),
     ("sshd", {"host": "127.0.0.1", "port": "twenty-two"},
      ["argument 'port' is of type str and we were unable to convert to int"]),
     ("shar_copy", {"host": "127.0.0.1", "port": 1, "src": "/nonexistent/ums-system-upgrade.shar"},

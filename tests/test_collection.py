@@ -38,6 +38,24 @@ def test_every_module_is_documented_by_ansible_doc():
         assert "host_key_checking" in p.stdout or name == "certificates", name
 
 
+def test_ansible_doc_lists_every_module_and_role_without_a_warning():
+    """1.0.0's binaries in plugins/modules made `ansible-doc -l` warn
+    ("documentation formatting error: 'utf-8' codec can't decode") and list nothing."""
+    for kind, names in (("module", module_names()), ("role", ["inplace_upgrade", "preflight"])):
+        p = subprocess.run([str(VENV_BIN / "ansible-doc"), "-t", kind, "-l", "vcloud.usage_meter"],
+                           capture_output=True, text=True, env=ansible_env(), timeout=120)
+        assert p.returncode == 0, p.stderr
+        # Ansible's own warnings and errors ([WARNING]: ..., [ERROR]: ...); a Python
+        # DeprecationWarning of the cryptography package that ansible-core imports is not ours.
+        ours = [line for line in p.stderr.splitlines() if line.lstrip().startswith(("[WARNING]", "[ERROR]", "[DEPRECATION"))
+                or "documentation formatting error" in line]
+        assert not ours, p.stderr
+        # modules: "fqcn  description"; roles: "fqcn:" then its entry points, indented
+        listed = sorted(line.split()[0].rstrip(":") for line in p.stdout.splitlines()
+                        if line.strip() and not line[0].isspace())
+        assert listed == sorted(f"vcloud.usage_meter.{n}" for n in names), p.stdout
+
+
 def test_installed_collection_holds_binaries_not_sources():
     if not os.environ.get("UM_COLLECTIONS_PATH"):
         pytest.skip("runs against the installed tarball (make test sets UM_COLLECTIONS_PATH)")

@@ -5,23 +5,21 @@
   configured by .ansible-lint; the collection under test and community.vmware are
   resolved through ANSIBLE_COLLECTIONS_PATH (so FQCNs resolve and community.vmware
   task arguments are checked).
-- ansible-test sanity --venv: on a copy of the collection's content under
+- ansible-test sanity --venv: on the content of the built tarball (what users
+  install, the two static binaries included), unpacked under
   .work/sanity/src/ansible_collections/vcloud/usage_meter (ansible-test needs that
-  parent path). The copy holds the files git knows (tracked or new, not ignored:
-  module binaries are ignored, only their sidecar docs count) minus galaxy.yml's
-  build_ignore (the Rust workspace, tools and test harness are not collection
-  content), plus tests/sanity/. HOME points into .work/sanity/home, which carries
+  parent path), plus tests/sanity/. HOME points into .work/sanity/home, which carries
   the two offline workarounds (shared ANSIBLE_PROTOCOL.md §5): a get-pip shim and a
   pip.conf with the CA bundle. The first run builds ansible-test's venvs from PyPI
   (minutes); later runs reuse them.
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -112,36 +110,25 @@ def test_ansible_lint_fails_on_a_real_finding(lint_bin, vmware_collections, tmp_
 
 # --- ansible-test sanity ------------------------------------------------------------
 
-def _build_ignore() -> list[str]:
-    return list(yaml.safe_load((REPO / "galaxy.yml").read_text()).get("build_ignore") or [])
-
-
-def _collection_files() -> list[str]:
-    """Files git knows (tracked or new, not ignored) that `ansible-galaxy collection build`
-    would pack (galaxy.yml build_ignore), plus tests/sanity/ and .gitignore (which keeps
-    ansible-test's own tests/output/ out of the targets)."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=str(REPO),
-                         capture_output=True, check=True).stdout.decode()
-    patterns = _build_ignore()
-    keep = []
-    for rel in sorted(set(filter(None, out.split("\0")))):
-        if not (REPO / rel).is_file():
-            continue  # deleted in the work tree
-        parts = rel.split("/")
-        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-        ignored = any(fnmatch.fnmatch(p, pat) for p in prefixes for pat in patterns)
-        if not ignored or rel.startswith("tests/sanity/") or rel == ".gitignore":
-            keep.append(rel)
-    return keep
+def built_tarball() -> Path:
+    """The tarball `make collection` built (tools/build-collection.sh), the one users get."""
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    path = REPO / "dist" / f"vcloud-usage_meter-{version}.tar.gz"
+    assert path.is_file(), f"{path} is missing: run `make build collection` (make test does) first"
+    return path
 
 
 def prepare_sanity_tree() -> Path:
+    """The content of the built tarball, binaries included, plus tests/sanity/ (the
+    ignore files, if any) and a .gitignore that keeps ansible-test's own
+    tests/output/ out of the targets."""
     if SANITY_COLL.exists():
         shutil.rmtree(SANITY_COLL)
-    for rel in _collection_files():
-        dst = SANITY_COLL / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, dst)
+    SANITY_COLL.mkdir(parents=True)
+    with tarfile.open(built_tarball()) as tar:
+        tar.extractall(SANITY_COLL, filter="data")
+    if (REPO / "tests" / "sanity").is_dir():
+        shutil.copytree(REPO / "tests" / "sanity", SANITY_COLL / "tests" / "sanity", dirs_exist_ok=True)
     # ansible-test lists content with git when the nearest repository is the
     # collection's own; without one here it would find /work/main's and see nothing.
     subprocess.run(["git", "init", "-q", str(SANITY_COLL)], check=True)
@@ -173,8 +160,10 @@ def run_sanity(coll: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow  # first run: minutes (ansible-test builds its venvs from PyPI); then about 30 s
 def test_ansible_test_sanity():
     coll = prepare_sanity_tree()
-    assert (coll / "galaxy.yml").is_file() and (coll / "roles").is_dir()
+    assert (coll / "MANIFEST.json").is_file() and (coll / "roles").is_dir()
     assert not (coll / "Cargo.toml").exists() and not (coll / "library").exists()
+    assert sorted(p.name for p in (coll / "plugins" / "bin").iterdir()) == [
+        "usage_meter-linux-aarch64", "usage_meter-linux-x86_64"], "the binaries are part of what is checked"
     proc = run_sanity(coll)
     out = proc.stdout + proc.stderr
     errors = "\n".join(line for line in out.splitlines() if line.startswith("ERROR"))

@@ -1,18 +1,15 @@
-"""The release module binaries need nothing from the controller.
+"""The release binary needs nothing from the controller.
 
-Each binary built by ``tools/build-binaries.sh`` is run inside an empty chroot
-that holds only the binary and a temp dir with a bad (non-JSON) args file, and
-must answer the binary-module protocol: exactly one JSON object on stdout with
-``failed: true`` and a ``msg``. aarch64 binaries run the same way under
-``qemu-aarch64-static`` (itself a static binary, copied into the chroot).
-
-Where the binaries come from (built by ``make build`` / ``tools/build-binaries.sh
---arch all`` before the tests run):
-  * ``plugins/modules/<name>`` (extensionless files) for this machine's arch
-    (x86_64 here), the files the collection tarball and the playbooks use;
-  * ``build/<arch>/plugins/modules/<name>`` for the other arch (aarch64 here).
-A missing aarch64 build fails the test unless ``UM_AARCH64_NOT_BUILT=1`` says it
-was deliberately skipped.
+The collection ships one multicall binary per architecture (every module in
+one file), built by ``tools/build-binaries.sh --arch all`` (``make build``):
+``build/<arch>/usage_meter``, installed as ``plugins/bin/usage_meter-linux-<arch>``
+where the action plugins look. Each is run inside an empty chroot that holds
+only the binary and a temp dir with a bad (non-JSON) args file, once per
+module (``usage_meter MODULE /tmp/args``), and must answer the module
+protocol: exactly one JSON object on stdout with ``failed: true`` and a
+``msg``. aarch64 runs the same way under ``qemu-aarch64-static`` (itself a
+static binary, copied into the chroot). A missing aarch64 build fails the
+test unless ``UM_AARCH64_NOT_BUILT=1`` says it was deliberately skipped.
 """
 
 from __future__ import annotations
@@ -60,43 +57,17 @@ def elf_info(path: Path) -> tuple[int, bool]:
     return machine, static
 
 
-def module_binaries(directory: Path) -> list[Path]:
-    """The module binaries of a plugins/modules dir: files without an extension."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.is_file() and "." not in p.name)
+MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
 
 
-def arch_dir(arch: str) -> Path:
-    """plugins/modules for this machine's arch (what the collection build and
-    the integration tests use), build/<arch>/plugins/modules for the others."""
-    if arch == HOST_ARCH:
-        return REPO / "plugins" / "modules"
-    return REPO / "build" / arch / "plugins" / "modules"
-
-
-def binaries_for(arch: str) -> list[Path]:
-    bins = module_binaries(arch_dir(arch))
-    if not bins:
+def binary_for(arch: str) -> Path:
+    """The built multicall binary of `arch`, as the collection ships it."""
+    b = REPO / "plugins" / "bin" / f"usage_meter-linux-{arch}"
+    if not b.is_file():
         if arch == "aarch64" and os.environ.get("UM_AARCH64_NOT_BUILT") == "1":
-            pytest.skip("aarch64 binaries not built (UM_AARCH64_NOT_BUILT=1)")
-        pytest.fail(
-            f"no {arch} module binaries in {arch_dir(arch).relative_to(REPO)}: "
-            f"run tools/build-binaries.sh --arch {arch} (or --arch all) first"
-        )
-    return bins
-
-
-def cases() -> list:
-    """(arch, binary name) for every built binary; (arch, None) when none is
-    built, so that the test reports it instead of silently collecting nothing."""
-    out = []
-    for arch in ARCHES:
-        names = [p.name for p in module_binaries(arch_dir(arch))]
-        out += [pytest.param(arch, n, id=f"{arch}-{n}") for n in names] or [
-            pytest.param(arch, None, id=f"{arch}-none-built")
-        ]
-    return out
+            pytest.skip("aarch64 binary not built (UM_AARCH64_NOT_BUILT=1)")
+        pytest.fail(f"{b.relative_to(REPO)} is not built: run tools/build-binaries.sh --arch {arch} (or --arch all) first")
+    return b
 
 
 def emulator_for(arch: str) -> Path | None:
@@ -113,14 +84,14 @@ def emulator_for(arch: str) -> Path | None:
     return qemu
 
 
-def run_in_empty_chroot(binary: Path, root: Path, emulator: Path | None) -> subprocess.CompletedProcess:
-    """Run `binary /tmp/args` chrooted into `root`, which holds nothing else."""
+def run_in_empty_chroot(binary: Path, module: str, root: Path, emulator: Path | None) -> subprocess.CompletedProcess:
+    """Run `binary MODULE /tmp/args` chrooted into `root`, which holds nothing else."""
     root.mkdir()
     (root / "tmp").mkdir(mode=0o1777)
     (root / "tmp" / "args").write_text(BAD_ARGS)
     shutil.copy2(binary, root / binary.name)
     os.chmod(root / binary.name, 0o755)
-    argv = [f"/{binary.name}", "/tmp/args"]
+    argv = [f"/{binary.name}", module, "/tmp/args"]
     if emulator is not None:
         shutil.copy2(emulator, root / emulator.name)
         argv = [f"/{emulator.name}", *argv]
@@ -158,26 +129,33 @@ def assert_one_failed_json(proc: subprocess.CompletedProcess, what: str) -> dict
     return obj
 
 
-@pytest.mark.parametrize(("arch", "name"), cases())
-def test_binary_is_static_for_its_arch(arch: str, name: str | None) -> None:
-    bins = binaries_for(arch)
-    b = arch_dir(arch) / name if name else bins[0]
+@pytest.mark.parametrize("arch", ARCHES)
+def test_binary_is_static_for_its_arch(arch: str) -> None:
+    b = binary_for(arch)
     machine, static = elf_info(b)
     assert machine == ELF_MACHINE[arch], f"{b}: ELF machine {machine}, expected {ELF_MACHINE[arch]} ({arch})"
     assert static, f"{b} is dynamically linked: it would need a loader and libraries on the controller"
     mode = os.stat(b).st_mode & 0o777
     assert mode == 0o755, f"{b}: mode {oct(mode)}, expected 0o755"
+    built = REPO / "build" / arch / "usage_meter"
+    assert built.read_bytes() == b.read_bytes(), f"{b} is not the release build {built}"
 
 
-@pytest.mark.parametrize(("arch", "name"), cases())
-def test_bad_args_file_in_empty_chroot(arch: str, name: str | None, tmp_path: Path) -> None:
-    bins = binaries_for(arch)
-    b = arch_dir(arch) / name if name else bins[0]
+@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_bad_args_file_in_empty_chroot(arch: str, module: str, tmp_path: Path) -> None:
+    b = binary_for(arch)
     emulator = emulator_for(arch)
-    proc = run_in_empty_chroot(b, tmp_path / "root", emulator)
-    assert_one_failed_json(proc, f"{arch} {b.name}" + (f" under {emulator.name}" if emulator else ""))
+    proc = run_in_empty_chroot(b, module, tmp_path / "root", emulator)
+    assert_one_failed_json(proc, f"{arch} {module}" + (f" under {emulator.name}" if emulator else ""))
 
 
-def test_every_arch_has_the_same_modules() -> None:
-    names = {a: [p.name for p in binaries_for(a)] for a in ARCHES}
-    assert len({tuple(v) for v in names.values()}) == 1, f"module binaries differ between arches: {names}"
+@pytest.mark.parametrize("arch", ARCHES)
+def test_every_documented_module_is_in_the_binary(arch: str) -> None:
+    """`usage_meter --list` names exactly the modules ansible-doc documents."""
+    b = binary_for(arch)
+    emulator = emulator_for(arch)
+    cmd = ([str(emulator)] if emulator else []) + [str(b), "--list"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == MODULES, proc.stdout

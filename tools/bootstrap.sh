@@ -4,7 +4,6 @@
 # and build tools. Idempotent; a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # apt must never start a service on this machine (no systemd; the simulated
@@ -22,8 +21,10 @@ missing=()
 for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt (unattended-upgrades on a fresh machine) may hold the lock:
+  # wait for it, up to 10 minutes, instead of failing at once.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -2,12 +2,13 @@
 # Build the module binaries as fully static musl executables (OpenSSL vendored
 # into libssh2, rustls+ring for HTTPS), cross-compiled with cargo-zigbuild.
 #
-#   tools/build-binaries.sh [--arch x86_64|aarch64|all] [--out DIR]
+#   tools/build-binaries.sh [--arch x86_64|aarch64|host|all] [--out DIR]
 #
-# Builds every [[bin]] of every crate under modules/ (found with cargo metadata)
-# in release mode. Each architecture's binaries land in build/<arch>/plugins/modules;
-# those of this machine's own architecture are also installed into DIR
-# (default plugins/modules). Idempotent; seconds when nothing changed.
+# Builds the multicall binary (every module in one file, crate multicall/) in
+# release mode for each architecture: build/<arch>/usage_meter, installed as
+# DIR/usage_meter-linux-<arch> (default DIR: plugins/bin, where the action
+# plugins look). --arch host builds this machine's only (the demo's build).
+# Idempotent; seconds when nothing changed.
 # Needs only what tools/install-build-deps.sh installs.
 set -euo pipefail
 caller_pwd=$PWD
@@ -16,7 +17,7 @@ REPO=$PWD
 
 host_arch=$(uname -m)
 arch=$host_arch
-out=$PWD/plugins/modules
+out=$PWD/plugins/bin
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch=${2:?--arch needs a value}; shift 2 ;;
@@ -30,8 +31,9 @@ done
 case "$out" in /*) ;; *) out=$caller_pwd/$out ;; esac
 case "$arch" in
   all) arches=(x86_64 aarch64) ;;
+  host) arches=("$host_arch") ;;
   x86_64|aarch64) arches=("$arch") ;;
-  *) echo "build-binaries: --arch must be x86_64, aarch64 or all (got '$arch')" >&2; exit 2 ;;
+  *) echo "build-binaries: --arch must be x86_64, aarch64, host or all (got '$arch')" >&2; exit 2 ;;
 esac
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -49,37 +51,17 @@ export CARGO_ZIGBUILD_CACHE_DIR=$REPO/.work/zigbuild-cache
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-# Module crates and their binaries: every bin target of every package whose
-# manifest lives under modules/.
-mapfile -t rows < <(cargo metadata --format-version 1 --no-deps --locked | python3 -c '
-import json, os, sys
-repo = os.path.realpath(sys.argv[1])
-for p in json.load(sys.stdin)["packages"]:
-    mp = os.path.realpath(p["manifest_path"])
-    if not mp.startswith(os.path.join(repo, "modules") + os.sep):
-        continue
-    for t in p["targets"]:
-        if "bin" in t["kind"]:
-            print(p["name"], t["name"])
-' "$REPO")
-if [ ${#rows[@]} -eq 0 ]; then
-  echo "build-binaries: no [[bin]] found in any crate under modules/" >&2
-  exit 1
-fi
-pkgs=(); bins=()
-for r in "${rows[@]}"; do
-  read -r p b <<<"$r"
-  bins+=("$b")
-  [[ " ${pkgs[*]} " == *" $p "* ]] || pkgs+=("$p")
-done
+# One multicall binary holds every module (crate multicall/, bin usage_meter).
+PKG=um-multicall
+BIN=usage_meter
 
 targets=()
 for a in "${arches[@]}"; do targets+=(--target "$a-unknown-linux-musl"); done
-log "cargo zigbuild --release ${targets[*]} (${#bins[@]} binaries: ${bins[*]})"
+log "cargo zigbuild --release ${targets[*]} -p $PKG"
 start=$(date +%s)
 # One cargo invocation for all targets: host build scripts and proc macros are
 # built once and both targets share the two cores.
-cargo zigbuild --release --locked --bins "${targets[@]}" $(printf -- '-p %s ' "${pkgs[@]}")
+cargo zigbuild --release --locked --bin "$BIN" "${targets[@]}" -p "$PKG"
 log "cargo zigbuild done in $(( $(date +%s) - start )) s"
 
 # ELF checks without `file`: right machine, statically linked (no PT_INTERP, no
@@ -121,24 +103,13 @@ install_if_changed() { # src dest
   fi
 }
 
+mkdir -p "$out"
 for a in "${arches[@]}"; do
   triple=$a-unknown-linux-musl
-  dest=build/$a/plugins/modules
-  mkdir -p "$dest"
-  for b in "${bins[@]}"; do
-    src=$target_dir/$triple/release/$b
-    check_elf "$src" "$a"
-    install_if_changed "$src" "$dest/$b"
-  done
-  # build/<arch>/ belongs to this script: drop binaries of removed modules.
-  for f in "$dest"/*; do
-    [ -e "$f" ] || continue
-    n=$(basename "$f")
-    [[ " ${bins[*]} " == *" $n "* ]] || { rm -f "$f"; echo "  removed stale $f"; }
-  done
-  if [ "$a" = "$host_arch" ]; then
-    mkdir -p "$out"
-    for b in "${bins[@]}"; do install_if_changed "$dest/$b" "$out/$b"; done
-  fi
-  log "$a: $(for b in "${bins[@]}"; do printf '%s=%s ' "$b" "$(stat -c %s "$dest/$b")"; done)bytes -> $dest$([ "$a" = "$host_arch" ] && echo " and $out")"
+  src=$target_dir/$triple/release/$BIN
+  check_elf "$src" "$a"
+  mkdir -p "build/$a"
+  install_if_changed "$src" "build/$a/$BIN"
+  install_if_changed "build/$a/$BIN" "$out/$BIN-linux-$a"
+  log "$a: $(stat -c %s "build/$a/$BIN") bytes -> build/$a/$BIN and $out/$BIN-linux-$a"
 done

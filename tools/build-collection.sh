@@ -1,38 +1,41 @@
 #!/usr/bin/env bash
-# Build one collection tarball per architecture, each holding only that
-# architecture's static module binaries:
+# Build the collection tarball: one file for every supported controller, with
+# the static multicall binary for x86_64 and for aarch64 (the action plugins
+# pick the controller's at run time).
 #
-#   tools/build-collection.sh [--arch x86_64|aarch64|all] [--no-build]
+#   tools/build-collection.sh [--arch all|host] [--no-build]
 #
-#   dist/<arch>/<namespace>-<name>-<version>.tar.gz          (ansible-galaxy's fixed name)
-#   dist/<namespace>-<name>-<version>-linux-<arch>.tar.gz    (same file, unmistakable name)
+#   dist/<namespace>-<name>-<version>.tar.gz     (ansible-galaxy's own name)
 #
 # Runs tools/build-binaries.sh first (seconds when up to date) unless --no-build.
-# Each tarball is built by `ansible-galaxy collection build` from a staging copy
-# of the repo (.work/collection-stage/<arch>) whose plugins/modules holds the
-# sidecar docs plus build/<arch>/plugins/modules/*, so the binaries of another
-# arch can never be packed. galaxy.yml's build_ignore keeps sources and tooling
-# out; the result is checked against a list of forbidden paths anyway.
+# --arch host packs this machine's binary only (the demo's quick build); such a
+# tarball is named ...-<version>-host-only.tar.gz and is never a release.
+# The tarball is built by `ansible-galaxy collection build` from a staging copy
+# of the repo (.work/collection-stage) whose plugins/bin holds exactly the
+# binaries from build/<arch>/; galaxy.yml's build_ignore keeps sources and
+# tooling out, and the result is checked: no forbidden path, both binaries
+# present, static, of the right machine, 0755, and the whole file under
+# Galaxy's upload limit of 20 MB.
 # ansible-galaxy: $ANSIBLE_GALAXY, else .venv/bin/ansible-galaxy, else PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 
-arch=$(uname -m)
+arch=all
 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch=${2:?--arch needs a value}; shift 2 ;;
     --arch=*) arch=${1#*=}; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-collection: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 case "$arch" in
   all) arches=(x86_64 aarch64) ;;
-  x86_64|aarch64) arches=("$arch") ;;
-  *) echo "build-collection: --arch must be x86_64, aarch64 or all (got '$arch')" >&2; exit 2 ;;
+  host) arches=("$(uname -m)") ;;
+  *) echo "build-collection: --arch must be all or host (got '$arch')" >&2; exit 2 ;;
 esac
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -56,46 +59,41 @@ fi
 
 # Never copied into the staging tree (big, or build products); everything
 # else is copied and left to galaxy.yml's build_ignore.
-stage_excludes=(./.git ./.venv ./.work ./target ./build ./dist .pytest_cache .mypy_cache .ruff_cache __pycache__)
+stage_excludes=(./.git ./.venv ./.work ./target ./build ./dist ./plugins/bin .pytest_cache .mypy_cache .ruff_cache __pycache__)
 # Must not appear in a tarball (checked after the build).
-forbidden_re='^(target|\.work|\.venv|\.git|\.ci|tests|bench|tools|library|modules|build|dist|demo|fuzz)(/|$)|^Cargo\.|(^|/)Cargo\.(toml|lock)$|\.rs$|^(Makefile|pytest\.ini|clippy\.toml|rustfmt\.toml|\.gitignore|rust-toolchain(\.toml)?)$|^\.(cargo|github)(/|$)|(^|/)(\.pytest_cache|\.mypy_cache|\.ruff_cache|__pycache__)(/|$)|\.pyc$'
+forbidden_re='^(target|\.work|\.venv|\.git|\.ci|tests/(?!sanity/)|bench|tools|library|modules|multicall|build|dist|demo|fuzz)(/|$)|^Cargo\.|(^|/)Cargo\.(toml|lock)$|\.rs$|^(Makefile|pytest\.ini|clippy\.toml|rustfmt\.toml|\.shellcheckrc|\.gitignore|rust-toolchain(\.toml)?)$|^\.(cargo|github)(/|$)|(^|/)(\.pytest_cache|\.mypy_cache|\.ruff_cache|__pycache__)(/|$)|\.pyc$'
 
+stage=.work/collection-stage
+log "staging $stage"
+rm -rf "$stage"; mkdir -p "$stage"
+tar -C "$REPO" "${stage_excludes[@]/#/--exclude=}" -cf - . | tar -C "$stage" -xf -
+# A module binary in plugins/modules (1.0.0's layout) would shadow the doc-only module.
+if find "$stage/plugins/modules" -maxdepth 1 -type f ! -name '*.*' | grep -q .; then
+  echo "build-collection: plugins/modules holds files without an extension (old module binaries?): remove them" >&2; exit 1
+fi
+mkdir -p "$stage/plugins/bin"
 for a in "${arches[@]}"; do
-  bindir=build/$a/plugins/modules
-  stage=.work/collection-stage/$a
-  log "$a: staging $stage"
-  rm -rf "$stage"; mkdir -p "$stage"
-  tar -C "$REPO" $(printf -- '--exclude=%s ' "${stage_excludes[@]}") -cf - . | tar -C "$stage" -xf -
+  src=build/$a/usage_meter
+  [ -f "$src" ] || { echo "build-collection: no $a binary at $src: run tools/build-binaries.sh --arch $a" >&2; exit 1; }
+  install -m 0755 "$src" "$stage/plugins/bin/usage_meter-linux-$a"
+done
 
-  # plugins/modules = everything with an extension (sidecar docs) + this arch's binaries.
-  find "$stage/plugins/modules" -maxdepth 1 -type f ! -name '*.*' -delete
-  mapfile -t bins < <(find "$bindir" -maxdepth 1 -type f ! -name '*.*' -printf '%f\n' 2>/dev/null | sort)
-  if [ ${#bins[@]} -eq 0 ]; then
-    echo "build-collection: no $a binaries in $bindir: run tools/build-binaries.sh --arch $a" >&2; exit 1
-  fi
-  for b in "${bins[@]}"; do
-    install -m 0755 "$bindir/$b" "$stage/plugins/modules/$b"
-    ls "$stage/plugins/modules/$b".y*ml >/dev/null 2>&1 || { echo "build-collection: module $b has no plugins/modules/$b.yml docs" >&2; exit 1; }
-  done
-  for y in "$stage"/plugins/modules/*.yml "$stage"/plugins/modules/*.yaml; do
-    [ -e "$y" ] || continue
-    m=$(basename "${y%.*}")
-    [ -e "$stage/plugins/modules/$m" ] || { echo "build-collection: docs $m.yml but no $a binary $m" >&2; exit 1; }
-  done
+out=dist
+[ "$arch" = all ] || out=.work/dist-host
+mkdir -p "$out"
+rm -f "$out/$base.tar.gz"
+log "ansible-galaxy collection build -> $out/$base.tar.gz"
+( cd "$stage" && "$galaxy" collection build --force --output-path "$REPO/$out" . >/dev/null )
+tarball=$out/$base.tar.gz
+[ -f "$tarball" ] || { echo "build-collection: ansible-galaxy did not write $tarball" >&2; exit 1; }
 
-  mkdir -p "dist/$a"
-  rm -f "dist/$a/$base.tar.gz"
-  log "$a: ansible-galaxy collection build -> dist/$a/$base.tar.gz"
-  ( cd "$stage" && "$galaxy" collection build --force --output-path "$REPO/dist/$a" . >/dev/null )
-  tarball=dist/$a/$base.tar.gz
-  [ -f "$tarball" ] || { echo "build-collection: ansible-galaxy did not write $tarball" >&2; exit 1; }
-
-  # Check what was packed: no sources/tooling, binaries are this arch's and 0755.
-  if python3 - "$tarball" "$a" "$forbidden_re" "${bins[@]}" <<'EOF'
+# Check what was packed.
+if python3 - "$tarball" "$forbidden_re" "${arches[@]}" <<'EOF'
 import re, struct, sys, tarfile
-tarball, arch, forbidden, bins = sys.argv[1], sys.argv[2], re.compile(sys.argv[3]), sys.argv[4:]
-want = {"x86_64": 62, "aarch64": 183}[arch]
-errors, elves = [], set()
+tarball, forbidden, arches = sys.argv[1], re.compile(sys.argv[2]), sys.argv[3:]
+machines = {62: "x86_64", 183: "aarch64"}
+limit = 20 * 1000 * 1000   # Galaxy refuses larger uploads
+errors, elves = [], {}
 with tarfile.open(tarball) as t:
     for m in t.getmembers():
         if forbidden.search(m.name):
@@ -104,20 +102,21 @@ with tarfile.open(tarball) as t:
             continue
         head = t.extractfile(m).read(20)
         if head[:4] == b"\x7fELF":
-            machine = struct.unpack_from("<H", head, 18)[0]
-            if machine != want:
-                errors.append(f"{m.name}: ELF machine {machine}, not {arch}")
+            elves[m.name] = machines.get(struct.unpack_from("<H", head, 18)[0], "unknown")
             if m.mode & 0o777 != 0o755:
                 errors.append(f"{m.name}: mode {oct(m.mode & 0o777)}, expected 0o755")
-            elves.add(m.name)
-missing = {f"plugins/modules/{b}" for b in bins} - elves
-extra = elves - {f"plugins/modules/{b}" for b in bins}
-errors += [f"module binary missing: {x}" for x in sorted(missing)]
-errors += [f"unexpected ELF file: {x}" for x in sorted(extra)]
+want = {f"plugins/bin/usage_meter-linux-{a}": a for a in arches}
+if elves != want:
+    errors.append(f"ELF files {elves}, expected exactly {want}")
+import os
+size = os.path.getsize(tarball)
+if size > limit:
+    errors.append(f"{size} bytes, over Galaxy's limit of {limit}")
 if errors:
     sys.exit(f"{tarball}:\n  " + "\n  ".join(errors) + "\n(fix galaxy.yml build_ignore); tarball removed")
 EOF
-  then :; else rm -f "$tarball"; exit 1; fi
-  cp -f "$tarball" "dist/$base-linux-$a.tar.gz"
-  log "$a: $tarball ($(stat -c %s "$tarball") bytes), copy dist/$base-linux-$a.tar.gz"
-done
+then :; else rm -f "$tarball"; exit 1; fi
+if [ "$arch" != all ]; then
+  mv -f "$tarball" "$out/$base-host-only.tar.gz"; tarball=$out/$base-host-only.tar.gz
+fi
+log "$tarball ($(stat -c %s "$tarball") bytes)"

@@ -22,7 +22,9 @@ import subprocess
 
 from ansible import constants as C
 from ansible import context
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
@@ -36,6 +38,12 @@ BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # Connection options the inventory supplies when the task does not set them.
 CONNECTION_OPTIONS = ("host", "port", "username", "password", "private_key", "host_key_checking")
+
+# Files the modules read on the controller: a relative path is looked up as
+# ansible.builtin.copy looks up its src (the role's files/, the playbook's
+# files/ and directory); when not found there it stays relative to the
+# directory ansible-playbook was started in, where the binary runs.
+LOCAL_INPUT_FILES = ("src", "ca_path")
 
 
 def binary_path(system=None, machine=None):
@@ -76,7 +84,10 @@ def _host_key_checking(host_vars):
         return None
     if origin == "default" or value is None:
         return None
-    return "strict" if C.mk_boolean(value) else "off"
+    try:
+        return "strict" if boolean(value, strict=True) else "off"
+    except TypeError:   # not a boolean: Ansible itself would refuse it; use the module's default
+        return None
 
 
 class BinaryModuleAction(ActionBase):
@@ -129,11 +140,23 @@ class BinaryModuleAction(ActionBase):
             found["port"] = int(found["port"])
         return dict((k, v) for k, v in found.items() if v not in (None, ""))
 
+    def _local_file(self, path):
+        """A relative controller path as Ansible's own file lookups resolve it."""
+        if not isinstance(path, str) or not path or os.path.isabs(path) or path.startswith("~"):
+            return path
+        try:
+            return self._find_needle("files", path)
+        except AnsibleError:
+            return path
+
     def _module_args(self, task_vars):
         args = dict(self._task.args)
         for key, value in self._inventory_connection(task_vars).items():
             if key in CONNECTION_OPTIONS and key not in args:
                 args[key] = value
+        for key in LOCAL_INPUT_FILES:
+            if key in args:
+                args[key] = self._local_file(to_text(args[key]) if args[key] is not None else None)
         args = _plain(args)
         args.update({
             "_ansible_check_mode": bool(self._task.check_mode if self._task.check_mode is not None

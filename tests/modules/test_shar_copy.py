@@ -209,3 +209,30 @@ def test_bad_partial_file_restarts_from_zero(appliance, bundle, tmp_path):
     assert any("did not verify" in w for w in r.get("warnings", []))
     assert remote_sha(appliance) == sha256(bundle)
     assert not remote_exists(appliance, PART)
+
+
+def rx_bytes(a) -> int:
+    """Bytes the appliance's network interfaces received (its own netns's counters)."""
+    lines = a.exec(["cat", "/proc/net/dev"], check=True).stdout.splitlines()[2:]
+    return sum(int(line.split(":", 1)[1].split()[0]) for line in lines if not line.strip().startswith("lo:"))
+
+
+def test_copy_that_lost_its_lock_stops_at_once(appliance, shar_factory):
+    """Another copy took over the lock (here: a wrapper around the appliance's mv
+    rewrites the owner record the moment this copy's holder writes it). The copy
+    must stop before sending the bundle, say so, and write nothing; 1.0.0 sent
+    the whole bundle to /dev/null first."""
+    big = shar_factory("64M", 1.0)
+    wrapper = ('#!/bin/sh\n/bin/mv "$@"; rc=$?\n'
+               'for a; do case $a in */shar_copy.owner) sed -i "s/^token=.*/token=another-copy/" "$a" ;; esac; done\n'
+               'exit $rc\n')
+    appliance.exec(["sh", "-c", "cat > /usr/local/bin/mv && chmod 0755 /usr/local/bin/mv"], input=wrapper, check=True)
+    before = rx_bytes(appliance)
+    r = run_module(MODULE, conn(appliance, src=str(big)))
+    received = rx_bytes(appliance) - before
+    assert r["_status"] == "failed", r
+    assert "no longer holds the copy lock" in r["msg"] and "step 'copy'" in r["msg"], r["msg"]
+    assert not remote_exists(appliance, DEST)
+    assert (remote_size(appliance, PART) or 0) == 0
+    # stopped early: far less than the 64 MiB bundle crossed the link
+    assert received < 16 * 1024 * 1024, f"{received} bytes reached the appliance"

@@ -115,6 +115,13 @@ def test_fetch_after_upgrade_rerun_then_after_reboot(appliance, quick, dest_root
     assert all(f["fetched"] is False for f in again["files"])
     assert {p: p.stat().st_mtime_ns for p in dest.rglob("*") if p.is_file()} == mtimes
 
+    # a status output that differs from the saved one (it varies with time) is
+    # saved again, but is no change: a re-run stays changed=false
+    (dest / "status.txt").write_text("Running as of an earlier run\n")
+    refreshed = run_module(MODULE, conn(appliance, dest=str(dest)))
+    assert refreshed["changed"] is False and refreshed["fetched"] == 0, refreshed
+    assert (dest / "status.txt").read_text() == status
+
     # a local copy that differs is fetched again
     Path(by[log]["local"]).write_text("tampered\n")
     fixed = run_module(MODULE, conn(appliance, dest=str(dest)))

@@ -149,3 +149,21 @@ def test_bad_pattern_is_refused(appliance, tmp_path):
     r = run_module(MODULE, conn(appliance, tmp_path, running_pattern="("))
     assert r["_status"] == "failed"
     assert "running_pattern is not a valid regular expression" in r["msg"]
+
+
+def test_service_in_a_crash_loop_does_not_pass_and_is_named_flapping(appliance_factory, tmp_path):
+    """vcdCol restarts every 4 s and is Running for 1 s each time: some checks see
+    every service Running, none sees it for 3 checks in a row (the settle window)."""
+    a = appliance_factory(config={"services_up_s": "1"})
+    a.fault_set("service-crashloop", "vcdCol:4:1")
+    r = run_module(MODULE, conn(a, tmp_path, timeout=15))
+    assert r["_status"] == "failed", r["_output"]
+    assert r["all_running"] is False
+    assert r["flapping"] == ["vcdcol"], r
+    assert "flapping" in r["msg"] and "vcdcol" in r["msg"], r["msg"]
+
+    # The same appliance with the settle window turned off passes at the first
+    # check that happens to see all Running: 1.0.0's behaviour, which the window fixes.
+    once = run_module(MODULE, conn(a, tmp_path, timeout=30, settle_polls=1, settle_seconds=0))
+    assert once["_status"] == "ok", once["_output"]
+    assert once["all_running"] is True

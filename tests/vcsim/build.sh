@@ -38,7 +38,7 @@ find "$OUT/gopath/src/github.com/vmware/govmomi/simulator" -name '*_test.go' -de
 patch -s -p1 -d "$OUT/gopath/src/github.com/vmware/govmomi" < tests/vcsim/govmomi-0.24-simulator.patch
 start=$(date +%s)
 (cd "$OUT/gopath/src/umvcsim" &&
-  GO111MODULE=off GOFLAGS= GOPATH="$OUT/gopath:/usr/share/gocode" GOCACHE="$OUT/cache" \
+  GO111MODULE=off GOFLAGS='' GOPATH="$OUT/gopath:/usr/share/gocode" GOCACHE="$OUT/cache" \
     go build -o "$BIN.tmp" umvcsim)
 mv "$BIN.tmp" "$BIN"
 echo "$key" > "$OUT/stamp"

@@ -13,7 +13,7 @@ rc=0
 [ "$fmt" = table ] && printf '%-12s %s\n' SERVICE STATUS && printf '%-12s %s\n' ------- ------
 while read -r s; do
   st=Offline
-  if [ -e "/run/ums/up/$s" ] && ! umsim_service_offline "$s"; then st=Running; fi
+  if [ -e "/run/ums/up/$s" ] && ! umsim_service_offline "$s" && ! umsim_service_crashloop "$s"; then st=Running; fi
   [ "$st" = Running ] || rc=${UMSIM_STATUS_FAIL_RC:-1}
   n=$s; [ "${UMSIM_STATUS_NAMES:-lower}" = lower ] && n=${s,,}
   case $fmt in
@@ -24,4 +24,4 @@ while read -r s; do
     *) printf '%s : %s\n' "$n" "$st" ;;
   esac
 done < <(umsim_services)
-exit $rc
+exit "$rc"

@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Sourced by the simulated appliance's scripts (bash). Not part of a real appliance.
 #   /run/umsim          the harness control dir (<state>/ctl on the host, bind-mounted):
 #                       config (shell KEY=VALUE), faults/<name> (value), boot_id
 #   /run/umsim-log      the host's <state>/supervisor.log (bind-mounted), event timeline
 UMSIM_CTL=/run/umsim
 UMSIM_EVENTS=/run/umsim-log
+# shellcheck disable=SC2034  # read by the scripts that source this file
 UMS_HOME=/opt/vmware/cloudusagemetering
 if [ -r "$UMSIM_CTL/config" ]; then . "$UMSIM_CTL/config"; fi
 
@@ -33,6 +35,17 @@ umsim_service_offline() {
   umsim_fault service-offline || return 1
   local v; v=$(umsim_fault_value service-offline vcdCol)
   tr ',' '\n' <<< "$v" | grep -qixF -- "$1"
+}
+# umsim_service_crashloop NAME -> true while the service-crashloop fault keeps NAME
+# down. Value SERVICES[:PERIOD[:UP]] (default vcdCol:30:2): a unit that fails at
+# start and is restarted every PERIOD s (Restart=on-failure) shows Running for
+# UP s after each restart and Offline the rest of the time.
+umsim_service_crashloop() {
+  umsim_fault service-crashloop || return 1
+  local svc period up
+  IFS=: read -r svc period up <<< "$(umsim_fault_value service-crashloop vcdCol)"
+  tr ',' '\n' <<< "$svc" | grep -qixF -- "$1" || return 1
+  [ $(( $(date +%s) % ${period:-30} )) -ge "${up:-2}" ]
 }
 # umsim_sleep SECONDS -> sleep that lets bash traps run (used by PID 1)
 umsim_sleep() { sleep "$1" & wait $! 2>/dev/null; }
