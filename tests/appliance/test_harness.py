@@ -357,3 +357,85 @@ def test_disk_small_at_runtime(appliance):
     avail = int(a.ssh("df -P /opt/vmware").stdout.splitlines()[1].split()[3])
     assert avail > 64 * 1024
     assert a.ssh(f"cat {UMS}/var/logs/x.log").stdout == "kept\n"   # written under the fault, kept
+
+
+# --------------------------------------------------------------------------- network modes (README: "Network modes")
+
+def _gateway_gone(umsim, a, forwarder_pid) -> list[str]:
+    left = []
+    if Path(f"/run/netns/{a.gateway_netns}").exists():
+        left.append(f"netns {a.gateway_netns}")
+    if Path(f"/sys/class/net/{a.gateway_netns}").exists():
+        left.append(f"veth {a.gateway_netns}")
+    if umsim._alive(forwarder_pid):
+        left.append(f"forwarder {forwarder_pid}")
+    return left
+
+
+def test_net_forward_accepts_resets_and_survives_reboots(umsim, appliance_factory):
+    a = appliance_factory(sshd="enabled", net="forward")
+    assert a.net_mode == "forward" and a.host == a.gateway_address != a.address
+    assert a.api_url.startswith(f"https://{a.host}:")
+    assert Path(a.known_hosts).read_text().startswith(f"{a.host} ")
+    assert umsim.tcp_probe(a.host, 22) == "banner"
+    assert a.ssh("true").returncode == 0
+    a.wait_api(30)
+    sid = a.api_login()     # the API port too, with a certificate valid for the gateway address
+    assert a.api("GET", "/agent_info", session=sid)[0] == 200
+    a.exec("service sshd stop", check=True)
+    # like nc through a DNAT or user-mode NAT: connected, then reset before any byte
+    assert [umsim.tcp_probe(a.host, 22) for _ in range(3)] == ["reset"] * 3
+    assert umsim.tcp_probe(a.address, 22) == "refused"
+    assert a.events("forward-reset")
+    # the forwarder outlives a reboot (same appliance address) and goes with stop()
+    fpid = umsim._sup_state(Path(a.state_dir))["forwarder_pid"]
+    old = a.boot_id()
+    a.power("reboot")
+    a.wait_new_boot(old, 60)
+    a.wait_ssh(30)
+    assert a.ssh("true").returncode == 0
+    assert umsim._sup_state(Path(a.state_dir))["forwarder_pid"] == fpid and umsim._alive(fpid)
+    a.stop()
+    assert _gateway_gone(umsim, a, fpid) == []
+
+
+def test_net_drop_times_out_on_closed_ports(umsim, appliance_factory):
+    a = appliance_factory(sshd="running", net="drop")
+    assert a.host == a.address and a.gateway_address is None
+    assert umsim.tcp_probe(a.host, 22) == "banner"
+    t0 = time.monotonic()
+    assert umsim.tcp_probe(a.host, 2222, timeout=2) == "timeout"
+    assert time.monotonic() - t0 >= 1.9
+    a.exec("service sshd stop", check=True)
+    assert umsim.tcp_probe(a.host, 22, timeout=1) == "timeout"
+    # only what comes in on eth0: inside, a closed port still refuses at once
+    cp = a.exec("timeout 5 bash -c 'echo > /dev/tcp/127.0.0.1/2222' 2>&1; echo rc=$?")
+    assert "refused" in cp.stdout and "rc=1" in cp.stdout, cp.stdout
+
+
+def test_net_idle_drop_is_silent(umsim, appliance_factory):
+    """A flow idle for idle_drop seconds is forgotten: no FIN, no RST, nothing comes back."""
+    a = appliance_factory(sshd="running", net="forward", idle_drop=1)
+    import socket
+    with socket.create_connection((a.host, 22), timeout=3) as s:
+        assert s.recv(256).startswith(b"SSH-")
+        until("flow dropped", lambda: a.events("forward-idle-drop"), 10)
+        s.sendall(b"SSH-2.0-probe\r\n")      # sshd would answer with its KEXINIT
+        s.settimeout(2)
+        with pytest.raises(socket.timeout):
+            s.recv(256)                      # neither data, nor EOF (b""), nor a reset
+    assert umsim.tcp_probe(a.host, 22) == "banner"   # a new flow works
+
+
+def test_net_mode_from_the_environment(umsim, appliance_factory, monkeypatch):
+    monkeypatch.setenv("UMSIM_NET_MODE", "forward")
+    monkeypatch.setenv("UMSIM_IDLE_DROP", "300")
+    assert umsim.net_settings() == ("forward", 300.0)
+    assert umsim.net_settings("direct", 0) == ("direct", 0.0)     # an argument wins
+    monkeypatch.setenv("UMSIM_IDLE_DROP", "")
+    a = appliance_factory(sshd="running")
+    assert a.net_mode == "forward" and a.host == a.gateway_address
+    with pytest.raises(umsim.UmsimError, match="net mode"):
+        umsim.net_settings("nat")
+    with pytest.raises(umsim.UmsimError, match="idle_drop"):
+        umsim.net_settings("drop", 5)

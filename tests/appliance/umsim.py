@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import ctypes
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import io
@@ -104,6 +105,7 @@ CHOICES = {
 FAULTS = {
     "shar-fail": "50",          # the shar fails at this progress percentage, rc 1
     "service-offline": "vcdCol",  # these services (comma list) stay Offline
+    "service-crashloop": "vcdCol:30:2",  # services:period:up: Running up s after each restart, every period s
     "reboot-hang": "down",      # down | refused: the reboot never comes back
     "cut-copy": "1M",           # SSH connections cut once a new file in UMS_HOME reaches N bytes
     "cut-upgrade": "1",         # SSH connections cut S seconds after the shar started
@@ -121,6 +123,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
 NET_LOCK = "/tmp/umsim-net.lock"
 SUBNET = ipaddress.ip_network(os.environ.get("UMSIM_SUBNET", "10.200.0.0/16"))
 NS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NET_MODES = ("direct", "forward", "drop")   # see README.md, "Network modes"
+FORWARD_PY = HERE / "umsim_forward.py"
 
 _CHILDREN: dict[str, subprocess.Popen] = {}   # supervisors started by this process
 
@@ -335,32 +339,52 @@ def _link_exists(dev: str) -> bool:
     return Path(f"/sys/class/net/{dev}").exists()
 
 
+def _free_slot(used: set[int], prev) -> int:
+    """A free /30 slot: the previous one if it is still free (same addresses across
+    restarts), else the first free one."""
+    nslots = SUBNET.num_addresses // 4
+    if prev is not None and prev not in used and prev < nslots:
+        return prev
+    slot = next((s for s in range(nslots) if s not in used), None)
+    if slot is None:
+        raise UmsimError(f"no free /30 left in {SUBNET}")
+    return slot
+
+
+def _veth_netns(ns: str, hv: str, host_addr: str, ns_addr: str) -> None:
+    """A netns whose eth0 (ns_addr/30) is the peer of the host's hv (host_addr/30)."""
+    if _netns_exists(ns):
+        _ip("netns", "del", ns, check=False)
+    if _link_exists(hv):
+        _ip("link", "del", hv, check=False)
+    _ip("netns", "add", ns)
+    _ip("link", "add", hv, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    _ip("addr", "add", f"{host_addr}/30", "dev", hv)
+    _ip("link", "set", hv, "up")
+    _ip("-n", ns, "addr", "add", f"{ns_addr}/30", "dev", "eth0")
+    _ip("-n", ns, "link", "set", "lo", "up")
+
+
 def _net_create(st: dict) -> dict:
-    """Create the appliance's netns + veth pair; pick a free /30 (host .1, appliance .2)."""
+    """Create the appliance's netns + veth pair; pick a free /30 (host .1, appliance .2).
+    Net mode forward adds the gateway's netns + veth (its own /30); drop adds the
+    firewall rules in the appliance's netns."""
+    mode = st.get("net_mode", "direct")
     with open(NET_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         used = _used_slots()
-        nslots = SUBNET.num_addresses // 4
-        prev = st.get("slot")
-        if prev is not None and prev not in used and prev < nslots:
-            slot = prev
-        else:
-            slot = next((s for s in range(nslots) if s not in used), None)
-            if slot is None:
-                raise UmsimError(f"no free /30 left in {SUBNET}")
+        slot = _free_slot(used, st.get("slot"))
+        gw_slot = _free_slot(used | {slot}, st.get("gw_slot")) if mode == "forward" else None
         host_addr, appl_addr = _slot_addrs(slot)
-        ns, hv = st["netns"], st["host_veth"]
-        if _netns_exists(ns):
-            _ip("netns", "del", ns, check=False)
-        if _link_exists(hv):
-            _ip("link", "del", hv, check=False)
         try:
-            _ip("netns", "add", ns)
-            _ip("link", "add", hv, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            _ip("addr", "add", f"{host_addr}/30", "dev", hv)
-            _ip("link", "set", hv, "up")
-            _ip("-n", ns, "addr", "add", f"{appl_addr}/30", "dev", "eth0")
-            _ip("-n", ns, "link", "set", "lo", "up")
+            _veth_netns(st["netns"], st["host_veth"], host_addr, appl_addr)
+            if mode == "forward":
+                gw_host, gw_addr = _slot_addrs(gw_slot)
+                _veth_netns(st["gw_netns"], st["gw_veth"], gw_host, gw_addr)
+                _ip("-n", st["gw_netns"], "link", "set", "eth0", "up")
+                st.update(gw_slot=gw_slot, gw_host_address=gw_host, gw_address=gw_addr)
+            elif mode == "drop":
+                _drop_rules(st["netns"])
         except Exception:
             _net_delete(st)
             raise
@@ -368,12 +392,51 @@ def _net_create(st: dict) -> dict:
     return st
 
 
+# Net mode drop: a firewall in front of the appliance that drops, rather than
+# refuses, connections to a port nothing listens on (a SYN no socket takes is
+# dropped, so the client times out instead of getting ECONNREFUSED). The
+# socket expression finds listening sockets, wildcard ones included. Only
+# packets coming in on eth0: the appliance's own loopback is left alone.
+DROP_RULES = """table inet umsim_drop {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "eth0" tcp flags & (syn | ack) == syn socket transparent 0 accept
+    iifname "eth0" tcp flags & (syn | ack) == syn drop
+  }
+}
+"""
+
+
+def _drop_rules(ns: str) -> None:
+    if shutil.which("nft") is None:
+        raise UmsimError("net mode drop needs nft (nftables, see tests/appliance/apt-packages.txt)")
+    _run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=DROP_RULES)
+
+
 def _net_delete(st: dict) -> None:
-    hv, ns = st.get("host_veth"), st.get("netns")
-    if hv and _link_exists(hv):
-        _ip("link", "del", hv, check=False)
-    if ns and _netns_exists(ns):
-        _ip("netns", "del", ns, check=False)
+    for hv, ns in ((st.get("host_veth"), st.get("netns")), (st.get("gw_veth"), st.get("gw_netns"))):
+        if hv and _link_exists(hv):
+            _ip("link", "del", hv, check=False)
+        if ns and _netns_exists(ns):
+            _ip("netns", "del", ns, check=False)
+
+
+def front_address(st: dict) -> str | None:
+    """The address users connect to: the gateway's in net mode forward, else the appliance's."""
+    return st.get("gw_address") if st.get("net_mode") == "forward" else st.get("address")
+
+
+def net_settings(net: str | None = None, idle_drop=None) -> tuple[str, float]:
+    """(mode, idle_drop seconds): the arguments, else $UMSIM_NET_MODE and $UMSIM_IDLE_DROP,
+    else direct without idle drop. idle_drop is for the forwarder only."""
+    mode = (net or os.environ.get("UMSIM_NET_MODE") or "direct").strip()
+    if mode not in NET_MODES:
+        raise UmsimError(f"net mode must be one of {', '.join(NET_MODES)}, not {mode!r}")
+    drop = idle_drop if idle_drop is not None else os.environ.get("UMSIM_IDLE_DROP") or 0
+    drop = float(drop)
+    if drop < 0 or (drop and mode != "forward"):
+        raise UmsimError("idle_drop needs net mode forward and a number of seconds > 0")
+    return mode, drop
 
 
 def wait_tcp(host: str, port: int, timeout: float = 30.0, interval: float = 0.05) -> bool:
@@ -387,6 +450,60 @@ def wait_tcp(host: str, port: int, timeout: float = 30.0, interval: float = 0.05
             if time.monotonic() >= deadline:
                 return False
             time.sleep(interval)
+
+
+def ssh_banner(host: str, port: int = 22, timeout: float = 2.0) -> str | None:
+    """The SSH identification line the port sends within `timeout`, else None. A TCP
+    connect alone proves nothing behind a forwarder, which accepts everything."""
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            data = b""
+            while b"\n" not in data and time.monotonic() < deadline:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    line = data.split(b"\n", 1)[0].decode(errors="replace").strip()
+    return line if line.startswith("SSH-") else None
+
+
+def wait_ssh_banner(host: str, port: int = 22, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while ssh_banner(host, port, timeout=min(2.0, max(0.1, deadline - time.monotonic()))) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def tcp_probe(host: str, port: int, timeout: float = 2.0) -> str:
+    """What a plain TCP client (nc) sees: "refused", "timeout" or "unreachable" (the connect), then
+    "reset", "closed" (EOF), "silent" (nothing within timeout), "banner" (SSH-...)
+    or "data"."""
+    try:
+        s = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        return "refused"
+    except ConnectionResetError:         # accepted, and reset before connect() returned
+        return "reset"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as e:                 # the link is down (ARP got no answer)
+        if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "unreachable"
+        raise
+    with s:
+        try:
+            data = s.recv(256)
+        except ConnectionResetError:
+            return "reset"
+        except (TimeoutError, socket.timeout):
+            return "silent"
+    return "closed" if not data else "banner" if data.startswith(b"SSH-") else "data"
 
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -606,16 +723,25 @@ def _provision(sd: Path, st: dict, opts: dict) -> None:
                        "fingerprint_sha256": p["certData"]["fingerprint_sha256"]} for p in products]
 
 
+def _addresses(st: dict) -> list[str]:
+    """The appliance's address, and in net mode forward the gateway's too: both are in
+    the API certificate's IP SANs and in known_hosts (users reach the appliance at the
+    gateway, like a DNAT'd appliance whose certificate names its public address)."""
+    front = front_address(st)
+    return [st["address"]] + ([front] if front != st["address"] else [])
+
+
 def _api_cert(sd: Path, st: dict) -> None:
-    """(Re)generate the API's self-signed certificate for the appliance's address."""
+    """(Re)generate the API's self-signed certificate for the appliance's address(es)."""
     upper = sd / "disk" / "upper"
     etc_api = upper / "etc/ums-api"
+    addrs = _addresses(st)
     _gen_cert(etc_api / "server.key", etc_api / "server.crt",
               f"/C=US/O=VMware/OU=vCloud Usage Meter (simulated)/CN={st['address']}",
-              f"IP:{st['address']},DNS:{st['hostname']}")
+              ",".join([f"IP:{a}" for a in addrs] + [f"DNS:{st['hostname']}"]))
     os.chmod(etc_api / "server.key", 0o600)
     shutil.copy2(etc_api / "server.crt", sd / "api-ca.pem")
-    st["api_cert_address"] = st["address"]
+    st["api_cert_address"] = ",".join(addrs)
 
 
 def host_keys(name: str, root=None) -> list[str]:
@@ -642,7 +768,8 @@ def _wait_served_keys(address: str, keys: list[str], timeout: float = 30.0) -> N
 
 def _write_known_hosts(sd: Path, st: dict) -> None:
     keys = host_keys(st["name"], sd.parent)
-    _write(sd / "client" / "known_hosts", "".join(f"{st['address']} {k}\n" for k in keys), 0o600)
+    names = _addresses(st)[::-1]     # the address users connect to first
+    _write(sd / "client" / "known_hosts", "".join(f"{n} {k}\n" for n in names for k in keys), 0o600)
 
 
 # --------------------------------------------------------------------------- supervisor
@@ -666,6 +793,31 @@ def _set_sup_state(sd: Path, **kw) -> None:
     _write_json(sd / "run" / "supervisor.json", s)
 
 
+def _forwarder_start(sd: Path, st: dict) -> subprocess.Popen:
+    """Net mode forward: the TCP forwarder (umsim_forward.py) from the gateway's address
+    to the appliance's, for SSH and the API. A child of the supervisor, dying with it."""
+    ports = f"22,{read_config(sd)['api_port']}"
+    argv = [sys.executable, str(FORWARD_PY), "--netns", st["gw_netns"], "--listen", st["gw_address"],
+            "--target", st["address"], "--ports", ports, "--log", str(sd / "supervisor.log")]
+    if st.get("idle_drop"):
+        argv += ["--idle-drop", str(st["idle_drop"])]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(sd / "forward.out", "a"),
+                            stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, close_fds=True, cwd="/")
+    _set_sup_state(sd, forwarder_pid=proc.pid)
+    return proc
+
+
+def _forwarder_stop(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def supervise(sd: Path) -> int:
     """The per-appliance supervisor (runs in its own session, forever until stopped):
     boots the appliance, and on reboot takes the link down, writes a new boot id and
@@ -682,6 +834,8 @@ def supervise(sd: Path) -> int:
     _set_sup_state(sd, pid=os.getpid(), phase="starting", boot=0)
     _log(sd, "supervisor-start", pid=os.getpid())
     boot = 0
+    # the forwarder outlives reboots: the appliance's address does not change
+    forwarder = _forwarder_start(sd, st) if st.get("net_mode") == "forward" else None
 
     def pause(seconds):
         end = time.monotonic() + seconds
@@ -756,8 +910,9 @@ def supervise(sd: Path) -> int:
             if flags["poweron"]:
                 _log(sd, "power-on")
     finally:
+        _forwarder_stop(forwarder)
         _net_delete(st)
-        _set_sup_state(sd, phase="stopped", unshare_pid=None)
+        _set_sup_state(sd, phase="stopped", unshare_pid=None, forwarder_pid=None)
         _log(sd, "supervisor-exit")
     return 0
 
@@ -771,14 +926,15 @@ def info(name: str, root=None) -> dict:
     if not st:
         raise UmsimError(f"no appliance {name!r} under {sd.parent}")
     cfg = read_config(sd)
+    host = front_address(st)
     return {
         "name": st["name"],
         "version": st["version"],
-        "host": st.get("address"),
+        "host": host,
         "address": st.get("address"),
         "ssh_port": 22,
         "api_port": int(cfg["api_port"]),
-        "api_url": f"https://{st.get('address')}:{cfg['api_port']}/api/v1",
+        "api_url": f"https://{host}:{cfg['api_port']}/api/v1",
         "root_password": st["root_password"],
         "api_user": "usagemeter",
         "api_password": st["api_password"],
@@ -792,6 +948,10 @@ def info(name: str, root=None) -> dict:
         "netns": st["netns"],
         "host_veth": st["host_veth"],
         "host_address": st.get("host_address"),
+        "net_mode": st.get("net_mode", "direct"),
+        "idle_drop": st.get("idle_drop", 0),
+        "gateway_netns": st.get("gw_netns") if host != st.get("address") else None,
+        "gateway_address": st.get("gw_address") if host != st.get("address") else None,
         "hostname": st["hostname"],
         "products": st.get("products", []),
         "sshd_use_pam": st.get("sshd_use_pam", False),
@@ -813,7 +973,7 @@ def is_running(name: str, root=None) -> bool:
 def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
           root_password: str = "VMware1!", api_password: str = "VMware1!UM",
           products=None, faults=None, config=None, sshd_use_pam: bool = False,
-          fresh: bool = False, wait: float = 60.0) -> dict:
+          fresh: bool = False, wait: float = 60.0, net: str | None = None, idle_drop=None) -> dict:
     """Start (provisioning if needed) an appliance; returns info().
 
     sshd: "off" (the appliance default: disabled at boot, not running),
@@ -821,11 +981,15 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
           but not enabled, so a reboot leaves it off), or "enabled" (enabled at boot).
     faults: {"fault-name": "value" or ""} switched on before the first boot.
     config: overrides of DEFAULT_CONFIG keys.
+    net: "direct", "forward" or "drop" (default: $UMSIM_NET_MODE, else direct), and
+    idle_drop: seconds after which the forwarder forgets an idle flow (forward only;
+    default $UMSIM_IDLE_DROP, else never). See README.md, "Network modes".
     """
     if sshd not in ("off", "running", "enabled"):
         raise UmsimError("sshd must be off, running or enabled")
     if not (re.match(r"^4\.[12]\.\d+$", version) or version in BUILDS):
         raise UmsimError(f"version must be 4.1.x or 4.2.x, not {version!r}")
+    net_mode, idle_drop = net_settings(net, idle_drop)
     sd = state_dir(name, root)
     sd.parent.mkdir(parents=True, exist_ok=True)
     st = _read_json(sd / "state.json")
@@ -863,9 +1027,12 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
         if k not in ACTION_FAULTS:
             _write(sd / "ctl" / "faults" / k, f"{v}\n")
     (sd / "supervisor.log").touch()
+    # the net mode is chosen at each start, like the network a VM is plugged into
+    st.update(net_mode=net_mode, idle_drop=idle_drop,
+              gw_netns=f"umsimg-{st['short_id']}", gw_veth=f"umsimg-{st['short_id']}")
     _net_create(st)
     try:
-        if st.get("api_cert_address") != st["address"]:
+        if st.get("api_cert_address") != ",".join(_addresses(st)):
             _api_cert(sd, st)
         _write_known_hosts(sd, st)
         _write_json(sd / "state.json", st)
@@ -893,6 +1060,8 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
                 raise UmsimError(f"could not start sshd: {cp.stderr}")
         if sshd in ("running", "enabled") and not wait_tcp(st["address"], 22, timeout=wait):
             raise UmsimError(f"sshd of {name} did not start listening")
+        if net_mode == "forward":
+            _wait_forwarder(name, root, timeout=wait)
         for k in faults:
             if k in ACTION_FAULTS:
                 fault_set(name, k, faults[k], root=root)
@@ -901,6 +1070,19 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
             stop(name, root)
         raise
     return info(name, root)
+
+
+def _wait_forwarder(name: str, root=None, timeout: float = 60.0) -> None:
+    """Wait for the forwarder's forward-listening event (a TCP connect can't tell: it
+    is accepted, and may be reset before connect() returns when nothing is behind)."""
+    sd = state_dir(name, root)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = str(_sup_state(sd).get("forwarder_pid"))
+        if any(e.get("pid") == pid for e in events(name, root, "forward-listening")):
+            return
+        time.sleep(0.05)
+    raise UmsimError(f"the forwarder of {name} did not start listening (see {sd}/forward.out)")
 
 
 def wait_ready(name: str, root=None, timeout: float = 60.0, boot_id: str | None = None) -> str:
@@ -997,6 +1179,10 @@ def stop(name: str, root=None, purge: bool = False, timeout: float = 15.0) -> No
         deadline = time.monotonic() + 5
         while _alive(upid) and time.monotonic() < deadline:
             time.sleep(0.05)
+    fpid = sup.get("forwarder_pid")
+    if fpid and _alive(fpid) and str(FORWARD_PY) in _cmdline(fpid):
+        with contextlib.suppress(OSError):
+            os.kill(fpid, signal.SIGKILL)   # its supervisor was killed before it could stop it
     if st:
         _net_delete(st)
     if purge and sd.exists():
@@ -1378,7 +1564,8 @@ class Appliance:
         return wait_ready(self.name, self.root, timeout, boot_id)
 
     def wait_ssh(self, timeout: float = 60) -> None:
-        if not wait_tcp(self.host, self.ssh_port, timeout):
+        # a banner, not a TCP connect: net mode forward accepts with nothing behind it
+        if not wait_ssh_banner(self.host, self.ssh_port, timeout):
             raise UmsimError(f"{self.name}: sshd not listening on {self.host}:22 after {timeout}s")
 
     def wait_new_boot(self, old_boot_id: str, timeout: float = 60) -> str:
@@ -1432,7 +1619,8 @@ class Appliance:
         return body["sessionid"]
 
     def wait_api(self, timeout: float = 60) -> None:
-        if not wait_tcp(self.host, self.api_port, timeout):
+        # the appliance's own address: the forwarder accepts even when the API is down
+        if not wait_tcp(self.address, self.api_port, timeout):
             raise UmsimError(f"{self.name}: API not listening on {self.host}:{self.api_port} after {timeout}s")
 
 
@@ -1461,6 +1649,9 @@ def _cli(argv=None) -> int:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     s.add_argument("--sshd-use-pam", action="store_true", help="UsePAM yes with a minimal pam_unix stack")
     s.add_argument("--fresh", action="store_true", help="discard an existing disk of that name first")
+    s.add_argument("--net", choices=NET_MODES, help="network mode (default: $UMSIM_NET_MODE, else direct)")
+    s.add_argument("--idle-drop", type=float, metavar="S",
+                   help="net forward: forget flows idle S seconds (default: $UMSIM_IDLE_DROP, else never)")
     for k in DEFAULT_CONFIG:
         if k != "hostname":
             s.add_argument("--" + k.replace("_", "-"), dest="cfg_" + k, metavar="VALUE",
@@ -1524,7 +1715,7 @@ def _cli(argv=None) -> int:
         products = [] if a.no_products else a.product
         out = start(a.name, a.version, root, sshd=a.sshd, root_password=a.root_password,
                     api_password=a.api_password, products=products, faults=faults, config=cfg,
-                    sshd_use_pam=a.sshd_use_pam, fresh=a.fresh)
+                    sshd_use_pam=a.sshd_use_pam, fresh=a.fresh, net=a.net, idle_drop=a.idle_drop)
     elif a.cmd == "stop":
         if a.all:
             out = {"stopped": stop_all(root, purge=a.purge)}
