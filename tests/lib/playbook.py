@@ -102,9 +102,11 @@ def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] |
                  check: bool = False, diff: bool = False, verbosity: int = 0,
                  extra_vars: dict[str, Any] | None = None, extra_args: list[str] | None = None,
                  env: dict[str, str] | None = None, timeout: int = 900,
-                 inventory: Path | None = None, venv_bin: Path | None = None) -> PlayResult:
+                 inventory: Path | None = None, venv_bin: Path | None = None,
+                 cwd: Path | None = None) -> PlayResult:
     """Run a playbook: a path, a YAML string, or a list of tasks (wrapped in a
-    play over all hosts with gather_facts off)."""
+    play over all hosts with gather_facts off). It runs in a new temp folder
+    unless `cwd` is given."""
     tmp = Path(tempfile.mkdtemp(prefix="play-", dir=_tmpdir()))
     if isinstance(playbook, Path):
         pb = playbook
@@ -128,7 +130,7 @@ def run_playbook(playbook: str | list | Path, hosts: dict[str, dict[str, Any]] |
     cmd += extra_args or []
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           env=ansible_env({"UM_RESULTS_FILE": str(results_file), **(env or {})}, venv_bin),
-                          cwd=str(tmp), stdin=subprocess.DEVNULL)
+                          cwd=str(cwd or tmp), stdin=subprocess.DEVNULL)
     records = json.loads(results_file.read_text()) if results_file.exists() else []
     return PlayResult(proc.returncode, proc.stdout, proc.stderr, records)
 

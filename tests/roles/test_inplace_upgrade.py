@@ -327,6 +327,33 @@ def test_preflight_alone_reports_and_changes_nothing(appliance_factory, umsim_ro
     assert "ok: ready" in res.stdout
 
 
+def test_relative_bundle_of_the_installed_playbook_is_found_where_ansible_playbook_started(
+        appliance_factory, umsim_root, bundle, tmp_play):
+    """`ansible-playbook vcloud.usage_meter.preflight` with usage_meter_bundle relative:
+    its playbook_dir is inside the installed collection, so the bundle is looked up
+    in the folder ansible-playbook was started in; a missing one is named by the
+    path that was looked at."""
+    from lib.playbook import collections_path
+    installed = collections_path() / "ansible_collections" / "vcloud" / "usage_meter" / "playbooks" / "preflight.yml"
+    assert installed.is_file(), installed
+    app = appliance_factory(version="4.2.0", sshd="running")
+    shar, sha = bundle
+    work = tmp_play / "operator"
+    (work / "bundles").mkdir(parents=True)
+    (work / "bundles" / "ums.shar").write_bytes(shar.read_bytes())
+    inv, vf = write_inventory(tmp_play, {"um": app}, shar, sha, umsim_root,
+                              group_vars={"usage_meter_bundle": "bundles/ums.shar"})
+    res = play(installed, inv, vf, cwd=work)
+    assert res.rc == 0, res.output[-4000:]
+    found = result(res, "Preflight | Record the findings", "um")["ansible_facts"]["usage_meter_preflight"]
+    assert found["bundle"] == str(work / "bundles" / "ums.shar") and found["ok"], found
+    elsewhere = tmp_play / "elsewhere"
+    elsewhere.mkdir()
+    res = play(installed, inv, vf, cwd=elsewhere)
+    assert res.rc != 0
+    assert f"the upgrade bundle {elsewhere / 'bundles' / 'ums.shar'} does not exist" in res.output, res.output[-4000:]
+
+
 MIN_VENV = WORK / "venv-min" / "bin"   # tools/bootstrap.sh, tools/requirements-min.txt
 
 
