@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 from lib.appliance_checks import api_version, sshd_state
-from lib.playbook import REPO, ansible_env, collections_path
+from lib.playbook import REPO, ansible_env, collections_path, install_tool
 # the full play's helpers and fixtures (bundle, tmp_play), imported, not copied
 from roles.test_inplace_upgrade import VAULT_PASSWORD, _Vault, bundle, tmp_play, write_inventory  # noqa: F401
 
@@ -65,10 +65,7 @@ JOB_TIMEOUT = 600
 @pytest.fixture(scope="module")
 def runner_bin() -> Path:
     """ansible-runner, ansible-builder and the pinned ansible-core (tools/install-runner.sh)."""
-    proc = subprocess.run([str(REPO / "tools" / "install-runner.sh")], capture_output=True, text=True,
-                          timeout=900, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"tools/install-runner.sh failed:\n{proc.stderr}"
-    return Path(proc.stdout.strip().splitlines()[-1])
+    return Path(install_tool("install-runner.sh"))
 
 
 def tool_env(runner_bin: Path) -> dict[str, str]:

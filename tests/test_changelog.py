@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.playbook import REPO, WORK
+from lib.playbook import REPO, WORK, install_tool
 
 
 @pytest.fixture(scope="module")
 def changelog_bin() -> Path:
-    p = subprocess.run([str(REPO / "tools" / "install-changelog.sh")], capture_output=True, text=True,
-                       timeout=900, stdin=subprocess.DEVNULL, check=False)
-    assert p.returncode == 0, p.stderr
-    return Path(p.stdout.strip().splitlines()[-1])
+    return Path(install_tool("install-changelog.sh"))
 
 
 def antsibull(bin_dir: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

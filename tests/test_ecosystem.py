@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.playbook import REPO, VENV_BIN, WORK, ansible_env, collections_path
-from test_lint import _script, built_tarball
+from lib.playbook import REPO, VENV_BIN, WORK, ansible_env, collections_path, install_tool
+from test_lint import built_tarball
 
 FQCN = "vcloud.usage_meter"
 JUDGES = WORK / "judges"
@@ -50,7 +50,7 @@ def installed_collection() -> Path:
 
 @pytest.fixture(scope="module")
 def judges_bin() -> Path:
-    return Path(_script("install-judges.sh"))
+    return Path(install_tool("install-judges.sh"))
 
 
 def judge_env(judges_bin: Path, home: Path) -> dict[str, str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.playbook import REPO, VENV_BIN, WORK, collections_path
+from lib.playbook import REPO, VENV_BIN, WORK, collections_path, install_tool
 
 LINT_PATHS = ["roles", "playbooks"]
 SANITY = WORK / "sanity"
@@ -43,21 +43,14 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
 '''
 
 
-def _script(name: str) -> str:
-    proc = subprocess.run([str(REPO / "tools" / name)], capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL, check=False)
-    assert proc.returncode == 0, f"tools/{name} failed:\n{proc.stderr}"
-    return proc.stdout.strip().splitlines()[-1]
-
-
 @pytest.fixture(scope="module")
 def lint_bin() -> Path:
-    return Path(_script("install-lint.sh"))
+    return Path(install_tool("install-lint.sh"))
 
 
 @pytest.fixture(scope="module")
 def vmware_collections() -> str:
-    return _script("install-vmware-deps.sh")
+    return install_tool("install-vmware-deps.sh")
 
 
 def ansible_lint(lint_bin: Path, vmware_collections: str, paths: list[str], cwd: Path = REPO,

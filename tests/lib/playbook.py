@@ -19,6 +19,15 @@ WORK = Path(os.environ.get("UM_WORK", REPO / ".work"))
 VENV_BIN = Path(os.environ.get("UM_VENV_BIN", REPO / ".venv" / "bin"))
 
 
+def install_tool(script: str) -> str:
+    """Run tools/<script> (an idempotent installer of a pinned tool venv, or of other
+    test dependencies) and return the last line it prints: where the tool is."""
+    proc = subprocess.run([str(REPO / "tools" / script)], capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL, check=False)
+    assert proc.returncode == 0, f"tools/{script} failed:\n{proc.stderr}"
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def collections_path() -> Path:
     env = os.environ.get("UM_COLLECTIONS_PATH")
     if env:
