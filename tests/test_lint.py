@@ -9,7 +9,7 @@
   install, the two static binaries included), unpacked under
   .work/sanity/src/ansible_collections/vcloud/usage_meter (ansible-test needs that
   parent path), plus tests/sanity/. HOME points into .work/sanity/home, which carries
-  the two offline workarounds (shared ANSIBLE_PROTOCOL.md §5): a get-pip shim and a
+  the two offline workarounds (docs/ansible-protocol.md, "ansible-test offline"): a get-pip shim and a
   pip.conf with the CA bundle. The first run builds ansible-test's venvs from PyPI
   (minutes); later runs reuse them.
 """

@@ -1,6 +1,6 @@
 //! Ansible's binary-module protocol: argv[1] is a JSON args file; exactly one
-//! JSON object goes to stdout. See `shared/ANSIBLE_PROTOCOL.md` for the facts
-//! this follows (measured on ansible-core 2.15-2.19).
+//! JSON object goes to stdout. `docs/ansible-protocol.md` has the facts this
+//! follows (measured on ansible-core 2.15-2.19).
 
 pub mod args;
 pub mod coerce;

@@ -1,5 +1,5 @@
 //! no_log for binary modules. The controller masks nothing for us (see
-//! ANSIBLE_PROTOCOL.md §1.5), so, as AnsibleModule does in Python: no_log
+//! docs/ansible-protocol.md, "no_log"), so, as AnsibleModule does in Python: no_log
 //! option values become VALUE_SPECIFIED_IN_NO_LOG_PARAMETER in `invocation`,
 //! and every occurrence of a secret in any output string becomes `********`.
 //! The registry is process-wide so the panic hook can scrub too.

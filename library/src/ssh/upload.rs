@@ -1,6 +1,6 @@
 //! Streaming a local file into a remote command's stdin (e.g. `cat >> part`),
 //! in large writes: libssh2 is 3-4x slower with small writes (see
-//! HARNESS_NOTES.md §C). Appending through a command makes resuming a partial
+//! docs/DEVELOPING.md, "SSH transport"). Appending through a command makes resuming a partial
 //! copy the same code path as a fresh one.
 
 use super::error::{SshError, SshErrorKind};
