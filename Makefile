@@ -8,9 +8,12 @@ VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 
 .PHONY: demo test bootstrap build docs collection unit integration clean
 
-# The demo builds only what it runs (this machine's binary): see demo/run.sh.
-demo: bootstrap
-	demo/run.sh
+# The demo installs and builds only what it runs: the appliance's packages,
+# .venv, and this machine's binary as a debug build of the checkout (demo/run.sh
+# --dev). The static release build of both architectures is make test's.
+demo:
+	tools/bootstrap.sh --demo
+	demo/run.sh --dev
 
 test: bootstrap unit build docs collection integration
 

@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Install everything the demo and the tests need on a fresh Debian 12 machine,
-# without prompting: apt packages, a pinned ansible-core in .venv, Rust targets
-# and build tools. Idempotent; a second run takes seconds.
+# Install everything the tests need on a fresh Debian 12 machine, without
+# prompting: apt packages, a pinned ansible-core in .venv, Rust targets and
+# build tools. Idempotent; a second run takes seconds.
+#
+#   tools/bootstrap.sh           what `make test` needs
+#   tools/bootstrap.sh --demo    only what `make demo` needs: the appliance's apt
+#                                packages and .venv (no cross-build tools, no
+#                                vCenter simulator, no linters, no oldest ansible-core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+demo=0
+case "${1:-}" in
+  --demo) demo=1 ;;
+  "") ;;
+  *) echo "bootstrap: unknown argument: $1 (--demo or nothing)" >&2; exit 2 ;;
+esac
 
 # apt must never start a service on this machine (no systemd; the simulated
 # appliance runs its own sshd in its own namespaces).
@@ -14,7 +25,9 @@ if [ ! -x /usr/sbin/policy-rc.d ] || ! grep -q 'exit 101' /usr/sbin/policy-rc.d;
 fi
 
 pkgs=""
-for f in tools/apt-packages.txt tests/appliance/apt-packages.txt tests/vcsim/apt-packages.txt; do
+apt_lists=(tools/apt-packages.txt tests/appliance/apt-packages.txt)
+[ "$demo" = 1 ] || apt_lists+=(tests/vcsim/apt-packages.txt)
+for f in "${apt_lists[@]}"; do
   [ -f "$f" ] && pkgs="$pkgs $(sed 's/#.*//' "$f" | tr -s ' \n' ' ')"
 done
 missing=()
@@ -36,6 +49,11 @@ if ! cmp -s tools/requirements.txt .venv/.requirements 2>/dev/null; then
   log "pip install -r tools/requirements.txt"
   .venv/bin/pip install -q --disable-pip-version-check -r tools/requirements.txt
   cp tools/requirements.txt .venv/.requirements
+fi
+if [ "$demo" = 1 ]; then
+  mkdir -p .work
+  log "bootstrap (demo) done"
+  exit 0
 fi
 # The oldest supported ansible-core, for the tests (inside .work: never packaged).
 if [ ! -x .work/venv-min/bin/python ]; then
