@@ -1,0 +1,229 @@
+"""The repository holds, in its own words, what its code relies on.
+
+- No file of the repository refers to a file outside it (reference material a
+  person who clones the repository does not have).
+- Every `docs/<file>.md` named anywhere exists, and every section named as
+  `docs/<file>.md, "Section"` (as code comments do) is a heading of that file.
+- Every relative Markdown link to a `.md` file resolves.
+
+Fast: reads the files git lists (tracked, plus new files not ignored), no
+appliance, no build. This file itself is left out of the scan: its examples of
+bad references are deliberate, and the tests at its end prove the checker on them.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SELF = Path(__file__).resolve().relative_to(REPO).as_posix()
+
+# References to material outside the repository. Written so that this file does
+# not match itself (`[/]` instead of a plain slash, `\.` instead of a dot).
+FOREIGN = re.compile(
+    r"(?<![\w-])shared[/]"            # ../shared/, /work/shared/, shared/reference/
+    r"|APPLIANCE\.md"                 # the outside appliance notes (see _is_own_doc)
+    r"|ANSIBLE_PROTOCOL\.md"
+    r"|HARNESS_NOTES"
+    r"|README-static",
+    re.IGNORECASE,
+)
+# A docs/ path as the code and the docs spell it: `docs/x.md`, not `src/docs/x.md`.
+DOC_PATH = re.compile(r"(?<![\w./-])docs/([\w.-]+)\.md\b")
+# `docs/x.md, "Section"`, the quote possibly on the next comment line.
+DOC_SECTION = re.compile(
+    r"(?<![\w./-])docs/([\w.-]+)\.md`?,[ \t]*"
+    r"(?:\n[ \t]*(?://[/!]?|#+|\*|--)?[ \t]*)?"
+    r"\"([^\"\n]{1,100})\""
+)
+# [text](target.md) or [text](target.md#anchor), relative targets only.
+MD_LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)\s]*)?\)")
+FENCE = re.compile(r"^\s*(```|~~~)")
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def repo_files(root: Path) -> list[str]:
+    """Files git knows in `root`: tracked ones and new ones not ignored."""
+    out = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         capture_output=True, check=True).stdout
+    return sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text, or None for a binary, unreadable or deleted file."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _is_own_doc(root: Path, rel: str, text: str, m: re.Match) -> bool:
+    """A case-insensitive `appliance.md` hit that is the repository's own
+    docs/appliance.md: spelled in lower case, and either `docs/appliance.md` or
+    a relative name that resolves next to the referring file."""
+    hit = m.group(0)
+    if hit != "appliance.md":
+        return False
+    if text[max(0, m.start() - 5):m.start()] == "docs/":
+        return (root / "docs" / hit).is_file()
+    return (root / rel).parent.joinpath(hit).is_file()
+
+
+def foreign_references(root: Path, rel: str, text: str) -> list[str]:
+    found = []
+    for m in FOREIGN.finditer(text):
+        if _is_own_doc(root, rel, text, m):
+            continue
+        found.append(f"{rel}:{line_of(text, m.start())}: refers to {m.group(0)!r}, which is not in the repository")
+    return found
+
+
+def headings(text: str) -> list[str]:
+    """Markdown headings, outside fenced code blocks."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if not fenced:
+            h = HEADING.match(line)
+            if h:
+                out.append(h.group(1))
+    return out
+
+
+def doc_references(root: Path, rel: str, text: str) -> list[str]:
+    problems = []
+    for m in DOC_PATH.finditer(text):
+        if not (root / "docs" / f"{m.group(1)}.md").is_file():
+            problems.append(f"{rel}:{line_of(text, m.start())}: docs/{m.group(1)}.md does not exist")
+    for m in DOC_SECTION.finditer(text):
+        doc = root / "docs" / f"{m.group(1)}.md"
+        section = m.group(2)
+        if doc.is_file() and not any(section in h for h in headings(doc.read_text(encoding="utf-8"))):
+            problems.append(f"{rel}:{line_of(text, m.start())}: docs/{m.group(1)}.md has no heading containing {section!r}")
+    if rel.endswith(".md"):
+        for m in MD_LINK.finditer(text):
+            target = m.group(1)
+            if "://" in target or target.startswith("/"):
+                continue
+            if not ((root / rel).parent / target).is_file():
+                problems.append(f"{rel}:{line_of(text, m.start())}: link to {target} does not resolve")
+    return problems
+
+
+def problems(root: Path, files: list[str]) -> list[str]:
+    out = []
+    for rel in files:
+        text = read_text(root / rel)
+        if text is None:
+            continue
+        out += foreign_references(root, rel, text)
+        out += doc_references(root, rel, text)
+    return out
+
+
+# --- the repository ---------------------------------------------------------------
+
+def test_no_file_refers_outside_the_repository_and_every_docs_reference_resolves():
+    files = [f for f in repo_files(REPO) if f != SELF]
+    assert "docs/appliance.md" in files and "docs/ansible-protocol.md" in files
+    found = problems(REPO, files)
+    assert not found, "\n".join(found)
+
+
+def test_the_sections_the_code_points_at_are_found():
+    """The scan sees the section references it is meant to check (a regex that
+    matched nothing would pass the test above vacuously)."""
+    seen = set()
+    for rel in repo_files(REPO):
+        text = read_text(REPO / rel) if rel != SELF else None
+        if text:
+            seen |= {(m.group(1), m.group(2)) for m in DOC_SECTION.finditer(text)}
+    assert {("appliance", "REST API"), ("ansible-protocol", "no_log"),
+            ("ansible-protocol", "ansible-test offline"), ("DEVELOPING", "SSH transport")} <= seen, seen
+
+
+def test_appliance_contract_marks_every_fact():
+    """Each table row of the contract is marked documented or guess."""
+    text = (REPO / "docs" / "appliance.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines()
+            if line.startswith("|") and not re.match(r"^\|\s*(-+\s*\|\s*)+$", line)
+            and not re.match(r"^\|\s*(#|fact)\s*\|", line)]
+    assert len(rows) > 30, rows
+    unmarked = [r for r in rows if not re.search(r"\|\s*(documented|guess)\b", r)]
+    assert not unmarked, "\n".join(unmarked)
+
+
+# --- the checker can fail -------------------------------------------------------------
+
+@pytest.fixture()
+def fake_repo(tmp_path: Path) -> Path:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "appliance.md").write_text("# The appliance\n\n## REST API\n```sh\n# Not a heading\n```\n")
+    (tmp_path / "docs" / "DEVELOPING.md").write_text("# Dev\n\nSee [the contract](appliance.md).\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    return tmp_path
+
+
+def check(root: Path, rel: str, text: str) -> list[str]:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+    return problems(root, repo_files(root))
+
+
+def test_a_clean_fake_repository_passes(fake_repo):
+    assert check(fake_repo, "src/a.rs", '//! see docs/appliance.md, "REST API"; docs/DEVELOPING.md\n') == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("copied from ../shared/reference/appliance-sketch\n", "'shared/'"),
+    ("# facts from /work/shared/reference/README.md\n", "'shared/'"),
+    ("as APPLIANCE.md says\n", "'APPLIANCE.md'"),
+    ("as Appliance.md says\n", "'Appliance.md'"),
+    ("as appliance.md says\n", "'appliance.md'"),           # lower case, but nothing of that name here
+    ("see ANSIBLE_PROTOCOL.md\n", "'ANSIBLE_PROTOCOL.md'"),
+    ("HARNESS_NOTES.md section C\n", "'HARNESS_NOTES'"),
+    ("see tools/readme-static.md\n", "'readme-static'"),
+])
+def test_foreign_references_are_reported(fake_repo, text, expected):
+    found = check(fake_repo, "src/a.rs", text)
+    assert len(found) == 1 and expected in found[0] and found[0].startswith("src/a.rs:1:"), found
+
+
+def test_own_docs_names_are_not_foreign(fake_repo):
+    text = "docs/appliance.md and, from docs/, [x](appliance.md)\n"
+    assert check(fake_repo, "docs/other.md", text) == []
+
+
+def test_a_missing_doc_is_reported(fake_repo):
+    found = check(fake_repo, "roles/x/tasks/main.yml", "# see docs/nothing-here.md\n")
+    assert found == ["roles/x/tasks/main.yml:1: docs/nothing-here.md does not exist"], found
+
+
+@pytest.mark.parametrize("text", [
+    '//! docs/appliance.md, "REST APIs"\n',
+    '# (docs/appliance.md, "Not a heading")\n',
+    '//! see\n//! docs/appliance.md,\n//! "Missing section"). More.\n',
+])
+def test_a_missing_section_is_reported(fake_repo, text):
+    found = check(fake_repo, "src/a.rs", text)
+    assert len(found) == 1 and "has no heading containing" in found[0], found
+
+
+def test_a_broken_markdown_link_is_reported(fake_repo):
+    found = check(fake_repo, "docs/other.md", "[gone](gone.md) [ok](appliance.md#rest-api)\n")
+    assert found == ["docs/other.md:1: link to gone.md does not resolve"], found
