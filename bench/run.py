@@ -45,8 +45,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import umsim  # noqa: E402
 import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
+from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
+from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
 
-VENV_BIN = REPO / ".venv" / "bin"
 MODULES: list[str] = []          # from the installed collection's plugins/modules/*.py
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 DEST = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
@@ -63,18 +64,6 @@ HISTORY_1_0_0 = {
     "ours_task_ms": 132, "ping_task_ms": 205, "ratio3": 0.643, "ours_direct_ms": 85,
     "sizes_x86_64": {"appliance_info": 6217680, "certificates": 2155552, "reboot": 4978704, "shar_copy": 5072944,
                      "sshd": 4976128, "upgrade": 5032912, "upgrade_logs": 5015648, "verify": 5796928},
-}
-
-# Short role timeouts (as tests/roles uses), so nothing waits for production timeouts.
-FAST = {
-    "usage_meter_connect_timeout": 5,
-    "usage_meter_rescue_connect_timeout": 3,
-    "usage_meter_ssh_probe_timeout": 2,
-    "usage_meter_reboot_timeout": 60,
-    "usage_meter_verify_timeout": 30,
-    "usage_meter_verify_interval": 1,
-    "usage_meter_upgrade_timeout": 180,
-    "usage_meter_upgrade_poll_interval": 1,
 }
 
 
@@ -137,25 +126,11 @@ class Bench:
         self.dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
 
     def env(self, extra=None) -> dict:
-        env = dict(os.environ)
-        env.update({
-            "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
-            "ANSIBLE_HOME": str(self.ansible_home),
-            "ANSIBLE_LOCAL_TEMP": str(self.ansible_home / "tmp"),
-            "ANSIBLE_REMOTE_TMP": str(self.ansible_home / "remote-tmp"),   # localhost tasks: not in $HOME
-            "ANSIBLE_COLLECTIONS_PATH": str(self.coll),
-            "ANSIBLE_CALLBACK_PLUGINS": str(BENCH / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "bench_times",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_LOCALHOST_WARNING": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_PYTHON_INTERPRETER": str(VENV_BIN / "python"),
-            "TMPDIR": str(self.controller_tmp),
-        })
-        env.update(extra or {})
-        return env
+        """The tests' Ansible environment (tests/lib/playbook.py) with this run's private Ansible home and
+        collection, the bench_times callback instead of the tests' one, and the modules' TMPDIR."""
+        return ansible_env({"ANSIBLE_HOST_KEY_CHECKING": "False", "TMPDIR": str(self.controller_tmp), **(extra or {})},
+                           home=self.ansible_home, collections=self.coll,
+                           callbacks={"bench_times": BENCH / "callback_plugins"})
 
     def start(self, **kw) -> umsim.Appliance:
         self.n += 1
@@ -690,7 +665,7 @@ def bench_fleet(b: Bench, out: dict):
         gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
               "usage_meter_console_sshd_tasks": str(console), "usage_meter_log_dir": str(logs),
               "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"), "umsim_python": sys.executable,
-              "umsim_root": str(b.root), **FAST}
+              "umsim_root": str(b.root), **LOADED}
         inv = {"usage_meter": {"hosts": hosts, "vars": gv}}
         # the installed collection's playbook, run by name as the README says
         r = b.playbook(playbook, inv, env={"ANSIBLE_FORKS": str(n)})

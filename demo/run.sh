@@ -87,27 +87,22 @@ for t in ip unshare nsenter ssh-keygen openssl; do
 done
 [ -x /usr/sbin/sshd ] || die "openssh-server is missing: run tools/bootstrap.sh"
 
-# Ansible keeps its files here, not in ~/.ansible.
-export ANSIBLE_HOME=$DEMO/ansible-home
-export ANSIBLE_LOCAL_TEMP=$DEMO/ansible-home/tmp
-export ANSIBLE_REMOTE_TMP=$DEMO/ansible-home/remote-tmp
-export ANSIBLE_ASYNC_DIR=$DEMO/ansible-home/async
-export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
-export ANSIBLE_LOCALHOST_WARNING=False
-export ANSIBLE_INVENTORY_UNPARSED_WARNING=False
-export ANSIBLE_PYTHON_INTERPRETER=$REPO/.venv/bin/python
+# Ansible's environment, built as for the tests (tests/lib/playbook.py): its files
+# in .work/demo/ansible-home, not ~/.ansible; no developer ansible.cfg, ANSIBLE_*
+# variable or ssh-agent; the um_results callback, whose JSON gives the summary
+# below. The collection: $UM_COLLECTIONS_PATH, with --dev this checkout (through
+# a symlink in .work/dev-collections), else the tarball installed below.
+coll_args=()
+if [ -z "${UM_COLLECTIONS_PATH:-}" ] && [ $dev = 0 ]; then coll_args=(--collections "$DEMO/collections"); fi
+eval "$(python3 tests/lib/playbook.py --home "$DEMO/ansible-home" "${coll_args[@]}")"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=False
 
 # ------------------------------------------------------------------ collection
 if [ -n "${UM_COLLECTIONS_PATH:-}" ]; then
   say "Using the collection under UM_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH (no build)"
-  export ANSIBLE_COLLECTIONS_PATH=$UM_COLLECTIONS_PATH
 elif [ $dev = 1 ]; then
   say "Building the debug module binary into plugins/bin (tools/dev-build.sh)"
   tools/dev-build.sh >/dev/null
-  mkdir -p "$DEMO/dev-collections/ansible_collections/vcloud"
-  ln -sfn "$REPO" "$DEMO/dev-collections/ansible_collections/vcloud/usage_meter"
-  export ANSIBLE_COLLECTIONS_PATH=$DEMO/dev-collections
 else
   # Only what the demo runs: this controller's binary, in a host-only tarball
   # (the release tarball, for every controller, is `make build collection`).
@@ -117,7 +112,6 @@ else
   tarball=$(ls -t .work/dist-host/vcloud-usage_meter-*-host-only.tar.gz | head -1)
   rm -rf "$DEMO/collections"
   ansible-galaxy collection install --force -p "$DEMO/collections" "$tarball" >/dev/null
-  export ANSIBLE_COLLECTIONS_PATH=$DEMO/collections
 fi
 ansible-doc vcloud.usage_meter.upgrade >/dev/null 2>&1 || die "the collection is not usable from $ANSIBLE_COLLECTIONS_PATH"
 
@@ -181,8 +175,9 @@ inv=$DEMO/inventory.yml
     umsim_python: $REPO/.venv/bin/python
     umsim_root: $APPS
     usage_meter_log_dir: $DEMO/logs
-    usage_meter_verify_interval: 2
+    # the demo's timings, from the one table of tests, bench and demo (tests/lib/timings.py)
 EOF
+  python3 tests/lib/timings.py demo | sed 's/^/    /'
 } > "$inv"
 python3 - "$inv" <<'PY' || die "the inventory did not parse: $inv"
 import sys, yaml
@@ -196,6 +191,8 @@ sed -n '1,12p' "$inv"; echo "    ..."
 # ------------------------------------------------------------------ the play
 say "ansible-playbook -i $inv vcloud.usage_meter.upgrade --vault-password-file ..."
 log=$DEMO/ansible.log
+export UM_RESULTS_FILE=$DEMO/results.json UM_RECAP_FILE=$DEMO/recap.json   # the um_results callback writes them
+rm -f "$UM_RESULTS_FILE" "$UM_RECAP_FILE"
 t0=$(date +%s)
 set +e
 ansible-playbook -i "$inv" vcloud.usage_meter.upgrade --vault-password-file "$vault_pass" 2>&1 | tee "$log"
@@ -204,20 +201,36 @@ set -e
 t1=$(date +%s)
 
 # ------------------------------------------------------------------ summary
-say "Summary (from the play), $((t1 - t0)) s"
-python3 - "$log" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-m = re.search(r"TASK \[One line per appliance\].*?\"msg\": \[(.*?)\n    \]", text, re.S)
-if m:
-    for line in re.findall(r'^\s+"(.*)",?$', m.group(1), re.M):
-        print("  " + line.encode().decode("unicode_escape"))
-else:
-    print("  (no summary in the output: see above)")
-m = re.search(r"PLAY RECAP \*+\n(.*?)(\n\n|\Z)", text, re.S)
-if m:
-    print("\n" + m.group(1))
+# recap: the PLAY RECAP lines again, from the callback's $UM_RECAP_FILE
+recap() {
+  python3 - "$UM_RECAP_FILE" <<'PY'
+import json, sys
+from pathlib import Path
+f = Path(sys.argv[1])
+counts = json.loads(f.read_text()) if f.exists() else {}
+for host, c in counts.items():
+    c["failed"] = c["failures"]
+    print(f"{host:<26} : " + " ".join(f"{k}={c[k]:<4}" for k in
+          ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")).rstrip())
+if not counts:
+    print(f"(no recap in {f}: see above)")
 PY
+}
+say "Summary (from the play's JSON results), $((t1 - t0)) s"
+python3 - "$UM_RESULTS_FILE" <<'PY'
+import json, sys
+from pathlib import Path
+f = Path(sys.argv[1])
+records = json.loads(f.read_text()) if f.exists() else []
+msgs = [r["result"].get("msg") for r in records if r["task"] == "One line per appliance" and r["status"] == "ok"]
+if msgs:
+    for line in msgs[-1] if isinstance(msgs[-1], list) else [msgs[-1]]:
+        print(f"  {line}")
+else:
+    print(f"  (no summary in {f}: see above)")
+print()
+PY
+recap
 
 say "Checked independently, on each appliance's console (not through the collection)"
 for n in "${NAMES[@]}"; do
@@ -231,11 +244,13 @@ done
 
 if [ "$rc" = 0 ]; then
   say "Running the play again: an upgraded appliance is left alone (changed=0)"
+  export UM_RESULTS_FILE=$DEMO/results-rerun.json UM_RECAP_FILE=$DEMO/recap-rerun.json
+  rm -f "$UM_RESULTS_FILE" "$UM_RECAP_FILE"
   set +e
   ansible-playbook -i "$inv" vcloud.usage_meter.upgrade --vault-password-file "$vault_pass" > "$DEMO/ansible-rerun.log" 2>&1
   rc=$?
   set -e
-  sed -n '/^PLAY RECAP/,$p' "$DEMO/ansible-rerun.log"
+  recap
   [ "$rc" = 0 ] || echo "demo: the second run failed (rc $rc): see $DEMO/ansible-rerun.log" >&2
 fi
 if [ "$rc" = 0 ]; then

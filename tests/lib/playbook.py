@@ -3,6 +3,9 @@
 The collection comes from $UM_COLLECTIONS_PATH (the test command installs the
 built tarball there); without it, a symlink to this checkout is used, so a
 developer can run one test file after `tools/build-binaries.sh`.
+
+ansible_env() is the one Ansible environment of the tests, bench/run.py and
+demo/run.sh (which takes it as shell lines: `python3 tests/lib/playbook.py --help`).
 """
 from __future__ import annotations
 
@@ -41,32 +44,50 @@ def collections_path() -> Path:
     return dev
 
 
-def ansible_env(extra: dict[str, str] | None = None, venv_bin: Path | None = None) -> dict[str, str]:
-    """Environment that keeps Ansible's files out of $HOME and loads our test callback;
-    `venv_bin`: another ansible-core's venv (default: the pinned one)."""
+CALLBACKS = {"um_results": Path(__file__).parent / "callback_plugins"}   # writes $UM_RESULTS_FILE
+LEAKS = ("SSH_AUTH_SOCK", "SSH_AGENT_PID")   # a developer's ssh-agent must not log the modules in
+
+
+def ansible_settings(venv_bin: Path | None = None, *, home: Path | None = None, collections: Path | None = None,
+                     callbacks: dict[str, Path] | None = None) -> dict[str, str]:
+    """The variables every Ansible run of the tests, the benchmark and the demo gets:
+    Ansible's files under `home` (default .work/ansible-home), not in $HOME; an empty
+    config file, so no ansible.cfg of the developer's applies; the collection from
+    `collections` (default: collections_path()); the `callbacks` {name: plugin dir}
+    (default um_results); `venv_bin`'s ansible-core and python first (default the pinned one)."""
     venv_bin = venv_bin or VENV_BIN
-    home = WORK / "ansible-home"
+    home = home or WORK / "ansible-home"
+    callbacks = CALLBACKS if callbacks is None else callbacks
     home.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.pop("SSH_AUTH_SOCK", None)   # a developer's ssh-agent must not log the modules in (tests pass their own)
-    env.update({
-        "PATH": f"{venv_bin}:{env.get('PATH', '')}",
+    config = home / "ansible.cfg"
+    if not config.exists():
+        config.write_text("# Empty on purpose (tests/lib/playbook.py): Ansible's defaults, no developer config.\n")
+    return {
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(config),
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
         "ANSIBLE_ASYNC_DIR": str(home / "async"),
-        "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
-        "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).parent / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "um_results",
+        "ANSIBLE_COLLECTIONS_PATH": str(collections or collections_path()),
+        "ANSIBLE_CALLBACK_PLUGINS": ":".join(str(d) for d in dict.fromkeys(callbacks.values())),
+        "ANSIBLE_CALLBACKS_ENABLED": ",".join(callbacks),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_PYTHON_INTERPRETER": str(venv_bin / "python"),
-    })
-    if extra:
-        env.update(extra)
+    }
+
+
+def ansible_env(extra: dict[str, str] | None = None, venv_bin: Path | None = None, *, home: Path | None = None,
+                collections: Path | None = None, callbacks: dict[str, Path] | None = None) -> dict[str, str]:
+    """This process's environment without ANSIBLE_* and ssh-agent variables, plus
+    ansible_settings(...) and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k not in LEAKS}
+    env.update(ansible_settings(venv_bin, home=home, collections=collections, callbacks=callbacks))
+    env.update(extra or {})
     return env
 
 
@@ -192,3 +213,26 @@ def ssh_args(appliance, tmp_path: Path, **extra: Any) -> dict[str, Any]:
             "known_hosts": str(tmp_path / "known_hosts"), "connect_timeout": 5}
     args.update(extra)
     return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """For bash (demo/run.sh): ansible_env as shell lines, `eval "$(python3 tests/lib/playbook.py ...)"`."""
+    import argparse
+    import shlex
+
+    ap = argparse.ArgumentParser(description="Print the test environment of Ansible as shell `unset`/`export` lines.")
+    ap.add_argument("--home", type=Path, help="Ansible's files (default .work/ansible-home)")
+    ap.add_argument("--collections", type=Path, help="collections path (default $UM_COLLECTIONS_PATH, else this checkout)")
+    args = ap.parse_args(argv)
+    for k in sorted(os.environ):
+        if k.startswith("ANSIBLE_") or k in LEAKS:
+            print(f"unset {k}")
+    settings = ansible_settings(home=args.home and args.home.resolve(),
+                                collections=args.collections and args.collections.resolve())
+    for k, v in settings.items():
+        print(f"export {k}={shlex.quote(v)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,6 +24,7 @@ import yaml
 
 from lib.playbook import REPO, VENV_BIN, WORK, PlayResult, ansible_env
 from lib.appliance_checks import Throttle, api_version, sshd_state  # noqa: F401  (re-exported to the reliability tests)
+from lib.timings import LOADED as FAST
 
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -34,18 +35,6 @@ UMS = "/opt/vmware/cloudusagemetering"
 SHAR = f"{UMS}/ums-system-upgrade.shar"
 PART = f"{UMS}/.ums-system-upgrade.shar.part"
 STATE = "/var/lib/vcloud-usage-meter"
-
-# Short timeouts: a fault costs seconds, not the production defaults.
-FAST = {
-    "usage_meter_connect_timeout": 5,
-    "usage_meter_rescue_connect_timeout": 3,
-    "usage_meter_ssh_probe_timeout": 2,
-    "usage_meter_reboot_timeout": 60,
-    "usage_meter_verify_timeout": 30,
-    "usage_meter_verify_interval": 1,
-    "usage_meter_upgrade_timeout": 120,
-    "usage_meter_upgrade_poll_interval": 1,
-}
 
 # The simulator's API session ids are secrets.token_hex(16) (ums_api.py).
 SESSION_ID_RE = re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{32}(?![0-9a-fA-F])")

@@ -27,6 +27,7 @@ import yaml
 
 from lib.playbook import REPO, WORK, ansible_env, run_playbook  # noqa: F401  (ansible_env: for debugging)
 from lib.appliance_checks import api_version, sshd_state
+from lib.timings import FAST
 
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
@@ -34,19 +35,6 @@ CONSOLE = Path(__file__).resolve().parent / "files" / "umsim_console_sshd.yml"
 UMSIM_PY = REPO / "tests" / "appliance" / "umsim.py"
 VAULT_PASSWORD = "test-vault-password-for-um-roles"
 UMS = "/opt/vmware/cloudusagemetering"
-
-# Short timeouts so that a fault costs seconds, not the production defaults.
-FAST = {
-    "usage_meter_connect_timeout": 5,
-    "usage_meter_rescue_connect_timeout": 3,
-    "usage_meter_ssh_probe_timeout": 2,
-    "usage_meter_reboot_timeout": 40,
-    "usage_meter_verify_timeout": 20,
-    "usage_meter_verify_interval": 1,
-    "usage_meter_upgrade_timeout": 120,
-    "usage_meter_upgrade_poll_interval": 1,
-}
-
 
 # --------------------------------------------------------------------------- helpers
 

@@ -1,6 +1,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test-only callback: writes every task result of a play to $UM_RESULTS_FILE
-as a JSON list, so tests assert on real module results, not on parsed text."""
+as a JSON list, so tests assert on real module results, not on parsed text;
+with $UM_RECAP_FILE set, also the PLAY RECAP counters per host as JSON
+({host: {ok, changed, unreachable, failures, skipped, rescued, ignored}})."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,9 @@ DOCUMENTATION = """
 name: um_results
 type: aggregate
 short_description: record task results as JSON for the test suite
-description: [Writes every task result to the file named by UM_RESULTS_FILE.]
+description:
+  - Writes every task result to the file named by UM_RESULTS_FILE, and the
+    recap counters per host to the file named by UM_RECAP_FILE.
 """
 
 
@@ -52,3 +56,7 @@ class CallbackModule(CallbackBase):
         if path:
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(self._results, fh, default=str)
+        recap = os.environ.get("UM_RECAP_FILE")
+        if recap:
+            with open(recap, "w", encoding="utf-8") as fh:
+                json.dump({h: stats.summarize(h) for h in sorted(stats.processed)}, fh)
