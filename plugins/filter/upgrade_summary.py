@@ -17,7 +17,7 @@ author: vcloud.usage_meter contributors
 version_added: 1.1.0
 short_description: Summarize one appliance's in-place upgrade and the steps left by hand
 description:
-  - Puts together the summary that the role M(vcloud.usage_meter.inplace_upgrade) prints, keeps as the fact
+  - Puts together the summary that the role C(vcloud.usage_meter.inplace_upgrade) prints, keeps as the fact
     C(usage_meter_summary) and hands to the automation controller, from what the run recorded.
   - >-
     The result is one of C(upgraded), C(nothing to do), C(check mode: would upgrade),
