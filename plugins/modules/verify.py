@@ -217,6 +217,16 @@ upgrade_log:
   returned: always
   sample: "/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-19264531"
   type: str
+upgrade_log_tail:
+  description:
+    - "The last O(log_tail_lines) lines of the upgrade log (C(upgrade_log)), when the services are not all
+      Running at the end of the wait (the failure result, which carries the other fields too)."
+  elements: str
+  returned: failure
+  sample:
+    - INFO upgrade step 9/9 done
+    - ERROR vcdcol did not start
+  type: list
 waited:
   description:
     - Seconds spent waiting for the services.

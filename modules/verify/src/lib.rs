@@ -153,6 +153,12 @@ pub struct Output {
     /// Seconds spent waiting for the services.
     #[schemars(extend("x-sample" = 4.2))]
     pub waited: f64,
+    /// The last O(log_tail_lines) lines of the upgrade log (C(upgrade_log)), when the
+    /// services are not all Running at the end of the wait (the failure result,
+    /// which carries the other fields too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-sample" = ["INFO upgrade step 9/9 done", "ERROR vcdcol did not start"], "x-returned" = "failure"))]
+    pub upgrade_log_tail: Option<Vec<String>>,
 }
 
 /// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
@@ -451,6 +457,7 @@ impl Module for Verify {
             flapping: settle.flapping(),
             attempts,
             waited,
+            upgrade_log_tail: None,
         };
         if ok {
             return Ok(Outcome::new(false, output));
@@ -508,6 +515,28 @@ impl Module for Verify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upgrade_log_tail_is_documented_for_failures_and_absent_on_success() {
+        let mut out = Output {
+            services: BTreeMap::new(),
+            all_running: true,
+            offline: vec![],
+            upgrade_log: None,
+            old_install_present: false,
+            status_rc: Some(0),
+            stdout_lines: vec![],
+            flapping: vec![],
+            attempts: 1,
+            waited: 0.0,
+            upgrade_log_tail: None,
+        };
+        assert!(serde_json::to_value(&out).unwrap().get("upgrade_log_tail").is_none());
+        out.upgrade_log_tail = Some(vec!["x".into()]);
+        assert_eq!(serde_json::to_value(&out).unwrap()["upgrade_log_tail"], serde_json::json!(["x"]));
+        let schema = serde_json::to_value(schemars::schema_for!(Output)).unwrap();
+        assert_eq!(schema["properties"]["upgrade_log_tail"]["x-returned"], "failure");
+    }
 
     #[test]
     fn commands_quote_paths() {

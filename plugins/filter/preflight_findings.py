@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vcloud.usage_meter.preflight_findings and vcloud.usage_meter.version_reaches:
+what the preflight decides (the version and where it came from, whether the
+target is reached, every problem that must stop the upgrade), from what
+roles/preflight read. The one place where a version is compared with the target.
+
+Pure: no I/O; tests/unit/test_preflight_findings.py covers every problem.
+Two filters in one file: each is documented in its own sidecar file
+(preflight_findings.yml, version_reaches.yml), as ansible-doc reads them."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.module_utils.common.text.formatters import bytes_to_human
+
+_MINOR = re.compile(r"^(\d+\.\d+).*$")
+_CHECKSUM = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
+
+
+def _bool(value) -> bool:
+    """Like Ansible's bool filter: true, yes, on, 1 (any case) are true."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, (int, float)):
+        return value == 1
+    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return 0
+
+
+def version_reaches(version, target) -> bool:
+    """Whether `version` is the target version: the same, or the target followed by
+    a dot or a space and more (4.3.0, 4.3.0.0 build 123, "4.3 (not read: ...)")."""
+    version, target = str(version if version is not None else ""), str(target)
+    return version == target or re.match("^" + re.escape(target) + r"([. ].*)?$", version) is not None
+
+
+def preflight_findings(read: dict) -> dict:
+    """The findings of the preflight (see preflight_findings.yml)."""
+    read = dict(read or {})
+    target = str(read.get("target_version"))
+    app = read.get("appliance") or {}
+    api_version = str(read.get("api_version") or "").strip()
+    ssh_version = str(app.get("version") or "")
+    version = api_version or ssh_version
+    done_by_record = (_bool(app.get("upgrade_recorded", False)) and app.get("upgrade_rc") == 0
+                      and not _bool(app.get("upgrade_awaits_reboot", True))
+                      and _bool(app.get("old_install_present", False)))
+    if api_version:
+        source = "api"
+    elif ssh_version:
+        source = "appliance_info"
+    elif done_by_record:
+        source = "upgrade record"
+    else:
+        source = "unknown"
+    at_target = version_reaches(version, target) if version else done_by_record
+    free = app.get("opt_free_bytes")
+    expired = _bool(app.get("root_password_expired") or False)
+
+    stat = read.get("bundle_stat") or {}
+    bundle = str(read.get("bundle") or "")
+    checksum = str(read.get("bundle_checksum") or "")
+    factor = read.get("free_space_factor", 2)
+    size = _int(stat.get("size", 0))
+    needed = int(size * float(factor))
+    sources = [str(s) for s in read.get("source_versions") or []]
+    problems = []
+    if version and not at_target and _MINOR.sub(r"\1", version) not in sources:
+        problems.append("version " + version + " is not one this play upgrades from (" + ", ".join(sources)
+                        + ") to " + target)
+    if source == "unknown" and _bool(read.get("fail_on_unknown_version")):
+        problems.append("the version cannot be read (set usage_meter_api_password) and"
+                        " usage_meter_fail_on_unknown_version is true")
+    if not _bool(read.get("ssh_open")) and str(read.get("route", "none")) == "none" and not at_target:
+        problems.append("SSH on " + str(read.get("host")) + ":" + str(read.get("port")) + " is closed ("
+                        + str(read.get("probe_msg", "no answer")) + ") and no route to open it is configured:"
+                        " either start sshd on the appliance console as root (service sshd start), or set"
+                        " usage_meter_vmware_tools_sshd: true with the usage_meter_vcenter_* variables and"
+                        " usage_meter_root_password so that the play starts it through VMware Tools")
+    if not at_target and not bundle:
+        problems.append("no upgrade bundle: set usage_meter_bundle to the path of ums-system-upgrade.shar on the controller")
+    if not at_target and bundle and not (_bool(stat.get("isreg", False)) and size > 0):
+        problems.append("the upgrade bundle " + str(read.get("bundle_path") or "") + " does not exist on the controller"
+                        " or is empty: download ums-system-upgrade.shar for 4.3 from the vendor portal and set"
+                        " usage_meter_bundle to its path (a relative path is looked up in the playbook directory,"
+                        " then where ansible-playbook was started)")
+    if checksum and not _CHECKSUM.match(checksum):
+        problems.append("usage_meter_bundle_checksum " + checksum + " is not sha256:<64 hex digits>")
+    if (not at_target and checksum and "checksum" in stat
+            and stat["checksum"] != re.sub("^sha256:", "", checksum).lower()):
+        problems.append("the upgrade bundle " + bundle + " has sha256 " + str(stat["checksum"]) + ", not the expected "
+                        + checksum + ": download the bundle again; never run a bundle that does not match")
+    if not at_target and free is not None and str(free) != "" and size > 0 and _int(free) < needed:
+        problems.append("not enough free space on /opt/vmware: " + bytes_to_human(_int(free)) + " free, "
+                        + bytes_to_human(needed) + " needed (" + str(factor)
+                        + " x the bundle; usage_meter_free_space_factor)")
+    if expired:
+        problems.append("the root password has expired: log in on the console as root, set a new one,"
+                        " and update the inventory")
+    return {
+        "version": version,
+        "version_source": source,
+        "at_target": at_target,
+        "free_bytes": free,
+        "password_expired": expired,
+        "problems": problems,
+    }
+
+
+class FilterModule:
+    """vcloud.usage_meter filters."""
+
+    def filters(self):
+        return {"preflight_findings": preflight_findings, "version_reaches": version_reaches}
