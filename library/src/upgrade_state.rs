@@ -19,7 +19,7 @@
 //! The record is replaced atomically (`mv`), so a reader sees either the
 //! previous record or the new one.
 
-use crate::shell::quote;
+use crate::shell::{quote, script};
 use crate::ssh::{Ssh, SshError, SshErrorKind};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -110,8 +110,8 @@ pub fn path_in(state_dir: &str, name: &str) -> String {
 
 /// Read the record of the last finished run; `None` when there is none (or it is unreadable).
 pub fn read(ssh: &Ssh, state_dir: &str) -> Result<Option<UpgradeRecord>, SshError> {
-    let q = quote(&path_in(state_dir, RECORD_FILE));
-    let out = ssh.exec(&format!("if [ -f {q} ]; then cat {q}; fi"), Duration::from_secs(30))?;
+    let q = path_in(state_dir, RECORD_FILE);
+    let out = ssh.exec(&script(&[CAT_IF_SH], &[("UM_FILE", &q)]), Duration::from_secs(30))?;
     if !out.ok() {
         return Err(SshError::new(SshErrorKind::Other, &ssh.target, format!("reading {q} failed: {}", out.tail(3).join(" | "))));
     }
@@ -126,12 +126,6 @@ pub fn read(ssh: &Ssh, state_dir: &str) -> Result<Option<UpgradeRecord>, SshErro
 pub fn in_progress_test(state_dir: &str) -> String {
     let lock = quote(&path_in(state_dir, LOCK_FILE));
     format!("{{ [ -e {lock} ] && command -v flock >/dev/null 2>&1 && ! flock -n -s {lock} true; }}")
-}
-
-/// Whether an upgrade started by `upgrade` is running on the appliance now.
-pub fn in_progress(ssh: &Ssh, state_dir: &str) -> Result<bool, SshError> {
-    let out = ssh.exec(&format!("if {}; then echo RUNNING; else echo IDLE; fi", in_progress_test(state_dir)), Duration::from_secs(30))?;
-    Ok(out.stdout.contains("RUNNING"))
 }
 
 // ---------------------------------------------------------------------------
@@ -154,12 +148,15 @@ pub struct RemoteSum {
     pub cached: bool,
 }
 
-/// Shell that prints the stat key of `$P` (an opaque identity of the file's version).
-pub const STAT_KEY: &str = "stat -c '%d:%i:%s:%y:%z' \"$P\"";
-
-/// Shell function `umhash`: sha256 of stdin, printed as the first word; uses
-/// `openssl` (fast, SHA extensions) when present, else `sha256sum`.
-pub const HASH_FN: &str = "umhash() { if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }";
+/// Shell functions of the checksum cache (`umhash`, `umstatkey`, `umrecord`,
+/// `umrecordsum`), put in front of a script that uses them.
+pub const SUM_SH: &str = include_str!("remote/sum.sh");
+/// Shell function `umrunning LOCK` (the probe of [`in_progress_test`]), put
+/// in front of a script that uses it.
+pub const RUNNING_SH: &str = include_str!("remote/running.sh");
+const REMOTE_SUM_SH: &str = include_str!("remote/remote_sum.sh");
+const RECORD_SUM_SH: &str = include_str!("remote/record_sum.sh");
+const CAT_IF_SH: &str = include_str!("remote/cat_if.sh");
 
 /// sha256 of remote `path` (`None` when it is not a regular file), from the
 /// cache when the file is unchanged since it was recorded; a computed sum is
@@ -174,22 +171,9 @@ pub fn remote_sha256(ssh: &Ssh, state_dir: &str, path: &str, write_cache: bool, 
 
 /// The command [`remote_sha256`] runs.
 pub fn remote_sha256_script(state_dir: &str, path: &str, write_cache: bool) -> String {
-    let c = quote(&cache_file(state_dir, path));
-    let write = if write_cache {
-        format!(
-            "k2=$({STAT_KEY}); if [ \"$k\" = \"$k2\" ]; then mkdir -p \"$(dirname {c})\" && printf '%s\\n%s\\n%s\\n' \"$k\" \"$P\" \"$s\" > {c}.tmp && mv -f {c}.tmp {c}; fi 2>/dev/null"
-        )
-    } else {
-        ":".to_string()
-    };
-    format!(
-        "P={p}; {HASH_FN}; if [ ! -f \"$P\" ]; then echo MISSING; exit 0; fi; k=$({STAT_KEY}) || exit 3; sz=$(stat -c %s \"$P\"); \
-         if [ -r {c} ]; then {{ read -r ck; read -r cp; read -r cs; }} < {c}; \
-         if [ \"$ck\" = \"$k\" ] && [ \"$cp\" = \"$P\" ]; then echo \"SUM $sz $cs cached\"; exit 0; fi; fi; \
-         s=$(umhash < \"$P\" | awk '{{print $1}}'); [ ${{#s}} = 64 ] || {{ echo \"hash failed\" >&2; exit 4; }}; \
-         {write}; echo \"SUM $sz $s computed\"",
-        p = quote(path)
-    )
+    let cache = cache_file(state_dir, path);
+    let write = if write_cache { "1" } else { "0" };
+    script(&[SUM_SH, REMOTE_SUM_SH], &[("UM_PATH", path), ("UM_CACHE", &cache), ("UM_WRITE", write)])
 }
 
 /// Shell that records `sha256` (64 hex digits) as the checksum of remote
@@ -198,11 +182,8 @@ pub fn record_sum_script(state_dir: &str, path: &str, sha256: &str) -> String {
     if !is_sha256_hex(sha256) {
         return ":".into();
     }
-    let c = quote(&cache_file(state_dir, path));
-    format!(
-        "P={p}; k=$({STAT_KEY}) && mkdir -p \"$(dirname {c})\" && printf '%s\\n%s\\n%s\\n' \"$k\" \"$P\" {sha256} > {c}.tmp && mv -f {c}.tmp {c}",
-        p = quote(path)
-    )
+    let cache = cache_file(state_dir, path);
+    script(&[SUM_SH, RECORD_SUM_SH], &[("UM_PATH", path), ("UM_CACHE", &cache), ("UM_SHA", sha256)])
 }
 
 /// Parse `MISSING` or `SUM <size> <sha> cached|computed`.

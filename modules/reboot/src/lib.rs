@@ -12,7 +12,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
+use usage_meter::shell::Script;
 use usage_meter::ssh::{sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::upgrade_state;
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
@@ -28,6 +28,11 @@ fn default_state_dir() -> String {
 }
 
 /// The reboot command when none is given: systemd first, then the classic binary.
+const ISSUE_SH: &str = include_str!("remote/issue.sh");
+const LATER_SH: &str = include_str!("remote/later.sh");
+const OUTCOME_SH: &str = include_str!("remote/outcome.sh");
+const CLEAN_SH: &str = include_str!("remote/clean.sh");
+
 pub const DEFAULT_REBOOT_COMMAND: &str = "systemctl reboot || reboot";
 
 /// Options of vcloud.usage_meter.reboot.
@@ -133,24 +138,13 @@ pub fn is_fatal(kind: SshErrorKind) -> bool {
 /// check and the reboot. When it cannot be taken an upgrade run holds it:
 /// nothing is started (`upgrade_running=1`).
 pub fn issue_cmd(reboot_command: &str, token: &str, state_dir: &str) -> String {
-    let inner = format!(
-        "sleep 1; ( {reboot_command} ) >\"$UM_D/.um-reboot-$UM_T.log\" 2>&1 </dev/null 9>&-; echo $? >\"$UM_D/.um-reboot-$UM_T.rc\""
-    );
-    let lock = quote(&upgrade_state::path_in(state_dir, upgrade_state::LOCK_FILE));
-    format!(
-        "e=$(systemctl is-enabled sshd 2>/dev/null) || e=${{e:-unknown}}; echo \"sshd_enabled=$e\"; \
-         if command -v flock >/dev/null 2>&1 && mkdir -p {sd} 2>/dev/null && exec 9>>{lock}; then \
-         flock -w 3 9 || {{ echo upgrade_running=1; exit 0; }}; echo locked=1; \
-         elif {running}; then echo upgrade_running=1; exit 0; fi; \
-         d=/run; {{ [ -d /run ] && [ -w /run ]; }} || d=/tmp; echo \"dir=$d\"; \
-         n=; command -v nohup >/dev/null 2>&1 && n=nohup; \
-         UM_D=$d UM_T={t} $n sh -c {inner} >/dev/null 2>&1 </dev/null & \
-         echo issued=1",
-        sd = quote(state_dir),
-        running = upgrade_state::in_progress_test(state_dir),
-        t = quote(token),
-        inner = quote(&inner)
-    )
+    Script::new(&[upgrade_state::RUNNING_SH, ISSUE_SH])
+        .env("UM_SD", state_dir)
+        .env("UM_LOCK", upgrade_state::path_in(state_dir, upgrade_state::LOCK_FILE))
+        .env("UM_TOKEN", token)
+        .env("UM_REBOOT", reboot_command)
+        .env("UM_LATER", LATER_SH)
+        .command()
 }
 
 /// What the issuing command printed.
@@ -178,12 +172,7 @@ pub fn parse_issued(out: &str) -> Issued {
 
 /// Reads the reboot command's recorded outcome, if it finished.
 pub fn outcome_cmd(dir: &str, token: &str) -> String {
-    let base = format!("{dir}/.um-reboot-{token}");
-    format!(
-        "if [ -f {rc} ]; then echo \"rc=$(cat {rc})\"; tail -c 2000 {log} 2>/dev/null; fi",
-        rc = quote(&format!("{base}.rc")),
-        log = quote(&format!("{base}.log"))
-    )
+    Script::new(&[OUTCOME_SH]).env("UM_BASE", format!("{dir}/.um-reboot-{token}")).command()
 }
 
 /// `rc=N` then the output: `Some((rc, output))` once the reboot command has finished.
@@ -514,7 +503,7 @@ impl Module for Reboot {
         if dir != "/run" {
             if let Some(s) = &session {
                 let base = format!("{dir}/.um-reboot-{tok}");
-                let _ = s.exec(&format!("rm -f {} {}", quote(&format!("{base}.rc")), quote(&format!("{base}.log"))), io);
+                let _ = s.exec(&Script::new(&[CLEAN_SH]).env("UM_BASE", base.as_str()).command(), io);
             }
         }
         let diff = Diff::new(format!("boot_id: {before}\n"), format!("boot_id: {after}\n"));
@@ -560,23 +549,48 @@ mod tests {
         }
     }
 
+    /// Run a command line with sh; its stdout.
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     #[test]
-    fn issue_command_is_detached_and_quoted() {
-        let c = issue_cmd("systemctl reboot || reboot", "12-34", "/var/lib/vcloud-usage-meter");
-        assert!(c.contains(&upgrade_state::in_progress_test("/var/lib/vcloud-usage-meter")), "{c}");
-        assert!(c.contains("then echo upgrade_running=1; exit 0; fi"), "{c}");
-        // the upgrade lock is taken, and inherited by the detached reboot (fd 9)
-        assert!(
-            c.contains("exec 9>>/var/lib/vcloud-usage-meter/upgrade.lock; then flock -w 3 9 || { echo upgrade_running=1; exit 0; }"),
-            "{c}"
-        );
-        assert!(c.contains("$n sh -c 'sleep 1; ( systemctl reboot || reboot ) >\"$UM_D/.um-reboot-$UM_T.log\""));
-        assert!(c.contains("UM_T=12-34"));
-        assert!(c.contains(">/dev/null 2>&1 </dev/null &"));
-        assert!(c.trim_end().ends_with("echo issued=1"));
-        // a reboot command with quotes survives the quoting
-        let c = issue_cmd("shutdown -r now 'bye'", "t", "/s");
-        assert!(c.contains(r"( shutdown -r now '\''bye'\'' )"));
+    fn issue_and_outcome_scripts_work_locally() {
+        // A "reboot command" with quotes, run detached one second later; its
+        // exit code and output are recorded where the outcome script finds them.
+        let sd = std::env::temp_dir().join(format!("um-reboot-test-{}", std::process::id()));
+        let sd_s = sd.to_str().unwrap();
+        let tok = format!("test-{}", std::process::id());
+        let out = sh(&issue_cmd(r"echo 'it'\''s down'; exit 3", &tok, sd_s));
+        let i = parse_issued(&out);
+        assert!(i.issued && !i.upgrade_running, "{out}");
+        let d = i.dir.clone().unwrap();
+        assert!(out.contains("locked=1") == std::process::Command::new("flock").arg("-V").output().is_ok(), "{out}");
+        let mut outcome = None;
+        for _ in 0..100 {
+            outcome = parse_outcome(&sh(&outcome_cmd(&d, &tok)));
+            if outcome.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(outcome, Some((3, "it's down".to_string())));
+        for ext in ["rc", "log"] {
+            let _ = std::fs::remove_file(format!("{d}/.um-reboot-{tok}.{ext}"));
+        }
+        // while an upgrade holds the lock, nothing is started
+        if std::process::Command::new("flock").arg("-V").output().is_ok() {
+            let lock = sd.join(upgrade_state::LOCK_FILE);
+            let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let out = sh(&issue_cmd("echo never", &tok, sd_s));
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+            let i = parse_issued(&out);
+            assert!(i.upgrade_running && !i.issued, "{out}");
+        }
+        std::fs::remove_dir_all(&sd).unwrap();
     }
 
     #[test]
@@ -595,8 +609,7 @@ mod tests {
         assert_eq!(parse_outcome("rc=0\n"), Some((0, String::new())));
         assert_eq!(parse_outcome("rc=1\nFailed to talk to init daemon.\n"), Some((1, "Failed to talk to init daemon.".into())));
         assert_eq!(parse_outcome("garbage"), None);
-        let c = outcome_cmd("/run", "t1");
-        assert!(c.contains("/run/.um-reboot-t1.rc") && c.contains("/run/.um-reboot-t1.log"));
+        assert!(outcome_cmd("/run", "t1").contains("UM_BASE=/run/.um-reboot-t1 "));
     }
 
     #[test]

@@ -22,10 +22,14 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
+use usage_meter::shell::{script, Script};
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, parse_checksum, parse_kv, HASH_FN};
+use usage_meter::upgrade_state::{self, parse_checksum, parse_kv, SUM_SH};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
+
+const GATHER_SH: &str = include_str!("remote/gather.sh");
+const RECEIVE_SH: &str = include_str!("remote/receive.sh");
+const FINISH_SH: &str = include_str!("remote/finish.sh");
 
 pub const DEFAULT_DEST: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
 
@@ -135,14 +139,7 @@ pub struct Remote {
 }
 
 pub fn gather_cmd(dest: &str) -> String {
-    let d = quote(dest);
-    let p = quote(&part_path(dest));
-    let dir = quote(&dest_dir(dest));
-    format!(
-        "if [ -d {dir} ]; then echo dir=1; else echo dir=0; fi; \
-         if [ -f {d} ]; then echo dest=$(stat -c %s {d}); else echo dest=; fi; \
-         if [ -f {p} ]; then echo part=$(stat -c %s {p}); else echo part=; fi"
-    )
+    script(&[GATHER_SH], &[("UM_DIR", &dest_dir(dest)), ("UM_DEST", dest), ("UM_PART", &part_path(dest))])
 }
 
 pub fn parse_gather(stdout: &str) -> Option<Remote> {
@@ -182,10 +179,8 @@ pub fn resume_offset(part: Option<u64>, size: u64) -> u64 {
 /// nothing a cut connection left running can still write into it), a resume
 /// appends. A failed write drains the rest of the stream, so the controller
 /// gets the result rather than a broken pipe. Prints `size=<bytes of the part file>`.
-pub fn receive_cmd(part: &str, offset: u64) -> String {
-    let p = quote(part);
-    let (start, redirect) = if offset == 0 { (format!("rm -f {p}; "), ">") } else { (String::new(), ">>") };
-    format!("umask 022; {start}cat {redirect} {p} || {{ echo UMWRITEFAIL >&2; cat > /dev/null; }}; stat -c 'size=%s' {p}")
+pub fn receive_cmd(part: &str, offset: u64) -> Script {
+    Script::new(&[RECEIVE_SH]).env("UM_PART", part).env("UM_OFFSET", offset.to_string())
 }
 
 /// From the receiving command's output: the size of the partial file.
@@ -197,16 +192,13 @@ pub fn parse_received(stdout: &str) -> Option<u64> {
 /// is on disk now and rename exactly those bytes into place when size and
 /// sha256 are the source's, then record the checksum. Prints `UMRENAMED`,
 /// `UMBAD size=<n> sha256=<hex>` (left in place, not renamed) or `UMRENAMEFAIL`.
-pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64) -> String {
-    format!(
-        "umask 022; {HASH_FN}; s=$(umhash < {pq} | awk '{{print $1}}'); z=$(stat -c %s {pq} 2>/dev/null); \
-         if [ \"$s\" = {sha256} ] && [ \"$z\" = {size} ]; then \
-         mv -f {pq} {dq} && {{ {}; }} 2>/dev/null; if [ -f {dq} ] && ! [ -e {pq} ]; then echo UMRENAMED; else echo UMRENAMEFAIL; fi; \
-         else echo \"UMBAD size=$z sha256=$s\"; fi",
-        upgrade_state::record_sum_script(state_dir, dest, sha256),
-        pq = quote(part),
-        dq = quote(dest)
-    )
+pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64) -> Script {
+    Script::new(&[SUM_SH, FINISH_SH])
+        .env("UM_PART", part)
+        .env("UM_DEST", dest)
+        .env("UM_SHA", sha256)
+        .env("UM_SIZE", size.to_string())
+        .env("UM_CACHE", upgrade_state::cache_file(state_dir, dest))
 }
 
 /// What [`finish_cmd`] reported.
@@ -364,7 +356,7 @@ impl Module for SharCopy {
             // A partial file left by an interrupted copy: ours to remove, under the lock.
             if remote.part_size.is_some() && !ctx.check_mode {
                 if let Ok(s) = conn.get() {
-                    let _ = s.exec(&format!("{}; rm -f {}", lock_guard(&p.state_dir, &run.token, ":"), quote(&part)), io_t);
+                    let _ = s.exec(&guarded(&p.state_dir, &run.token, Script::new(&[REMOVE_PART_SH]).env("UM_PART", part.as_str())), io_t);
                 }
             }
             return Ok(Outcome::new(false, out(&format!("sha256:{sum}"), 0, false))
@@ -433,7 +425,7 @@ impl Module for SharCopy {
             if offset > 0 {
                 resumed = true;
             }
-            let cmd = format!("{}; {}", lock_guard(&p.state_dir, &run.token, ":"), receive_cmd(&part, offset));
+            let cmd = guarded(&p.state_dir, &run.token, receive_cmd(&part, offset));
             ctx.log(2, format!("sending {} from byte {offset} to {part}", src.display()));
             let mut file = File::open(&src).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
             file.seek(SeekFrom::Start(offset)).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
@@ -500,7 +492,7 @@ impl Module for SharCopy {
 
             // Verified on disk and into place in one command, under the lock;
             // the checksum is remembered.
-            let fin = format!("{}; {}", lock_guard(&p.state_dir, &run.token, ":"), finish_cmd(&part, &p.dest, &p.state_dir, &sum, size));
+            let fin = guarded(&p.state_dir, &run.token, finish_cmd(&part, &p.dest, &p.state_dir, &sum, size));
             let fout = match conn.get().and_then(|s| s.exec(&fin, hash_t)) {
                 Ok(o) if o.rc.is_some() || drops >= p.retries => o,
                 Err(e) if !e.is_transient() || drops >= p.retries => {
@@ -692,12 +684,12 @@ mod tests {
         let n = data.len() as u64;
         // a stale partial file is replaced by a fresh copy
         std::fs::write(&part, b"stale stale stale").unwrap();
-        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 0), &data[..5000])), Some(5000));
+        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 0).command(), &data[..5000])), Some(5000));
         // not all there: not renamed
-        let fin = finish_cmd(part_s, dest_s, sd_s, &want, n);
+        let fin = finish_cmd(part_s, dest_s, sd_s, &want, n).command();
         assert!(matches!(parse_finished(&feed(&fin, b"")), Some(Finished::Mismatch(Some(5000), _))));
         assert!(!dest.exists());
-        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 5000), &data[5000..])), Some(n));
+        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 5000).command(), &data[5000..])), Some(n));
         assert_eq!(std::fs::read(&part).unwrap(), data);
         // the right size but other bytes: not renamed
         let mut other = data.clone();
@@ -784,8 +776,8 @@ mod tests {
         assert!(owner.contains("token=run-a\n") && owner.contains("src=/x/b?shar\n") && owner.contains("dest=/opt/b\n"), "{owner}");
         assert_eq!(feed(&lock_busy_cmd(sd_s), b"").trim(), "UMBUSY");
         // the guard lets the holder's run through, and no other
-        assert_eq!(feed(&format!("{}; echo went on", lock_guard(sd_s, "run-a", ":")), b"").trim(), "went on");
-        assert_eq!(feed(&format!("{}; echo went on", lock_guard(sd_s, "run-b", ":")), b"").trim(), "UMLOSTLOCK");
+        assert_eq!(feed(&guarded(sd_s, "run-a", Script::new(&["echo went on"])), b"").trim(), "went on");
+        assert_eq!(feed(&guarded(sd_s, "run-b", Script::new(&["echo went on"])), b"").trim(), "UMLOSTLOCK");
         // a second copy gives up after its timeout, naming the first
         let (mut b, mut b_out) = holder(sd_s, "run-b", 1);
         let mut r = until_state(&mut b_out, &["held", "busy"]);

@@ -16,7 +16,7 @@
 use crate::Params;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
+use usage_meter::shell::Script;
 use usage_meter::ssh::{Held, Reconnecting, Ssh, SshError};
 use usage_meter::upgrade_state::{parse_kv, path_in};
 use usage_meter::{Context, Failure};
@@ -32,65 +32,37 @@ pub fn lock_paths(state_dir: &str) -> (String, String) {
     (path_in(state_dir, LOCK_FILE), path_in(state_dir, OWNER_FILE))
 }
 
+const LOCK_SH: &str = include_str!("remote/lock.sh");
+const GUARD_SH: &str = include_str!("remote/guard.sh");
+const BUSY_SH: &str = include_str!("remote/busy.sh");
+pub(crate) const REMOVE_PART_SH: &str = include_str!("remote/remove_part.sh");
+
 /// The holder script. `owner` are extra `key=value` lines for OWNER_FILE
 /// (the holder adds `token`, `pid`, `client`, `started`).
 pub fn lock_script(state_dir: &str, token: &str, timeout_secs: u64, owner: &[(&str, &str)]) -> String {
     let (lock, own) = lock_paths(state_dir);
-    let one_line = |v: &str| v.replace(['\n', '\r'], "?");
-    let fmt: String = owner.iter().map(|(k, _)| format!("{k}=%s\\n")).collect();
-    let args: Vec<String> = owner.iter().map(|(_, v)| quote(&one_line(v))).collect();
-    format!(
-        r#"umask 077; SD={sd}; L={lock}; O={own}; ME={me}; T={timeout_secs}
-owner() {{ sed 's/^/UMOWNER /' "$O" 2> /dev/null; echo "UMOWNER now=$(date +%s)"; }}
-mkdir -p "$SD" || {{ echo UMLOCK=error; exit 0; }}
-command -v flock > /dev/null 2>&1 || {{ echo UMLOCK=noflock; exit 0; }}
-exec 9>> "$L" || {{ echo UMLOCK=error; exit 0; }}
-got=0
-if flock -n 9; then got=1; else
-  # this run's own holder, left by a connection that was cut and not yet noticed by sshd
-  h=$(sed -n 's/^pid=//p' "$O" 2> /dev/null); case $h in ''|*[!0-9]*) h= ;; esac
-  if [ -n "$h" ] && [ "$(sed -n 's/^token=//p' "$O" 2> /dev/null)" = "$ME" ] && [ "/proc/$h/fd/9" -ef "$L" ]; then
-    kill "$h" 2> /dev/null; flock -w 5 9 && got=1
-  fi
-fi
-if [ $got = 0 ]; then
-  echo UMLOCK=waiting; owner
-  end=$(( $(date +%s) + T ))
-  while [ $got = 0 ]; do
-    left=$(( end - $(date +%s) )); [ $left -gt 0 ] || break; [ $left -gt 2 ] && left=2
-    if flock -w $left 9; then got=1; else echo UMLOCK=waiting; fi
-  done
-fi
-if [ $got = 0 ]; then echo UMLOCK=busy; owner; exit 0; fi
-printf 'token=%s\npid=%s\nclient=%s\nstarted=%s\n{fmt}' "$ME" $$ "${{SSH_CLIENT%% *}}" "$(date +%s)" {args} > "$O.tmp" && mv -f "$O.tmp" "$O" || {{ echo UMLOCK=error; exit 0; }}
-echo UMLOCK=held
-while IFS= read -r _; do :; done
-rm -f "$O"
-"#,
-        sd = quote(state_dir),
-        lock = quote(&lock),
-        own = quote(&own),
-        me = quote(token),
-        args = args.join(" "),
-    )
+    let extra: String = owner.iter().map(|(k, v)| format!("{k}={}\n", v.replace(['\n', '\r'], "?"))).collect();
+    Script::new(&[LOCK_SH])
+        .env("UM_SD", state_dir)
+        .env("UM_LOCK", lock)
+        .env("UM_OWNER", own)
+        .env("UM_TOKEN", token)
+        .env("UM_TIMEOUT", timeout_secs.to_string())
+        .env("UM_EXTRA", extra)
+        .command()
 }
 
-/// Shell: go on only while this run holds the lock (OWNER_FILE names its
-/// token); else print `UMLOSTLOCK`, run `otherwise` and exit.
-pub fn lock_guard(state_dir: &str, token: &str, otherwise: &str) -> String {
+/// `s`, run only while this run holds the lock (OWNER_FILE names its
+/// token); else it prints `UMLOSTLOCK` and does nothing.
+pub fn guarded(state_dir: &str, token: &str, s: Script) -> String {
     let (_, own) = lock_paths(state_dir);
-    format!(
-        "[ \"$(sed -n 's/^token=//p' {o} 2>/dev/null)\" = {t} ] || {{ echo UMLOSTLOCK; {otherwise}; exit 0; }}",
-        o = quote(&own),
-        t = quote(token)
-    )
+    s.after(GUARD_SH).env("UM_OWNER", own).env("UM_TOKEN", token).command()
 }
 
 /// Shell that prints `UMBUSY` while a copy holds the lock, writing nothing
 /// (a shared `flock` probe, as `upgrade_state::in_progress_test` does).
 pub fn lock_busy_cmd(state_dir: &str) -> String {
-    let l = quote(&lock_paths(state_dir).0);
-    format!("if [ -e {l} ] && command -v flock >/dev/null 2>&1 && ! flock -n -s {l} true; then echo UMBUSY; else echo UMFREE; fi")
+    Script::new(&[BUSY_SH]).env("UM_LOCK", lock_paths(state_dir).0).command()
 }
 
 /// The holder of the lock, from its OWNER_FILE (as a waiting copy saw it).

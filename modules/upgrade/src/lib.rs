@@ -9,17 +9,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
+use usage_meter::shell::{quote, Script};
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{
-    self, in_progress_test, is_sha256_hex, parse_checksum, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE,
-};
+use usage_meter::upgrade_state::{self, is_sha256_hex, parse_checksum, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub const DEFAULT_CHDIR: &str = "/opt/vmware/cloudusagemetering";
 pub const DEFAULT_SHAR: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
-const START_SH: &str = include_str!("start.sh");
-const RUNNER_SH: &str = include_str!("runner.sh");
+const START_SH: &str = include_str!("remote/start.sh");
+const RUNNER_SH: &str = include_str!("remote/runner.sh");
+const STATUS_SH: &str = include_str!("remote/status.sh");
 
 fn default_shar() -> String {
     DEFAULT_SHAR.into()
@@ -168,28 +167,21 @@ pub struct Status {
 /// One read-only look at the appliance; `wait_secs` > 0 first waits (up to
 /// that long) for a running upgrade to end.
 pub fn status_cmd(p: &Params, wait_secs: u64) -> String {
-    let sd = &p.state_dir;
-    let running = in_progress_test(sd);
-    let rec = quote(&path_in(sd, RECORD_FILE));
-    let cur = quote(&path_in(sd, CURRENT_FILE));
-    let ch = quote(p.chdir.trim_end_matches('/'));
-    let old = quote(&format!("{}-old", p.chdir.trim_end_matches('/')));
-    let sh = quote(&p.shar);
-    let n = wait_secs * 4;
-    format!(
-        "i=0; while [ $i -lt {n} ] && {running}; do sleep 0.25; i=$((i+1)); done; \
-         echo \"boot_id=$(cat /proc/sys/kernel/random/boot_id)\"; \
-         if {running}; then echo running=1; else echo running=0; fi; \
-         if [ -f {sh} ]; then echo shar=1; else echo shar=0; fi; \
-         if [ -d {ch} ]; then echo chdir=1; else echo chdir=0; fi; \
-         if [ -e {old} ] || [ -L {old} ]; then echo old=1; else echo old=0; fi; \
-         if command -v flock >/dev/null 2>&1; then echo flock=1; else echo flock=0; fi; \
-         echo \"upgrade_log=$(ls -1t {ch}/var/logs/inplaceupgradeum-* 2>/dev/null | head -n 1)\"; \
-         echo '@@record'; cat {rec} 2>/dev/null; echo '@@current'; cat {cur} 2>/dev/null; \
-         l=$(sed -n 's/^log=//p' {cur} 2>/dev/null); [ -n \"$l\" ] || l=$(sed -n 's/^log=//p' {rec} 2>/dev/null); \
-         echo '@@tail'; [ -n \"$l\" ] && tail -n {t} \"$l\" 2>/dev/null; echo '@@end'",
-        t = p.tail_lines
-    )
+    status_script(&p.state_dir, &p.shar, &p.chdir, p.tail_lines, wait_secs)
+}
+
+fn status_script(state_dir: &str, shar: &str, chdir: &str, tail_lines: usize, wait_secs: u64) -> String {
+    let ch = chdir.trim_end_matches('/');
+    Script::new(&[upgrade_state::RUNNING_SH, STATUS_SH])
+        .env("UM_LOCK", path_in(state_dir, upgrade_state::LOCK_FILE))
+        .env("UM_RECORD", path_in(state_dir, RECORD_FILE))
+        .env("UM_CURRENT", path_in(state_dir, CURRENT_FILE))
+        .env("UM_SHAR", shar)
+        .env("UM_CHDIR", ch)
+        .env("UM_OLD", format!("{ch}-old"))
+        .env("UM_TICKS", (wait_secs * 4).to_string())
+        .env("UM_TAIL", tail_lines.to_string())
+        .command()
 }
 
 pub fn parse_status(stdout: &str) -> Option<Status> {
@@ -303,7 +295,7 @@ const START_LOCK_WAIT_S: u64 = 5;
 
 /// The start script with the runner embedded.
 pub fn start_script() -> String {
-    START_SH.replace("@STAT_KEY@", upgrade_state::STAT_KEY).replace("@RUNNER@", RUNNER_SH.trim_end())
+    format!("{}\n{}", upgrade_state::SUM_SH, START_SH.replace("@RUNNER@", RUNNER_SH.trim_end()))
 }
 
 /// `STATE=...` and `ID=...` from the start script.
@@ -735,7 +727,7 @@ mod tests {
         for f in [RECORD_FILE, CURRENT_FILE, upgrade_state::LOCK_FILE] {
             assert!(s.contains(f), "{f}");
         }
-        assert!(!s.contains("@RUNNER@") && !s.contains("@STAT_KEY@"));
+        assert!(!s.contains("@RUNNER@") && s.contains("umstatkey() {"));
         assert!(RUNNER_SH.contains("upgrade.record"));
         assert_eq!(parse_start("STATE=started\nID=17-3\n"), (Some("started".into()), Some("17-3".into())));
         assert_eq!(parse_checksum(&format!("sha256:{}", "F".repeat(64))), Ok("f".repeat(64)));
@@ -775,9 +767,22 @@ mod tests {
         assert_eq!(state.as_deref(), Some("started"));
         // a second start while it runs finds the lock held
         assert_eq!(parse_start(&start("-")).0.as_deref(), Some("busy"));
-        let test = format!("if {}; then echo RUNNING; fi", in_progress_test(sd.to_str().unwrap()));
+        let test = format!("if {}; then echo RUNNING; fi", upgrade_state::in_progress_test(sd.to_str().unwrap()));
         let running = || String::from_utf8(std::process::Command::new("sh").arg("-c").arg(&test).output().unwrap().stdout).unwrap();
         assert!(running().contains("RUNNING"));
+        // the status script sees the run, and after waiting for it, its record
+        let status = |wait: u64| {
+            let cmd = status_script(sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), 20, wait);
+            let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+            parse_status(&String::from_utf8(out.stdout).unwrap()).unwrap()
+        };
+        let st = status(0);
+        assert!(st.running && st.shar_exists && st.chdir_exists && !st.old_present && st.flock, "{st:?}");
+        assert_eq!(st.current.as_ref().map(|c| c.id.clone()), id.clone());
+        let st = status(5);
+        assert!(!st.running, "{st:?}");
+        assert_eq!(st.record.as_ref().map(|r| (r.id.clone(), r.rc)), Some((id.clone().unwrap(), 0)));
+        assert!(st.tail.iter().any(|l| l.contains("running in")), "{st:?}");
         for _ in 0..100 {
             if !running().contains("RUNNING") {
                 break;

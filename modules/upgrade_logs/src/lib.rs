@@ -16,9 +16,9 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-use usage_meter::shell::quote;
+use usage_meter::shell::{quote, Script};
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Ssh};
-use usage_meter::upgrade_state::{self, hex, is_sha256_hex, HASH_FN};
+use usage_meter::upgrade_state::{self, hex, is_sha256_hex, SUM_SH};
 use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub const DEFAULT_INSTALL_DIR: &str = "/opt/vmware/cloudusagemetering";
@@ -27,6 +27,8 @@ pub const DEFAULT_STATUS_COMMAND: &str = "./scripts/status.sh";
 pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
 /// Name of the status output in `dest`.
 pub const STATUS_FILE: &str = "status.txt";
+const LIST_SH: &str = include_str!("remote/list.sh");
+const STATUS_SH: &str = include_str!("remote/status.sh");
 
 fn default_install_dir() -> String {
     DEFAULT_INSTALL_DIR.into()
@@ -203,17 +205,7 @@ pub fn glob_word(pattern: &str) -> Result<String, String> {
 /// The listing command: per existing regular file `F <size> <offset> <sha256> <path>`
 /// (offset > 0: only the tail from there is saved), then `END`.
 pub fn list_cmd(words: &[String], max_bytes: u64) -> String {
-    format!(
-        "{HASH_FN}; M={max_bytes}; nl='\n'; for f in {w}; do \
-         [ -f \"$f\" ] && [ -r \"$f\" ] || continue; \
-         case \"$f\" in *\"$nl\"*) echo 'SKIP a file name with a line break'; continue;; esac; \
-         s=$(stat -c %s \"$f\" 2>/dev/null) || continue; \
-         if [ \"$M\" -gt 0 ] && [ \"$s\" -gt \"$M\" ]; then o=$((s - M)); n=$M; else o=0; n=$s; fi; \
-         h=$(tail -c +$((o + 1)) \"$f\" 2>/dev/null | head -c \"$n\" | umhash | awk '{{print $1}}'); \
-         printf 'F %s %s %s %s\\n' \"$s\" \"$o\" \"$h\" \"$f\"; \
-         done; echo END",
-        w = words.join(" ")
-    )
+    Script::new(&[SUM_SH, LIST_SH]).env("UM_MAX_BYTES", max_bytes.to_string()).words(words).command()
 }
 
 /// A file the listing found.
@@ -489,7 +481,8 @@ impl Module for UpgradeLogs {
         let mut status_rc = None;
         let mut status_text = None;
         if p.status {
-            let cmd = format!("cd {} && {}", quote(&p.install_dir), p.status_command);
+            let cmd =
+                Script::new(&[STATUS_SH]).env("UM_DIR", p.install_dir.as_str()).env("UM_COMMAND", p.status_command.as_str()).command();
             match ssh.exec(&cmd, Duration::from_secs(120)) {
                 Ok(o) => {
                     status_rc = o.rc;

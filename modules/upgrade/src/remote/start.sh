@@ -1,5 +1,6 @@
 #!/bin/bash
 # vcloud.usage_meter.upgrade: start the detached runner, under the lock.
+# Sent after usage_meter's sum.sh (umstatkey).
 #   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT [SUM_CACHE]]  (this script on stdin)
 # Prints STATE=started + ID=<id>, STATE=busy (a run holds the lock: attach),
 # STATE=raced (the record, or the bundle, changed since the module looked: look
@@ -24,9 +25,7 @@ fi
 # The bundle is still the one the module hashed: the checksum cache entry it
 # wrote must match the file as it is now (a copy may have replaced it since).
 if [ -n "$CACHE" ]; then
-  # shellcheck disable=SC2034  # P is read by the @STAT_KEY@ command substituted in
-  P=$SH
-  k=$(@STAT_KEY@ 2> /dev/null) || k=
+  k=$(umstatkey "$SH" 2> /dev/null) || k=
   { read -r ck; read -r cp; read -r cs; } < "$CACHE" 2> /dev/null || ck=
   if [ -z "$k" ] || [ "$k" != "$ck" ] || [ "$cp" != "$SH" ] || [ "$cs" != "$SHA" ]; then
     echo STATE=raced
