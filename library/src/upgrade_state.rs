@@ -19,9 +19,12 @@
 //! The record is replaced atomically (`mv`), so a reader sees either the
 //! previous record or the new one.
 
+use crate::reply::Reply;
 use crate::shell::{quote, script};
 use crate::ssh::{Ssh, SshError, SshErrorKind};
 use sha2::{Digest, Sha256};
+
+pub use crate::checksum::{hex, is_sha256_hex, parse_checksum};
 use std::time::Duration;
 
 /// Our directory on the appliance (survives the 4.3 reboot, unlike `/opt/vmware/cloudusagemetering`).
@@ -65,8 +68,8 @@ impl UpgradeRecord {
     /// Parse the `key=value` lines of a record; `None` unless `id`, `sha256`
     /// and `rc` are present.
     pub fn parse(text: &str) -> Option<UpgradeRecord> {
-        let kv = parse_kv(text);
-        let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let r = Reply::parse(text);
+        let get = |k: &str| r.get(k).map(str::to_string);
         let rec = UpgradeRecord {
             id: get("id").filter(|s| !s.is_empty())?,
             sha256: get("sha256")?.to_ascii_lowercase(),
@@ -92,15 +95,6 @@ impl UpgradeRecord {
     pub fn awaits_reboot(&self, current_boot_id: &str) -> bool {
         self.succeeded() && !self.finished_boot_id.is_empty() && self.finished_boot_id.trim() == current_boot_id.trim()
     }
-}
-
-/// `key=value` lines (the value may contain `=`; blank and `#` lines are skipped).
-pub fn parse_kv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        .collect()
 }
 
 /// `state_dir/name`.
@@ -186,50 +180,18 @@ pub fn record_sum_script(state_dir: &str, path: &str, sha256: &str) -> String {
     script(&[SUM_SH, RECORD_SUM_SH], &[("UM_PATH", path), ("UM_CACHE", &cache), ("UM_SHA", sha256)])
 }
 
-/// Parse `MISSING` or `SUM <size> <sha> cached|computed`.
+/// The reply of `remote/remote_sum.sh`: `missing=1`, or `size`, `sha256`, `cached`.
 pub fn parse_remote_sum(stdout: &str) -> Result<Option<RemoteSum>, String> {
-    for line in stdout.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        match f.as_slice() {
-            ["MISSING"] => return Ok(None),
-            ["SUM", size, sha, how] => {
-                let size = size.parse().map_err(|_| format!("bad size {size}"))?;
-                if !is_sha256_hex(sha) {
-                    return Err(format!("bad checksum {sha}"));
-                }
-                return Ok(Some(RemoteSum { size, sha256: sha.to_ascii_lowercase(), cached: *how == "cached" }));
-            }
-            _ => {}
-        }
+    let r = Reply::parse(stdout);
+    if r.flag("missing") {
+        return Ok(None);
     }
-    Err("unexpected output".into())
-}
-
-/// 64 hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `sha256:<hex>` → lower-case hex.
-pub fn parse_checksum(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    let (algo, hexpart) = t.split_once(':').ok_or_else(|| format!("checksum '{t}' is not in the form sha256:<64 hex digits>"))?;
-    if !algo.eq_ignore_ascii_case("sha256") {
-        return Err(format!("checksum algorithm '{algo}' is not supported: use sha256:<64 hex digits>"));
+    let (Some(size), Some(sha)) = (r.get("size"), r.get("sha256")) else { return Err("unexpected output".into()) };
+    let size = size.trim().parse().map_err(|_| format!("bad size {size}"))?;
+    if !is_sha256_hex(sha) {
+        return Err(format!("bad checksum {sha}"));
     }
-    if !is_sha256_hex(hexpart) {
-        return Err(format!("checksum '{t}' is not in the form sha256:<64 hex digits> ({} characters after 'sha256:')", hexpart.len()));
-    }
-    Ok(hexpart.to_ascii_lowercase())
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Ok(Some(RemoteSum { size, sha256: sha.to_ascii_lowercase(), cached: r.flag("cached") }))
 }
 
 #[cfg(test)]
@@ -267,12 +229,13 @@ log=/var/lib/vcloud-usage-meter/runs/1700000000-42.log\nupgrade_log=/opt/x/var/l
     #[test]
     fn remote_sum_output() {
         let sha = "a".repeat(64);
-        assert_eq!(parse_remote_sum("MISSING\n"), Ok(None));
+        assert_eq!(parse_remote_sum("missing=1\n"), Ok(None));
         assert_eq!(
-            parse_remote_sum(&format!("noise\nSUM 12 {sha} cached\n")),
+            parse_remote_sum(&format!("noise\nsize=12\nsha256={sha}\ncached=1\n")),
             Ok(Some(RemoteSum { size: 12, sha256: sha.clone(), cached: true }))
         );
-        assert!(parse_remote_sum("SUM 12 xyz computed").is_err());
+        assert!(parse_remote_sum("size=12\nsha256=xyz\ncached=0").is_err());
+        assert!(parse_remote_sum("size=x\nsha256=xyz\ncached=0").is_err());
         assert!(parse_remote_sum("").is_err());
     }
 

@@ -12,6 +12,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+use usage_meter::reply::Reply;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::upgrade_state;
@@ -122,11 +123,6 @@ pub fn probe_timeout(consecutive_timeouts: u32, connect_timeout: Duration) -> Du
     }
 }
 
-/// Errors that mean the appliance is back but will not let us in: waiting longer does not help.
-pub fn is_fatal(kind: SshErrorKind) -> bool {
-    matches!(kind, SshErrorKind::Auth | SshErrorKind::HostKey | SshErrorKind::PasswordExpired)
-}
-
 /// The command that starts the reboot detached (it survives the session that
 /// issued it) one second later, recording the reboot command's exit code and
 /// output in `$d/.um-reboot-<token>.{rc,log}` (`d` = /run, else /tmp). It
@@ -157,17 +153,13 @@ pub struct Issued {
 }
 
 pub fn parse_issued(out: &str) -> Issued {
-    let mut r = Issued::default();
-    for line in out.lines() {
-        match line.trim().split_once('=') {
-            Some(("sshd_enabled", v)) => r.sshd_enabled = usage_meter::service::enabled_at_boot(v),
-            Some(("dir", v)) if !v.is_empty() => r.dir = Some(v.to_string()),
-            Some(("issued", "1")) => r.issued = true,
-            Some(("upgrade_running", "1")) => r.upgrade_running = true,
-            _ => {}
-        }
+    let r = Reply::parse(out);
+    Issued {
+        sshd_enabled: r.get("sshd_enabled").and_then(|v| usage_meter::service::enabled_at_boot(v.trim())),
+        dir: r.get("dir").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
+        issued: r.flag("issued"),
+        upgrade_running: r.flag("upgrade_running"),
     }
-    r
 }
 
 /// Reads the reboot command's recorded outcome, if it finished.
@@ -177,11 +169,9 @@ pub fn outcome_cmd(dir: &str, token: &str) -> String {
 
 /// `rc=N` then the output: `Some((rc, output))` once the reboot command has finished.
 pub fn parse_outcome(out: &str) -> Option<(i32, String)> {
-    let mut lines = out.lines();
-    let first = lines.next()?;
-    let rc = first.strip_prefix("rc=")?.trim().parse().ok()?;
-    let rest: Vec<&str> = lines.collect();
-    Some((rc, rest.join("\n").trim().to_string()))
+    let r = Reply::parse(out);
+    let rc = r.num("rc")??;
+    Some((rc, r.section("output").map(|s| s.text()).unwrap_or_default().trim().to_string()))
 }
 
 /// Seconds, rounded to 0.01.
@@ -274,11 +264,6 @@ fn attempt(args: &ConnectionArgs, probe: Duration) -> Attempt {
     }
 }
 
-fn token() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000)
-}
-
 #[derive(Debug)]
 pub struct Reboot;
 
@@ -333,7 +318,7 @@ impl Module for Reboot {
 
         // Issue the reboot, detached.
         let reboot_command = p.reboot_command.clone().unwrap_or_else(|| DEFAULT_REBOOT_COMMAND.to_string());
-        let tok = token();
+        let tok = usage_meter::appliance::run_token();
         let issued_at = Instant::now();
         let deadline = issued_at + Duration::from_secs(p.reboot_timeout);
         let mut seen = Seen::default();
@@ -411,7 +396,7 @@ impl Module for Reboot {
                         }
                     }
                 }
-                Attempt::NotYet(e) if is_fatal(e.kind) && seen.went_down => {
+                Attempt::NotYet(e) if e.kind.is_fatal() && seen.went_down => {
                     let at = secs(issued_at.elapsed());
                     return Err(Failure::new(
                         "wait for reboot",
@@ -424,7 +409,7 @@ impl Module for Reboot {
                     .with("rebooted", true)
                     .with("boot_id_before", before.clone()));
                 }
-                Attempt::NotYet(e) if is_fatal(e.kind) => return Err(e.into_failure("wait for reboot")),
+                Attempt::NotYet(e) if e.kind.is_fatal() => return Err(e.into_failure("wait for reboot")),
                 Attempt::NotYet(e) => {
                     ctx.log(2, format!("not yet: {e}"));
                     seen.went_down = true;
@@ -462,7 +447,7 @@ impl Module for Reboot {
                         usage_meter::ssh::warn_once(ctx, warning);
                         session = Some(s);
                     }
-                    Err(e) if is_fatal(e.kind) => return Err(e.into_failure("test command")),
+                    Err(e) if e.kind.is_fatal() => return Err(e.into_failure("test command")),
                     Err(e) => last_problem = e.to_string(),
                 }
             }
@@ -478,7 +463,7 @@ impl Module for Reboot {
                             o.tail(5).join(" | ")
                         );
                     }
-                    Err(e) if is_fatal(e.kind) => return Err(e.into_failure("test command")),
+                    Err(e) if e.kind.is_fatal() => return Err(e.into_failure("test command")),
                     Err(e) => {
                         last_problem = e.to_string();
                         session = None;
@@ -534,9 +519,9 @@ mod tests {
 
     #[test]
     fn fatal_kinds() {
-        assert!(is_fatal(SshErrorKind::Auth));
-        assert!(is_fatal(SshErrorKind::HostKey));
-        assert!(is_fatal(SshErrorKind::PasswordExpired));
+        assert!(SshErrorKind::Auth.is_fatal());
+        assert!(SshErrorKind::HostKey.is_fatal());
+        assert!(SshErrorKind::PasswordExpired.is_fatal());
         for k in [
             SshErrorKind::Refused,
             SshErrorKind::Timeout,
@@ -545,7 +530,7 @@ mod tests {
             SshErrorKind::Resolve,
             SshErrorKind::Other,
         ] {
-            assert!(!is_fatal(k), "{k:?}");
+            assert!(!k.is_fatal(), "{k:?}");
         }
     }
 
@@ -606,8 +591,12 @@ mod tests {
     #[test]
     fn outcome_parsing() {
         assert_eq!(parse_outcome(""), None);
-        assert_eq!(parse_outcome("rc=0\n"), Some((0, String::new())));
-        assert_eq!(parse_outcome("rc=1\nFailed to talk to init daemon.\n"), Some((1, "Failed to talk to init daemon.".into())));
+        assert_eq!(parse_outcome("rc=0\n@@output\n"), Some((0, String::new())));
+        assert_eq!(
+            parse_outcome("rc=1\n@@output\nFailed to talk to init daemon.\nrc=5\n"),
+            Some((1, "Failed to talk to init daemon.\nrc=5".into()))
+        );
+        assert_eq!(parse_outcome("rc=\n@@output\n"), None);
         assert_eq!(parse_outcome("garbage"), None);
         assert!(outcome_cmd("/run", "t1").contains("UM_BASE=/run/.um-reboot-t1 "));
     }

@@ -22,16 +22,17 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use usage_meter::reply::Reply;
 use usage_meter::shell::{script, Script};
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, parse_checksum, parse_kv, SUM_SH};
+use usage_meter::upgrade_state::{self, parse_checksum, SUM_SH};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 const GATHER_SH: &str = include_str!("remote/gather.sh");
 const RECEIVE_SH: &str = include_str!("remote/receive.sh");
 const FINISH_SH: &str = include_str!("remote/finish.sh");
 
-pub const DEFAULT_DEST: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
+pub const DEFAULT_DEST: &str = usage_meter::appliance::BUNDLE;
 
 fn default_dest() -> String {
     DEFAULT_DEST.into()
@@ -143,28 +144,9 @@ pub fn gather_cmd(dest: &str) -> String {
 }
 
 pub fn parse_gather(stdout: &str) -> Option<Remote> {
-    let mut r = Remote::default();
-    let mut seen = 0;
-    for line in stdout.lines() {
-        let Some((k, v)) = line.trim().split_once('=') else { continue };
-        let num = || if v.is_empty() { Some(None) } else { v.parse().ok().map(Some) };
-        match k {
-            "dir" => {
-                r.dir_exists = v == "1";
-                seen += 1;
-            }
-            "dest" => {
-                r.dest_size = num()?;
-                seen += 1;
-            }
-            "part" => {
-                r.part_size = num()?;
-                seen += 1;
-            }
-            _ => {}
-        }
-    }
-    (seen == 3).then_some(r)
+    let r = Reply::parse(stdout);
+    let remote = Remote { dir_exists: r.flag("dir"), dest_size: r.num("dest")?, part_size: r.num("part")? };
+    (r.complete && r.get("dir").is_some()).then_some(remote)
 }
 
 /// Where to start sending: resume a partial no longer than the source, else start over.
@@ -183,15 +165,9 @@ pub fn receive_cmd(part: &str, offset: u64) -> Script {
     Script::new(&[RECEIVE_SH]).env("UM_PART", part).env("UM_OFFSET", offset.to_string())
 }
 
-/// From the receiving command's output: the size of the partial file.
-pub fn parse_received(stdout: &str) -> Option<u64> {
-    stdout.lines().find_map(|l| l.strip_prefix("size=")).and_then(|v| v.trim().parse().ok())
-}
-
 /// The last step, in one command under the lock: hash the partial file as it
 /// is on disk now and rename exactly those bytes into place when size and
-/// sha256 are the source's, then record the checksum. Prints `UMRENAMED`,
-/// `UMBAD size=<n> sha256=<hex>` (left in place, not renamed) or `UMRENAMEFAIL`.
+/// sha256 are the source's, then record the checksum (see `remote/finish.sh`).
 pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64) -> Script {
     Script::new(&[SUM_SH, FINISH_SH])
         .env("UM_PART", part)
@@ -213,18 +189,13 @@ pub enum Finished {
 }
 
 pub fn parse_finished(stdout: &str) -> Option<Finished> {
-    stdout.lines().find_map(|l| {
-        let l = l.trim();
-        match l {
-            "UMRENAMED" => Some(Finished::Renamed),
-            "UMRENAMEFAIL" => Some(Finished::RenameFailed),
-            _ => {
-                let kv = parse_kv(&l.strip_prefix("UMBAD ")?.replace(' ', "\n"));
-                let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
-                Some(Finished::Mismatch(get("size").and_then(|v| v.parse().ok()), get("sha256").unwrap_or_default()))
-            }
-        }
-    })
+    let r = Reply::parse(stdout);
+    match r.get("result")? {
+        "renamed" => Some(Finished::Renamed),
+        "renamefail" => Some(Finished::RenameFailed),
+        "bad" => Some(Finished::Mismatch(r.num("size").flatten(), r.get("sha256").unwrap_or_default().trim().to_string())),
+        _ => None,
+    }
 }
 
 fn mib(b: u64) -> String {
@@ -323,7 +294,7 @@ impl Module for SharCopy {
             parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
         if !remote.dir_exists {
             return Err(Failure::new("inspect dest", format!("the directory {dir} does not exist on the appliance"))
-                .hint("check dest; the bundle belongs in /opt/vmware/cloudusagemetering"));
+                .hint(format!("check dest; the bundle belongs in {}", usage_meter::appliance::INSTALL_DIR)));
         }
 
         // Same file already there?
@@ -465,7 +436,7 @@ impl Module for SharCopy {
             if rout.stdout.contains("UMLOSTLOCK") {
                 return Err(lost_lock("copy"));
             }
-            let Some(rsize) = parse_received(&rout.stdout) else {
+            let Some(rsize) = Reply::parse(&rout.stdout).num::<u64>("size").flatten() else {
                 if rout.rc.is_none() && drops < p.retries {
                     // Closed without a result: the connection went away at the end.
                     drops += 1;
@@ -622,10 +593,11 @@ mod tests {
 
     #[test]
     fn gather_parsing() {
-        assert_eq!(parse_gather("dir=1\ndest=10\npart=\n"), Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None }));
-        assert_eq!(parse_gather("dir=0\ndest=\npart=5\n").map(|r| r.part_size), Some(Some(5)));
-        assert_eq!(parse_gather("dir=1\ndest=x\npart=\n"), None);
-        assert_eq!(parse_gather("dir=1\n"), None);
+        assert_eq!(parse_gather("dir=1\ndest=10\npart=\n@@end\n"), Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None }));
+        assert_eq!(parse_gather("dir=0\ndest=\npart=5\n@@end\n").map(|r| r.part_size), Some(Some(5)));
+        assert_eq!(parse_gather("dir=1\ndest=x\npart=\n@@end\n"), None);
+        assert_eq!(parse_gather("dir=1\ndest=\npart=\n"), None);
+        assert_eq!(parse_gather("dir=1\n@@end\n"), None);
     }
 
     #[test]
@@ -636,21 +608,25 @@ mod tests {
         assert_eq!(resume_offset(Some(11), 10), 0);
     }
 
+    fn received(out: &str) -> Option<u64> {
+        Reply::parse(out).num("size").flatten()
+    }
+
     #[test]
     fn received_parsing() {
-        assert_eq!(parse_received("size=42\n"), Some(42));
-        assert_eq!(parse_received("noise\nsize=7\n"), Some(7));
-        assert_eq!(parse_received("size=\n"), None);
-        assert_eq!(parse_received(""), None);
+        assert_eq!(received("size=42\n"), Some(42));
+        assert_eq!(received("noise\nsize=7\n"), Some(7));
+        assert_eq!(received("size=\n"), None);
+        assert_eq!(received(""), None);
     }
 
     #[test]
     fn finished_parsing() {
         let h = "c".repeat(64);
-        assert_eq!(parse_finished("UMRENAMED\n"), Some(Finished::Renamed));
-        assert_eq!(parse_finished("UMRENAMEFAIL\n"), Some(Finished::RenameFailed));
-        assert_eq!(parse_finished(&format!("UMBAD size=42 sha256={h}\n")), Some(Finished::Mismatch(Some(42), h)));
-        assert_eq!(parse_finished("UMBAD size= sha256=\n"), Some(Finished::Mismatch(None, String::new())));
+        assert_eq!(parse_finished("result=renamed\n"), Some(Finished::Renamed));
+        assert_eq!(parse_finished("result=renamefail\n"), Some(Finished::RenameFailed));
+        assert_eq!(parse_finished(&format!("result=bad\nsize=42\nsha256={h}\n")), Some(Finished::Mismatch(Some(42), h)));
+        assert_eq!(parse_finished("result=bad\nsize=\nsha256=\n"), Some(Finished::Mismatch(None, String::new())));
         assert_eq!(parse_finished("something else\n"), None);
     }
 
@@ -684,12 +660,12 @@ mod tests {
         let n = data.len() as u64;
         // a stale partial file is replaced by a fresh copy
         std::fs::write(&part, b"stale stale stale").unwrap();
-        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 0).command(), &data[..5000])), Some(5000));
+        assert_eq!(received(&feed(&receive_cmd(part_s, 0).command(), &data[..5000])), Some(5000));
         // not all there: not renamed
         let fin = finish_cmd(part_s, dest_s, sd_s, &want, n).command();
         assert!(matches!(parse_finished(&feed(&fin, b"")), Some(Finished::Mismatch(Some(5000), _))));
         assert!(!dest.exists());
-        assert_eq!(parse_received(&feed(&receive_cmd(part_s, 5000).command(), &data[5000..])), Some(n));
+        assert_eq!(received(&feed(&receive_cmd(part_s, 5000).command(), &data[5000..])), Some(n));
         assert_eq!(std::fs::read(&part).unwrap(), data);
         // the right size but other bytes: not renamed
         let mut other = data.clone();
@@ -710,18 +686,19 @@ mod tests {
     fn lock_report_and_owner() {
         let mut r = LockReport::default();
         for l in [
-            "UMLOCK=waiting",
-            "UMOWNER token=t1",
-            "UMOWNER pid=12",
-            "UMOWNER client=10.0.0.5",
-            "UMOWNER started=100",
-            "UMOWNER controller=ctl1",
-            "UMOWNER controller_pid=777",
-            "UMOWNER src=/b/ums.shar",
-            "UMOWNER dest=/opt/x.shar",
-            "UMOWNER now=130",
-            "UMLOCK=waiting",
-            "UMLOCK=held",
+            "@@waiting",
+            "token=t1",
+            "pid=12",
+            "client=10.0.0.5",
+            "started=100",
+            "controller=ctl1",
+            "controller_pid=777",
+            "src=/b/ums.shar",
+            "dest=/opt/x.shar",
+            "now=130",
+            "@@waiting",
+            "token=not read",
+            "@@held",
         ] {
             r.line(l);
         }
@@ -732,7 +709,7 @@ mod tests {
         );
         assert!(!r.owner.unwrap().describe(false).contains("running"));
         let mut r = LockReport::default();
-        r.line("UMLOCK=held\n");
+        r.line("@@held\n");
         assert_eq!((r.state.as_str(), r.owner), ("held", None));
         assert!(LockOwner::default().describe(true).contains("has not recorded"));
     }

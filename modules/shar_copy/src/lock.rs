@@ -2,12 +2,13 @@
 //!
 //! The holder is a shell on the appliance, run over its own SSH channel of the
 //! copy's connection: it takes an exclusive `flock` on LOCK_FILE, writes
-//! OWNER_FILE, says `UMLOCK=held` and then reads its stdin until the channel
+//! OWNER_FILE, says `@@held` and then reads its stdin until the channel
 //! closes (the copy ended, or its connection dropped or the controller died:
 //! sshd closes the pipe), when it removes OWNER_FILE and exits, which releases
-//! the lock. A waiting holder says `UMLOCK=waiting` every 2 s (so a dead link is
-//! noticed) and gives up with `UMLOCK=busy` after the timeout, followed by the
-//! owner's lines (`UMOWNER key=value`).
+//! the lock. A waiting holder says `@@waiting` every 2 s (so a dead link is
+//! noticed) and gives up with `@@busy` after the timeout, each time it starts
+//! to wait and when it gives up followed by the owner's `key=value` lines
+//! (`remote/lock.sh`, in the protocol of `usage_meter::reply`).
 //!
 //! Every command that writes the partial file or renames it first checks that
 //! OWNER_FILE still names this run (its token): a copy that lost its lock
@@ -16,9 +17,10 @@
 use crate::Params;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use usage_meter::reply::Line;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{Held, Reconnecting, Ssh, SshError};
-use usage_meter::upgrade_state::{parse_kv, path_in};
+use usage_meter::upgrade_state::path_in;
 use usage_meter::{Context, Failure};
 
 /// The lock file under the state dir: `flock`ed by the copy that runs.
@@ -100,29 +102,35 @@ impl LockOwner {
     }
 }
 
-/// What the holder script said up to `UMLOCK=held` (or to its end).
+/// What the holder script said up to `@@held` (or to its end).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockReport {
-    /// The last `UMLOCK=` state: held, waiting, busy, noflock, error.
+    /// The last state (section): held, waiting, busy, noflock, error.
     pub state: String,
     /// The holder it waited for, if it had to wait.
     pub owner: Option<LockOwner>,
+    /// The owner's lines follow (the first `@@waiting`, and `@@busy`).
+    reading_owner: bool,
 }
 
 impl LockReport {
     /// Take one line of the holder's output.
     pub fn line(&mut self, line: &str) {
-        let line = line.trim_end();
-        if let Some(st) = line.strip_prefix("UMLOCK=") {
-            // each report of the owner starts afresh: when it starts to wait, and when it gives up
-            if (st == "waiting" && self.state != "waiting") || st == "busy" {
-                self.owner = Some(LockOwner::default());
+        match Line::parse(line) {
+            Line::Section(st) => {
+                // each report of the owner starts afresh: when it starts to wait, and when it gives up
+                self.reading_owner = (st == "waiting" && self.state != "waiting") || st == "busy";
+                if self.reading_owner {
+                    self.owner = Some(LockOwner::default());
+                }
+                self.state = st.to_string();
             }
-            self.state = st.trim().to_string();
-        } else if let Some(kv) = line.strip_prefix("UMOWNER ") {
-            if let Some(o) = self.owner.as_mut() {
-                o.0.extend(parse_kv(kv));
+            Line::Field(k, v) if self.reading_owner => {
+                if let Some(o) = self.owner.as_mut() {
+                    o.0.push((k.to_string(), v.to_string()));
+                }
             }
+            _ => {}
         }
     }
 }
@@ -156,8 +164,7 @@ impl RunId {
             .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).collect::<String>())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        RunId { token: format!("{controller}-{}-{nanos}", std::process::id()), controller }
+        RunId { token: format!("{controller}-{}", usage_meter::appliance::run_token()), controller }
     }
 }
 

@@ -7,6 +7,7 @@ pub use original::Original;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+use usage_meter::reply::Reply;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{banner, sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
@@ -130,19 +131,15 @@ pub fn plan(obs: &Observed, state: Option<State>, enabled: Option<bool>) -> Plan
     }
 }
 
-/// Parse the gather command's `key=value` line.
+/// The service's state in the gather command's reply (`remote/gather.sh`).
 pub fn parse_observed(stdout: &str) -> Option<Observed> {
-    let line = stdout.lines().find(|l| l.starts_with("mgr="))?;
-    let mut obs = Observed { active: false, enabled: None, systemctl: false };
-    for kv in line.split_whitespace() {
-        match kv.split_once('=')? {
-            ("mgr", m) => obs.systemctl = m == "systemctl",
-            ("active", a) => obs.active = a == "active",
-            ("enabled", e) => obs.enabled = usage_meter::service::enabled_at_boot(e),
-            _ => {}
-        }
-    }
-    Some(obs)
+    let r = Reply::parse(stdout);
+    let mgr = r.get("mgr")?.trim();
+    Some(Observed {
+        systemctl: mgr == "systemctl",
+        active: r.get("active").map(str::trim) == Some("active"),
+        enabled: r.get("enabled").and_then(|e| usage_meter::service::enabled_at_boot(e.trim())),
+    })
 }
 
 /// The gather command: the service's state, and the record in `record` if any.
@@ -392,9 +389,9 @@ mod tests {
 
     #[test]
     fn parses_gather_output() {
-        let o = parse_observed("noise\nmgr=systemctl active=active enabled=disabled\n");
+        let o = parse_observed("noise\nmgr=systemctl\nactive=active\nenabled=disabled\n@@end\n");
         assert_eq!(o, Some(Observed { active: true, enabled: Some(false), systemctl: true }));
-        let o = parse_observed("mgr=service active=inactive enabled=unknown");
+        let o = parse_observed("mgr=service\nactive=inactive\nenabled=unknown");
         assert_eq!(o, Some(Observed { active: false, enabled: None, systemctl: false }));
         assert_eq!(parse_observed("garbage"), None);
     }

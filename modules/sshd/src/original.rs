@@ -9,6 +9,7 @@
 
 use schemars::JsonSchema;
 use serde::Serialize;
+use usage_meter::reply::Reply;
 use usage_meter::shell::{quote, Script};
 
 const WRITE_SH: &str = include_str!("remote/write.sh");
@@ -69,7 +70,7 @@ pub fn resolve(found: Option<Original>, fallback: Original, changes: bool, forge
 
 /// The record in the gather output, if any.
 pub fn parse_read(stdout: &str) -> Option<Original> {
-    stdout.lines().find_map(|l| l.strip_prefix("rec=")).and_then(Original::parse)
+    Reply::parse(stdout).section("record")?.lines.first().and_then(|l| Original::parse(l))
 }
 
 /// Shell: write the record atomically (private, in a directory made if missing).
@@ -111,9 +112,9 @@ mod tests {
 
     #[test]
     fn finds_the_record_in_the_gather_output() {
-        let out = "mgr=systemctl active=active enabled=enabled\nrec=active=no enabled=no recorded=5 \n";
+        let out = "mgr=systemctl\nactive=active\nenabled=enabled\n@@record\nactive=no enabled=no recorded=5 \n@@end\n";
         assert_eq!(parse_read(out), Some(Original { active: false, enabled: Some(false), recorded: Some(5) }));
-        assert_eq!(parse_read("mgr=systemctl active=active enabled=enabled\n"), None);
+        assert_eq!(parse_read("mgr=systemctl\nactive=active\nenabled=enabled\n@@end\n"), None);
     }
 
     #[test]

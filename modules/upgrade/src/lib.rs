@@ -9,13 +9,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use std::time::{Duration, Instant};
+use usage_meter::reply::Reply;
 use usage_meter::shell::{quote, Script};
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, is_sha256_hex, parse_checksum, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE};
+use usage_meter::upgrade_state::{self, is_sha256_hex, parse_checksum, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
-pub const DEFAULT_CHDIR: &str = "/opt/vmware/cloudusagemetering";
-pub const DEFAULT_SHAR: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
+pub const DEFAULT_CHDIR: &str = usage_meter::appliance::INSTALL_DIR;
+pub const DEFAULT_SHAR: &str = usage_meter::appliance::BUNDLE;
 const START_SH: &str = include_str!("remote/start.sh");
 const RUNNER_SH: &str = include_str!("remote/runner.sh");
 const STATUS_SH: &str = include_str!("remote/status.sh");
@@ -136,8 +137,8 @@ pub struct CurrentRun {
 
 impl CurrentRun {
     pub fn parse(text: &str) -> Option<CurrentRun> {
-        let kv = parse_kv(text);
-        let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let r = Reply::parse(text);
+        let get = |k: &str| r.get(k).unwrap_or_default().to_string();
         let c = CurrentRun {
             id: get("id"),
             sha256: get("sha256").to_ascii_lowercase(),
@@ -185,57 +186,21 @@ fn status_script(state_dir: &str, shar: &str, chdir: &str, tail_lines: usize, wa
 }
 
 pub fn parse_status(stdout: &str) -> Option<Status> {
-    let mut s = Status::default();
-    let mut section = "";
-    let (mut rec, mut cur) = (String::new(), String::new());
-    let mut complete = false;
-    let mut seen_boot = false;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("@@") {
-            section = match name.trim() {
-                "record" => "record",
-                "current" => "current",
-                "tail" => "tail",
-                _ => {
-                    complete = true;
-                    "end"
-                }
-            };
-            continue;
-        }
-        match section {
-            "" => {
-                let Some((k, v)) = line.split_once('=') else { continue };
-                let b = v.trim() == "1";
-                match k {
-                    "boot_id" => {
-                        s.boot_id = v.trim().to_string();
-                        seen_boot = true;
-                    }
-                    "running" => s.running = b,
-                    "shar" => s.shar_exists = b,
-                    "chdir" => s.chdir_exists = b,
-                    "old" => s.old_present = b,
-                    "flock" => s.flock = b,
-                    "upgrade_log" => s.upgrade_log = Some(v.trim().to_string()).filter(|x| !x.is_empty()),
-                    _ => {}
-                }
-            }
-            "record" => {
-                rec.push_str(line);
-                rec.push('\n');
-            }
-            "current" => {
-                cur.push_str(line);
-                cur.push('\n');
-            }
-            "tail" => s.tail.push(line.to_string()),
-            _ => {}
-        }
-    }
-    s.record = UpgradeRecord::parse(&rec);
-    s.current = CurrentRun::parse(&cur);
-    (complete && seen_boot).then_some(s)
+    let r = Reply::parse(stdout);
+    let body = |name: &str| r.section(name).map(|s| s.text()).unwrap_or_default();
+    let s = Status {
+        boot_id: r.get("boot_id")?.trim().to_string(),
+        running: r.flag("running"),
+        shar_exists: r.flag("shar"),
+        chdir_exists: r.flag("chdir"),
+        old_present: r.flag("old"),
+        flock: r.flag("flock"),
+        upgrade_log: r.get("upgrade_log").map(|v| v.trim().to_string()).filter(|x| !x.is_empty()),
+        record: UpgradeRecord::parse(&body("record")),
+        current: CurrentRun::parse(&body("current")),
+        tail: r.section("tail").map(|s| s.lines.clone()).unwrap_or_default(),
+    };
+    r.complete.then_some(s)
 }
 
 /// What to do, from what the appliance shows.
@@ -296,20 +261,6 @@ const START_LOCK_WAIT_S: u64 = 5;
 /// The start script with the runner embedded.
 pub fn start_script() -> String {
     format!("{}\n{}", upgrade_state::SUM_SH, START_SH.replace("@RUNNER@", RUNNER_SH.trim_end()))
-}
-
-/// `STATE=...` and `ID=...` from the start script.
-pub fn parse_start(stdout: &str) -> (Option<String>, Option<String>) {
-    let mut state = None;
-    let mut id = None;
-    for line in stdout.lines() {
-        if let Some(v) = line.strip_prefix("STATE=") {
-            state = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("ID=") {
-            id = Some(v.trim().to_string());
-        }
-    }
-    (state, id)
 }
 
 fn round3(x: f64) -> f64 {
@@ -515,17 +466,18 @@ impl Module for Upgrade {
                         Ok((out, _)) => out,
                         Err(e) => return Err(e.into_failure("start upgrade")),
                     };
-                    match parse_start(&out.stdout) {
-                        (Some(s), Some(id)) if s == "started" => {
+                    let r = Reply::parse(&out.stdout);
+                    match (r.get("state").map(str::trim), r.get("id").map(|id| id.trim().to_string())) {
+                        (Some("started"), Some(id)) => {
                             ctx.log(1, format!("started upgrade run {id}"));
                             return wait_for(ctx, &mut conn, &p, Some(id), false, t0, deadline, io_t, sha);
                         }
-                        (Some(s), _) if s == "busy" => return wait_for(ctx, &mut conn, &p, None, true, t0, deadline, io_t, sha),
-                        (Some(s), _) if s == "raced" && races < 3 => {
+                        (Some("busy"), _) => return wait_for(ctx, &mut conn, &p, None, true, t0, deadline, io_t, sha),
+                        (Some("raced"), _) if races < 3 => {
                             races += 1;
                             continue;
                         }
-                        (Some(s), _) if s == "noflock" => {
+                        (Some("noflock"), _) => {
                             return Err(Failure::new("start upgrade", "flock (util-linux) is not available on the appliance"))
                         }
                         _ => {
@@ -729,9 +681,15 @@ mod tests {
         }
         assert!(!s.contains("@RUNNER@") && s.contains("umstatkey() {"));
         assert!(RUNNER_SH.contains("upgrade.record"));
-        assert_eq!(parse_start("STATE=started\nID=17-3\n"), (Some("started".into()), Some("17-3".into())));
+        assert_eq!(started("state=started\nid=17-3\n"), (Some("started".into()), Some("17-3".into())));
         assert_eq!(parse_checksum(&format!("sha256:{}", "F".repeat(64))), Ok("f".repeat(64)));
         assert!(parse_checksum("sha1:abc").is_err());
+    }
+
+    /// `state` and `id` of the start script's reply.
+    fn started(out: &str) -> (Option<String>, Option<String>) {
+        let r = Reply::parse(out);
+        (r.get("state").map(str::to_string), r.get("id").map(str::to_string))
     }
 
     /// The start script run locally as the module runs it (`bash -s -- ARGS`, script on stdin); its stdout.
@@ -763,10 +721,10 @@ mod tests {
         let start = |expect: &str| {
             run_start_script(&[sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), "aa", expect, "0"])
         };
-        let (state, id) = parse_start(&start("-"));
+        let (state, id) = started(&start("-"));
         assert_eq!(state.as_deref(), Some("started"));
         // a second start while it runs finds the lock held
-        assert_eq!(parse_start(&start("-")).0.as_deref(), Some("busy"));
+        assert_eq!(started(&start("-")).0.as_deref(), Some("busy"));
         let test = format!("if {}; then echo RUNNING; fi", upgrade_state::in_progress_test(sd.to_str().unwrap()));
         let running = || String::from_utf8(std::process::Command::new("sh").arg("-c").arg(&test).output().unwrap().stdout).unwrap();
         assert!(running().contains("RUNNING"));
@@ -798,7 +756,7 @@ mod tests {
         // the bundle runs with the caller's umask, not the state dir's 077
         assert!(!out.contains("umask 0077"), "{out}");
         // the record moved on: a start that expected no record is told to look again
-        assert_eq!(parse_start(&start("-")).0.as_deref(), Some("raced"));
+        assert_eq!(started(&start("-")).0.as_deref(), Some("raced"));
     }
 
     /// A bundle replaced after the module hashed it is not run: the start
@@ -821,7 +779,7 @@ mod tests {
         let sum = sha();
         assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum)).status.success());
         let cache = upgrade_state::cache_file(sd_s, shar_s);
-        let start = |sha: &str| parse_start(&run_start_script(&[sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])).0;
+        let start = |sha: &str| started(&run_start_script(&[sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])).0;
         // another bundle under the same name since the hash: look again, nothing runs
         std::thread::sleep(Duration::from_millis(20));
         std::fs::write(&shar, "echo other; exit 0\n").unwrap();

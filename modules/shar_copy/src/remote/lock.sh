@@ -3,18 +3,18 @@
 # Environment: UM_SD (state dir), UM_LOCK (lock file), UM_OWNER (owner file),
 # UM_TOKEN (this run), UM_TIMEOUT (seconds to wait), UM_EXTRA (more key=value
 # lines for the owner file, each ending in a newline).
-# Says UMLOCK=waiting every 2 s while it waits (then the owner's lines,
-# `UMOWNER key=value`), UMLOCK=held once it holds the lock, or UMLOCK=busy
-# (then the owner's lines), UMLOCK=noflock, UMLOCK=error.
+# Speaks usage_meter::reply, one section per state: @@waiting every 2 s while
+# it waits (the first one with the owner's key=value lines), @@held once it
+# holds the lock, or @@busy (with the owner's lines), @@noflock, @@error.
 umask 077
 L=$UM_LOCK
 O=$UM_OWNER
 ME=$UM_TOKEN
 T=$UM_TIMEOUT
-owner() { sed 's/^/UMOWNER /' "$O" 2> /dev/null; echo "UMOWNER now=$(date +%s)"; }
-mkdir -p "$UM_SD" || { echo UMLOCK=error; exit 0; }
-command -v flock > /dev/null 2>&1 || { echo UMLOCK=noflock; exit 0; }
-exec 9>> "$L" || { echo UMLOCK=error; exit 0; }
+owner() { cat "$O" 2> /dev/null; echo "now=$(date +%s)"; }
+mkdir -p "$UM_SD" || { echo @@error; exit 0; }
+command -v flock > /dev/null 2>&1 || { echo @@noflock; exit 0; }
+exec 9>> "$L" || { echo @@error; exit 0; }
 got=0
 if flock -n 9; then got=1; else
   # this run's own holder, left by a connection that was cut and not yet noticed by sshd
@@ -25,18 +25,18 @@ if flock -n 9; then got=1; else
   fi
 fi
 if [ $got = 0 ]; then
-  echo UMLOCK=waiting; owner
+  echo @@waiting; owner
   end=$(( $(date +%s) + T ))
   while [ $got = 0 ]; do
     left=$(( end - $(date +%s) )); [ $left -gt 0 ] || break; [ $left -gt 2 ] && left=2
-    if flock -w $left 9; then got=1; else echo UMLOCK=waiting; fi
+    if flock -w $left 9; then got=1; else echo @@waiting; fi
   done
 fi
-if [ $got = 0 ]; then echo UMLOCK=busy; owner; exit 0; fi
+if [ $got = 0 ]; then echo @@busy; owner; exit 0; fi
 if ! { printf 'token=%s\npid=%s\nclient=%s\nstarted=%s\n' "$ME" $$ "${SSH_CLIENT%% *}" "$(date +%s)"; printf '%s' "$UM_EXTRA"; } > "$O.tmp" \
   || ! mv -f "$O.tmp" "$O"; then
-  echo UMLOCK=error; exit 0
+  echo @@error; exit 0
 fi
-echo UMLOCK=held
+echo @@held
 while IFS= read -r _; do :; done
 rm -f "$O"
