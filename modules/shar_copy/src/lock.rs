@@ -14,12 +14,13 @@
 //! OWNER_FILE still names this run (its token): a copy that lost its lock
 //! writes nothing.
 
+use crate::transfer::CopyRun;
 use crate::Params;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use usage_meter::reply::Line;
 use usage_meter::shell::Script;
-use usage_meter::ssh::{Held, Reconnecting, Ssh, SshError};
+use usage_meter::ssh::{Held, Ssh, SshError};
 use usage_meter::upgrade_state::path_in;
 use usage_meter::{Context, Failure};
 
@@ -275,33 +276,29 @@ fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resu
     Err(LockError::Failed(failed))
 }
 
-/// [`take_lock`], connecting again when the connection drops while it waits
-/// (counted in `drops`, at most `p.retries`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn take_lock_retrying(
-    ctx: &mut Context,
-    conn: &mut Reconnecting<'_>,
-    p: &Params,
-    run: &RunId,
-    src: &Path,
-    resuming: bool,
-    drops: &mut u32,
-    deadline: Instant,
-) -> Result<CopyLock, Failure> {
+/// [`take_lock`] into `cr.lock`, connecting again when the connection drops
+/// while it waits (counted in `cr.drops`, at most `retries`).
+pub(crate) fn take_lock_retrying(ctx: &mut Context, cr: &mut CopyRun<'_>, resuming: bool) -> Result<(), Failure> {
+    let p = cr.p;
     loop {
-        let taken = match conn.get() {
-            Ok(s) => take_lock(ctx, s, p, run, src, resuming),
+        let taken = match cr.conn.get() {
+            Ok(s) => take_lock(ctx, s, p, &cr.id, cr.src, resuming),
             Err(e) => Err(LockError::Link(e)),
         };
         match taken {
-            Ok(l) => return Ok(l),
-            Err(LockError::Link(e)) if e.is_transient() && *drops < p.retries => {
-                *drops += 1;
+            Ok(l) => {
+                cr.lock = Some(l);
+                return Ok(());
+            }
+            Err(LockError::Link(e)) if e.is_transient() && cr.drops < p.retries => {
+                cr.drops += 1;
                 ctx.warn(format!(
-                    "the connection dropped while taking the copy lock ({}); reconnecting (retry {drops} of {})",
-                    e.detail, p.retries
+                    "the connection dropped while taking the copy lock ({}); reconnecting (retry {} of {})",
+                    e.detail, cr.drops, p.retries
                 ));
-                conn.reconnect(Duration::from_millis(300 * u64::from(*drops)), deadline).map_err(|e| e.into_failure("reconnect"))?;
+                cr.conn
+                    .reconnect(Duration::from_millis(300 * u64::from(cr.drops)), cr.deadline)
+                    .map_err(|e| e.into_failure("reconnect"))?;
             }
             Err(e) => return Err(e.into_failure()),
         }
