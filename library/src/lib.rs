@@ -8,9 +8,12 @@
 //! [`ssh`]; [`docs`] turns the typed parameters into Ansible documentation.
 
 pub mod api;
+pub mod appliance;
+pub mod checksum;
 pub mod docs;
 pub mod error;
 pub mod protocol;
+pub mod reply;
 pub mod secret;
 pub mod service;
 pub mod shell;

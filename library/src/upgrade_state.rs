@@ -19,9 +19,12 @@
 //! The record is replaced atomically (`mv`), so a reader sees either the
 //! previous record or the new one.
 
-use crate::shell::quote;
+use crate::reply::Reply;
+use crate::shell::{quote, script};
 use crate::ssh::{Ssh, SshError, SshErrorKind};
 use sha2::{Digest, Sha256};
+
+pub use crate::checksum::{hex, is_sha256_hex, parse_checksum};
 use std::time::Duration;
 
 /// Our directory on the appliance (survives the 4.3 reboot, unlike `/opt/vmware/cloudusagemetering`).
@@ -65,8 +68,8 @@ impl UpgradeRecord {
     /// Parse the `key=value` lines of a record; `None` unless `id`, `sha256`
     /// and `rc` are present.
     pub fn parse(text: &str) -> Option<UpgradeRecord> {
-        let kv = parse_kv(text);
-        let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let r = Reply::parse(text);
+        let get = |k: &str| r.get(k).map(str::to_string);
         let rec = UpgradeRecord {
             id: get("id").filter(|s| !s.is_empty())?,
             sha256: get("sha256")?.to_ascii_lowercase(),
@@ -94,15 +97,6 @@ impl UpgradeRecord {
     }
 }
 
-/// `key=value` lines (the value may contain `=`; blank and `#` lines are skipped).
-pub fn parse_kv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        .collect()
-}
-
 /// `state_dir/name`.
 pub fn path_in(state_dir: &str, name: &str) -> String {
     format!("{}/{name}", state_dir.trim_end_matches('/'))
@@ -110,8 +104,8 @@ pub fn path_in(state_dir: &str, name: &str) -> String {
 
 /// Read the record of the last finished run; `None` when there is none (or it is unreadable).
 pub fn read(ssh: &Ssh, state_dir: &str) -> Result<Option<UpgradeRecord>, SshError> {
-    let q = quote(&path_in(state_dir, RECORD_FILE));
-    let out = ssh.exec(&format!("if [ -f {q} ]; then cat {q}; fi"), Duration::from_secs(30))?;
+    let q = path_in(state_dir, RECORD_FILE);
+    let out = ssh.exec(&script(&[CAT_IF_SH], &[("UM_FILE", &q)]), Duration::from_secs(30))?;
     if !out.ok() {
         return Err(SshError::new(SshErrorKind::Other, &ssh.target, format!("reading {q} failed: {}", out.tail(3).join(" | "))));
     }
@@ -126,12 +120,6 @@ pub fn read(ssh: &Ssh, state_dir: &str) -> Result<Option<UpgradeRecord>, SshErro
 pub fn in_progress_test(state_dir: &str) -> String {
     let lock = quote(&path_in(state_dir, LOCK_FILE));
     format!("{{ [ -e {lock} ] && command -v flock >/dev/null 2>&1 && ! flock -n -s {lock} true; }}")
-}
-
-/// Whether an upgrade started by `upgrade` is running on the appliance now.
-pub fn in_progress(ssh: &Ssh, state_dir: &str) -> Result<bool, SshError> {
-    let out = ssh.exec(&format!("if {}; then echo RUNNING; else echo IDLE; fi", in_progress_test(state_dir)), Duration::from_secs(30))?;
-    Ok(out.stdout.contains("RUNNING"))
 }
 
 // ---------------------------------------------------------------------------
@@ -154,12 +142,15 @@ pub struct RemoteSum {
     pub cached: bool,
 }
 
-/// Shell that prints the stat key of `$P` (an opaque identity of the file's version).
-pub const STAT_KEY: &str = "stat -c '%d:%i:%s:%y:%z' \"$P\"";
-
-/// Shell function `umhash`: sha256 of stdin, printed as the first word; uses
-/// `openssl` (fast, SHA extensions) when present, else `sha256sum`.
-pub const HASH_FN: &str = "umhash() { if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }";
+/// Shell functions of the checksum cache (`umhash`, `umstatkey`, `umrecord`,
+/// `umrecordsum`), put in front of a script that uses them.
+pub const SUM_SH: &str = include_str!("remote/sum.sh");
+/// Shell function `umrunning LOCK` (the probe of [`in_progress_test`]), put
+/// in front of a script that uses it.
+pub const RUNNING_SH: &str = include_str!("remote/running.sh");
+const REMOTE_SUM_SH: &str = include_str!("remote/remote_sum.sh");
+const RECORD_SUM_SH: &str = include_str!("remote/record_sum.sh");
+const CAT_IF_SH: &str = include_str!("remote/cat_if.sh");
 
 /// sha256 of remote `path` (`None` when it is not a regular file), from the
 /// cache when the file is unchanged since it was recorded; a computed sum is
@@ -174,22 +165,9 @@ pub fn remote_sha256(ssh: &Ssh, state_dir: &str, path: &str, write_cache: bool, 
 
 /// The command [`remote_sha256`] runs.
 pub fn remote_sha256_script(state_dir: &str, path: &str, write_cache: bool) -> String {
-    let c = quote(&cache_file(state_dir, path));
-    let write = if write_cache {
-        format!(
-            "k2=$({STAT_KEY}); if [ \"$k\" = \"$k2\" ]; then mkdir -p \"$(dirname {c})\" && printf '%s\\n%s\\n%s\\n' \"$k\" \"$P\" \"$s\" > {c}.tmp && mv -f {c}.tmp {c}; fi 2>/dev/null"
-        )
-    } else {
-        ":".to_string()
-    };
-    format!(
-        "P={p}; {HASH_FN}; if [ ! -f \"$P\" ]; then echo MISSING; exit 0; fi; k=$({STAT_KEY}) || exit 3; sz=$(stat -c %s \"$P\"); \
-         if [ -r {c} ]; then {{ read -r ck; read -r cp; read -r cs; }} < {c}; \
-         if [ \"$ck\" = \"$k\" ] && [ \"$cp\" = \"$P\" ]; then echo \"SUM $sz $cs cached\"; exit 0; fi; fi; \
-         s=$(umhash < \"$P\" | awk '{{print $1}}'); [ ${{#s}} = 64 ] || {{ echo \"hash failed\" >&2; exit 4; }}; \
-         {write}; echo \"SUM $sz $s computed\"",
-        p = quote(path)
-    )
+    let cache = cache_file(state_dir, path);
+    let write = if write_cache { "1" } else { "0" };
+    script(&[SUM_SH, REMOTE_SUM_SH], &[("UM_PATH", path), ("UM_CACHE", &cache), ("UM_WRITE", write)])
 }
 
 /// Shell that records `sha256` (64 hex digits) as the checksum of remote
@@ -198,57 +176,22 @@ pub fn record_sum_script(state_dir: &str, path: &str, sha256: &str) -> String {
     if !is_sha256_hex(sha256) {
         return ":".into();
     }
-    let c = quote(&cache_file(state_dir, path));
-    format!(
-        "P={p}; k=$({STAT_KEY}) && mkdir -p \"$(dirname {c})\" && printf '%s\\n%s\\n%s\\n' \"$k\" \"$P\" {sha256} > {c}.tmp && mv -f {c}.tmp {c}",
-        p = quote(path)
-    )
+    let cache = cache_file(state_dir, path);
+    script(&[SUM_SH, RECORD_SUM_SH], &[("UM_PATH", path), ("UM_CACHE", &cache), ("UM_SHA", sha256)])
 }
 
-/// Parse `MISSING` or `SUM <size> <sha> cached|computed`.
+/// The reply of `remote/remote_sum.sh`: `missing=1`, or `size`, `sha256`, `cached`.
 pub fn parse_remote_sum(stdout: &str) -> Result<Option<RemoteSum>, String> {
-    for line in stdout.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        match f.as_slice() {
-            ["MISSING"] => return Ok(None),
-            ["SUM", size, sha, how] => {
-                let size = size.parse().map_err(|_| format!("bad size {size}"))?;
-                if !is_sha256_hex(sha) {
-                    return Err(format!("bad checksum {sha}"));
-                }
-                return Ok(Some(RemoteSum { size, sha256: sha.to_ascii_lowercase(), cached: *how == "cached" }));
-            }
-            _ => {}
-        }
+    let r = Reply::parse(stdout);
+    if r.flag("missing") {
+        return Ok(None);
     }
-    Err("unexpected output".into())
-}
-
-/// 64 hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `sha256:<hex>` → lower-case hex.
-pub fn parse_checksum(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    let (algo, hexpart) = t.split_once(':').ok_or_else(|| format!("checksum '{t}' is not in the form sha256:<64 hex digits>"))?;
-    if !algo.eq_ignore_ascii_case("sha256") {
-        return Err(format!("checksum algorithm '{algo}' is not supported: use sha256:<64 hex digits>"));
+    let (Some(size), Some(sha)) = (r.get("size"), r.get("sha256")) else { return Err("unexpected output".into()) };
+    let size = size.trim().parse().map_err(|_| format!("bad size {size}"))?;
+    if !is_sha256_hex(sha) {
+        return Err(format!("bad checksum {sha}"));
     }
-    if !is_sha256_hex(hexpart) {
-        return Err(format!("checksum '{t}' is not in the form sha256:<64 hex digits> ({} characters after 'sha256:')", hexpart.len()));
-    }
-    Ok(hexpart.to_ascii_lowercase())
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Ok(Some(RemoteSum { size, sha256: sha.to_ascii_lowercase(), cached: r.flag("cached") }))
 }
 
 #[cfg(test)]
@@ -286,12 +229,13 @@ log=/var/lib/vcloud-usage-meter/runs/1700000000-42.log\nupgrade_log=/opt/x/var/l
     #[test]
     fn remote_sum_output() {
         let sha = "a".repeat(64);
-        assert_eq!(parse_remote_sum("MISSING\n"), Ok(None));
+        assert_eq!(parse_remote_sum("missing=1\n"), Ok(None));
         assert_eq!(
-            parse_remote_sum(&format!("noise\nSUM 12 {sha} cached\n")),
+            parse_remote_sum(&format!("noise\nsize=12\nsha256={sha}\ncached=1\n")),
             Ok(Some(RemoteSum { size: 12, sha256: sha.clone(), cached: true }))
         );
-        assert!(parse_remote_sum("SUM 12 xyz computed").is_err());
+        assert!(parse_remote_sum("size=12\nsha256=xyz\ncached=0").is_err());
+        assert!(parse_remote_sum("size=x\nsha256=xyz\ncached=0").is_err());
         assert!(parse_remote_sum("").is_err());
     }
 

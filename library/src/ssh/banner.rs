@@ -32,20 +32,16 @@ pub fn find_banner(data: &[u8]) -> Option<String> {
 }
 
 fn classify(target: &str, e: &std::io::Error, timeout: Duration) -> SshError {
-    let (kind, detail) = match e.kind() {
-        ErrorKind::ConnectionRefused => (SshErrorKind::Refused, "connection refused (nothing listens on the SSH port)".to_string()),
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => (
-            SshErrorKind::Timeout,
-            format!("no SSH banner within {:.1} s (no answer, or a firewall drops the packets)", timeout.as_secs_f64()),
-        ),
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => (
-            SshErrorKind::Dropped,
-            format!("the connection was reset before the SSH banner (sshd is not answering behind a port forward or NAT?): {e}"),
-        ),
-        _ if e.raw_os_error() == Some(libc::EHOSTUNREACH) || e.raw_os_error() == Some(libc::ENETUNREACH) => {
-            (SshErrorKind::Unreachable, e.to_string())
+    let kind = SshErrorKind::of_io(e);
+    let detail = match kind {
+        SshErrorKind::Refused => "connection refused (nothing listens on the SSH port)".to_string(),
+        SshErrorKind::Timeout => {
+            format!("no SSH banner within {:.1} s (no answer, or a firewall drops the packets)", timeout.as_secs_f64())
         }
-        _ => (SshErrorKind::Other, e.to_string()),
+        SshErrorKind::Dropped => {
+            format!("the connection was reset before the SSH banner (sshd is not answering behind a port forward or NAT?): {e}")
+        }
+        _ => e.to_string(),
     };
     SshError::new(kind, target, detail)
 }

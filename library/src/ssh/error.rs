@@ -26,6 +26,27 @@ pub enum SshErrorKind {
     Other,
 }
 
+impl SshErrorKind {
+    /// The kind of a socket error (connect, banner, session I/O).
+    pub fn of_io(e: &std::io::Error) -> SshErrorKind {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::ConnectionRefused => SshErrorKind::Refused,
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => SshErrorKind::Timeout,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
+                SshErrorKind::Dropped
+            }
+            _ if e.raw_os_error() == Some(libc::EHOSTUNREACH) || e.raw_os_error() == Some(libc::ENETUNREACH) => SshErrorKind::Unreachable,
+            _ => SshErrorKind::Other,
+        }
+    }
+
+    /// The appliance is there but will not let us in: waiting longer does not help.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, SshErrorKind::Auth | SshErrorKind::HostKey | SshErrorKind::PasswordExpired)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SshError {
     pub kind: SshErrorKind,
@@ -84,5 +105,21 @@ fn default_hint(kind: SshErrorKind, target: &str) -> String {
              (Photon OS expires root passwords); then run the play again with the new password"
             .into(),
         SshErrorKind::Other => "run again with -vvv for details".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SshErrorKind;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn io_errors_are_classified() {
+        assert_eq!(SshErrorKind::of_io(&Error::from(ErrorKind::ConnectionRefused)), SshErrorKind::Refused);
+        assert_eq!(SshErrorKind::of_io(&Error::from(ErrorKind::WouldBlock)), SshErrorKind::Timeout);
+        assert_eq!(SshErrorKind::of_io(&Error::from(ErrorKind::BrokenPipe)), SshErrorKind::Dropped);
+        assert_eq!(SshErrorKind::of_io(&Error::from_raw_os_error(libc::EHOSTUNREACH)), SshErrorKind::Unreachable);
+        assert_eq!(SshErrorKind::of_io(&Error::other("x")), SshErrorKind::Other);
+        assert!(SshErrorKind::Auth.is_fatal() && !SshErrorKind::Refused.is_fatal());
     }
 }

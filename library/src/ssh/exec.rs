@@ -154,34 +154,6 @@ impl Ssh {
         n > 0 && (fds.revents & (libc::POLLHUP | libc::POLLERR)) != 0
     }
 
-    /// sha256 of a remote file, `None` when it does not exist.
-    pub fn sha256(&self, path: &str, timeout: Duration) -> Result<Option<String>, SshError> {
-        let q = quote(path);
-        let out = self.exec(&format!("if [ -f {q} ]; then sha256sum {q}; else echo MISSING; fi"), timeout)?;
-        if !out.ok() {
-            return Err(SshError::new(SshErrorKind::Other, &self.target, format!("sha256sum {path} failed: {}", out.tail(3).join(" | "))));
-        }
-        let first = out.stdout.split_whitespace().next().unwrap_or_default();
-        if first == "MISSING" {
-            return Ok(None);
-        }
-        if first.len() == 64 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(Some(first.to_ascii_lowercase()));
-        }
-        Err(SshError::new(SshErrorKind::Other, &self.target, format!("unexpected sha256sum output: {}", out.stdout.trim())))
-    }
-
-    /// Size in bytes of a remote regular file, `None` when absent.
-    pub fn file_size(&self, path: &str) -> Result<Option<u64>, SshError> {
-        let q = quote(path);
-        let out = self.exec(&format!("if [ -f {q} ]; then stat -c %s {q}; else echo MISSING; fi"), self.io_timeout)?;
-        let t = out.stdout.trim();
-        if t == "MISSING" {
-            return Ok(None);
-        }
-        t.parse().map(Some).map_err(|_| SshError::new(SshErrorKind::Other, &self.target, format!("unexpected stat output for {path}: {t}")))
-    }
-
     /// Free bytes on the filesystem holding `dir` (`df -P`, 1024-byte blocks).
     pub fn free_bytes(&self, dir: &str) -> Result<u64, SshError> {
         let out = self.exec_ok(&format!("df -Pk {}", quote(dir)), self.io_timeout)?;

@@ -6,7 +6,6 @@ use super::error::{SshError, SshErrorKind};
 use super::knownhosts::{host_pattern, Check, KnownHosts};
 use crate::protocol::Context;
 use ssh2::{HostKeyType, MethodType, Session};
-use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -44,15 +43,7 @@ const HOSTKEY_ALGOS: &[&str] =
     &["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
 
 fn io_kind(target: &str, e: &std::io::Error, timeout: Duration) -> SshError {
-    let kind = match e.kind() {
-        ErrorKind::ConnectionRefused => SshErrorKind::Refused,
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => SshErrorKind::Timeout,
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => {
-            SshErrorKind::Dropped
-        }
-        _ if e.raw_os_error() == Some(libc::EHOSTUNREACH) || e.raw_os_error() == Some(libc::ENETUNREACH) => SshErrorKind::Unreachable,
-        _ => SshErrorKind::Other,
-    };
+    let kind = SshErrorKind::of_io(e);
     let detail = match kind {
         SshErrorKind::Timeout => format!("no answer within {} s ({e})", timeout.as_secs()),
         SshErrorKind::Refused => "connection refused (nothing listens on the SSH port)".to_string(),

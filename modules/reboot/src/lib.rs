@@ -12,7 +12,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
+use usage_meter::reply::Reply;
+use usage_meter::shell::Script;
 use usage_meter::ssh::{sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::upgrade_state;
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
@@ -28,6 +29,11 @@ fn default_state_dir() -> String {
 }
 
 /// The reboot command when none is given: systemd first, then the classic binary.
+const ISSUE_SH: &str = include_str!("remote/issue.sh");
+const LATER_SH: &str = include_str!("remote/later.sh");
+const OUTCOME_SH: &str = include_str!("remote/outcome.sh");
+const CLEAN_SH: &str = include_str!("remote/clean.sh");
+
 pub const DEFAULT_REBOOT_COMMAND: &str = "systemctl reboot || reboot";
 
 /// Options of vcloud.usage_meter.reboot.
@@ -117,11 +123,6 @@ pub fn probe_timeout(consecutive_timeouts: u32, connect_timeout: Duration) -> Du
     }
 }
 
-/// Errors that mean the appliance is back but will not let us in: waiting longer does not help.
-pub fn is_fatal(kind: SshErrorKind) -> bool {
-    matches!(kind, SshErrorKind::Auth | SshErrorKind::HostKey | SshErrorKind::PasswordExpired)
-}
-
 /// The command that starts the reboot detached (it survives the session that
 /// issued it) one second later, recording the reboot command's exit code and
 /// output in `$d/.um-reboot-<token>.{rc,log}` (`d` = /run, else /tmp). It
@@ -133,24 +134,13 @@ pub fn is_fatal(kind: SshErrorKind) -> bool {
 /// check and the reboot. When it cannot be taken an upgrade run holds it:
 /// nothing is started (`upgrade_running=1`).
 pub fn issue_cmd(reboot_command: &str, token: &str, state_dir: &str) -> String {
-    let inner = format!(
-        "sleep 1; ( {reboot_command} ) >\"$UM_D/.um-reboot-$UM_T.log\" 2>&1 </dev/null 9>&-; echo $? >\"$UM_D/.um-reboot-$UM_T.rc\""
-    );
-    let lock = quote(&upgrade_state::path_in(state_dir, upgrade_state::LOCK_FILE));
-    format!(
-        "e=$(systemctl is-enabled sshd 2>/dev/null) || e=${{e:-unknown}}; echo \"sshd_enabled=$e\"; \
-         if command -v flock >/dev/null 2>&1 && mkdir -p {sd} 2>/dev/null && exec 9>>{lock}; then \
-         flock -w 3 9 || {{ echo upgrade_running=1; exit 0; }}; echo locked=1; \
-         elif {running}; then echo upgrade_running=1; exit 0; fi; \
-         d=/run; {{ [ -d /run ] && [ -w /run ]; }} || d=/tmp; echo \"dir=$d\"; \
-         n=; command -v nohup >/dev/null 2>&1 && n=nohup; \
-         UM_D=$d UM_T={t} $n sh -c {inner} >/dev/null 2>&1 </dev/null & \
-         echo issued=1",
-        sd = quote(state_dir),
-        running = upgrade_state::in_progress_test(state_dir),
-        t = quote(token),
-        inner = quote(&inner)
-    )
+    Script::new(&[upgrade_state::RUNNING_SH, ISSUE_SH])
+        .env("UM_SD", state_dir)
+        .env("UM_LOCK", upgrade_state::path_in(state_dir, upgrade_state::LOCK_FILE))
+        .env("UM_TOKEN", token)
+        .env("UM_REBOOT", reboot_command)
+        .env("UM_LATER", LATER_SH)
+        .command()
 }
 
 /// What the issuing command printed.
@@ -163,36 +153,25 @@ pub struct Issued {
 }
 
 pub fn parse_issued(out: &str) -> Issued {
-    let mut r = Issued::default();
-    for line in out.lines() {
-        match line.trim().split_once('=') {
-            Some(("sshd_enabled", v)) => r.sshd_enabled = usage_meter::service::enabled_at_boot(v),
-            Some(("dir", v)) if !v.is_empty() => r.dir = Some(v.to_string()),
-            Some(("issued", "1")) => r.issued = true,
-            Some(("upgrade_running", "1")) => r.upgrade_running = true,
-            _ => {}
-        }
+    let r = Reply::parse(out);
+    Issued {
+        sshd_enabled: r.get("sshd_enabled").and_then(|v| usage_meter::service::enabled_at_boot(v.trim())),
+        dir: r.get("dir").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
+        issued: r.flag("issued"),
+        upgrade_running: r.flag("upgrade_running"),
     }
-    r
 }
 
 /// Reads the reboot command's recorded outcome, if it finished.
 pub fn outcome_cmd(dir: &str, token: &str) -> String {
-    let base = format!("{dir}/.um-reboot-{token}");
-    format!(
-        "if [ -f {rc} ]; then echo \"rc=$(cat {rc})\"; tail -c 2000 {log} 2>/dev/null; fi",
-        rc = quote(&format!("{base}.rc")),
-        log = quote(&format!("{base}.log"))
-    )
+    Script::new(&[OUTCOME_SH]).env("UM_BASE", format!("{dir}/.um-reboot-{token}")).command()
 }
 
 /// `rc=N` then the output: `Some((rc, output))` once the reboot command has finished.
 pub fn parse_outcome(out: &str) -> Option<(i32, String)> {
-    let mut lines = out.lines();
-    let first = lines.next()?;
-    let rc = first.strip_prefix("rc=")?.trim().parse().ok()?;
-    let rest: Vec<&str> = lines.collect();
-    Some((rc, rest.join("\n").trim().to_string()))
+    let r = Reply::parse(out);
+    let rc = r.num("rc")??;
+    Some((rc, r.section("output").map(|s| s.text()).unwrap_or_default().trim().to_string()))
 }
 
 /// Seconds, rounded to 0.01.
@@ -285,11 +264,6 @@ fn attempt(args: &ConnectionArgs, probe: Duration) -> Attempt {
     }
 }
 
-fn token() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    format!("{}-{}", std::process::id(), nanos % 1_000_000_000_000)
-}
-
 #[derive(Debug)]
 pub struct Reboot;
 
@@ -344,7 +318,7 @@ impl Module for Reboot {
 
         // Issue the reboot, detached.
         let reboot_command = p.reboot_command.clone().unwrap_or_else(|| DEFAULT_REBOOT_COMMAND.to_string());
-        let tok = token();
+        let tok = usage_meter::appliance::run_token();
         let issued_at = Instant::now();
         let deadline = issued_at + Duration::from_secs(p.reboot_timeout);
         let mut seen = Seen::default();
@@ -422,7 +396,7 @@ impl Module for Reboot {
                         }
                     }
                 }
-                Attempt::NotYet(e) if is_fatal(e.kind) && seen.went_down => {
+                Attempt::NotYet(e) if e.kind.is_fatal() && seen.went_down => {
                     let at = secs(issued_at.elapsed());
                     return Err(Failure::new(
                         "wait for reboot",
@@ -435,7 +409,7 @@ impl Module for Reboot {
                     .with("rebooted", true)
                     .with("boot_id_before", before.clone()));
                 }
-                Attempt::NotYet(e) if is_fatal(e.kind) => return Err(e.into_failure("wait for reboot")),
+                Attempt::NotYet(e) if e.kind.is_fatal() => return Err(e.into_failure("wait for reboot")),
                 Attempt::NotYet(e) => {
                     ctx.log(2, format!("not yet: {e}"));
                     seen.went_down = true;
@@ -473,7 +447,7 @@ impl Module for Reboot {
                         usage_meter::ssh::warn_once(ctx, warning);
                         session = Some(s);
                     }
-                    Err(e) if is_fatal(e.kind) => return Err(e.into_failure("test command")),
+                    Err(e) if e.kind.is_fatal() => return Err(e.into_failure("test command")),
                     Err(e) => last_problem = e.to_string(),
                 }
             }
@@ -489,7 +463,7 @@ impl Module for Reboot {
                             o.tail(5).join(" | ")
                         );
                     }
-                    Err(e) if is_fatal(e.kind) => return Err(e.into_failure("test command")),
+                    Err(e) if e.kind.is_fatal() => return Err(e.into_failure("test command")),
                     Err(e) => {
                         last_problem = e.to_string();
                         session = None;
@@ -514,7 +488,7 @@ impl Module for Reboot {
         if dir != "/run" {
             if let Some(s) = &session {
                 let base = format!("{dir}/.um-reboot-{tok}");
-                let _ = s.exec(&format!("rm -f {} {}", quote(&format!("{base}.rc")), quote(&format!("{base}.log"))), io);
+                let _ = s.exec(&Script::new(&[CLEAN_SH]).env("UM_BASE", base.as_str()).command(), io);
             }
         }
         let diff = Diff::new(format!("boot_id: {before}\n"), format!("boot_id: {after}\n"));
@@ -545,9 +519,9 @@ mod tests {
 
     #[test]
     fn fatal_kinds() {
-        assert!(is_fatal(SshErrorKind::Auth));
-        assert!(is_fatal(SshErrorKind::HostKey));
-        assert!(is_fatal(SshErrorKind::PasswordExpired));
+        assert!(SshErrorKind::Auth.is_fatal());
+        assert!(SshErrorKind::HostKey.is_fatal());
+        assert!(SshErrorKind::PasswordExpired.is_fatal());
         for k in [
             SshErrorKind::Refused,
             SshErrorKind::Timeout,
@@ -556,27 +530,52 @@ mod tests {
             SshErrorKind::Resolve,
             SshErrorKind::Other,
         ] {
-            assert!(!is_fatal(k), "{k:?}");
+            assert!(!k.is_fatal(), "{k:?}");
         }
     }
 
+    /// Run a command line with sh; its stdout.
+    fn sh(cmd: &str) -> String {
+        let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     #[test]
-    fn issue_command_is_detached_and_quoted() {
-        let c = issue_cmd("systemctl reboot || reboot", "12-34", "/var/lib/vcloud-usage-meter");
-        assert!(c.contains(&upgrade_state::in_progress_test("/var/lib/vcloud-usage-meter")), "{c}");
-        assert!(c.contains("then echo upgrade_running=1; exit 0; fi"), "{c}");
-        // the upgrade lock is taken, and inherited by the detached reboot (fd 9)
-        assert!(
-            c.contains("exec 9>>/var/lib/vcloud-usage-meter/upgrade.lock; then flock -w 3 9 || { echo upgrade_running=1; exit 0; }"),
-            "{c}"
-        );
-        assert!(c.contains("$n sh -c 'sleep 1; ( systemctl reboot || reboot ) >\"$UM_D/.um-reboot-$UM_T.log\""));
-        assert!(c.contains("UM_T=12-34"));
-        assert!(c.contains(">/dev/null 2>&1 </dev/null &"));
-        assert!(c.trim_end().ends_with("echo issued=1"));
-        // a reboot command with quotes survives the quoting
-        let c = issue_cmd("shutdown -r now 'bye'", "t", "/s");
-        assert!(c.contains(r"( shutdown -r now '\''bye'\'' )"));
+    fn issue_and_outcome_scripts_work_locally() {
+        // A "reboot command" with quotes, run detached one second later; its
+        // exit code and output are recorded where the outcome script finds them.
+        let sd = std::env::temp_dir().join(format!("um-reboot-test-{}", std::process::id()));
+        let sd_s = sd.to_str().unwrap();
+        let tok = format!("test-{}", std::process::id());
+        let out = sh(&issue_cmd(r"echo 'it'\''s down'; exit 3", &tok, sd_s));
+        let i = parse_issued(&out);
+        assert!(i.issued && !i.upgrade_running, "{out}");
+        let d = i.dir.clone().unwrap();
+        assert!(out.contains("locked=1") == std::process::Command::new("flock").arg("-V").output().is_ok(), "{out}");
+        let mut outcome = None;
+        for _ in 0..100 {
+            outcome = parse_outcome(&sh(&outcome_cmd(&d, &tok)));
+            if outcome.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(outcome, Some((3, "it's down".to_string())));
+        for ext in ["rc", "log"] {
+            let _ = std::fs::remove_file(format!("{d}/.um-reboot-{tok}.{ext}"));
+        }
+        // while an upgrade holds the lock, nothing is started
+        if std::process::Command::new("flock").arg("-V").output().is_ok() {
+            let lock = sd.join(upgrade_state::LOCK_FILE);
+            let mut holder = std::process::Command::new("flock").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let out = sh(&issue_cmd("echo never", &tok, sd_s));
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+            let i = parse_issued(&out);
+            assert!(i.upgrade_running && !i.issued, "{out}");
+        }
+        std::fs::remove_dir_all(&sd).unwrap();
     }
 
     #[test]
@@ -592,11 +591,14 @@ mod tests {
     #[test]
     fn outcome_parsing() {
         assert_eq!(parse_outcome(""), None);
-        assert_eq!(parse_outcome("rc=0\n"), Some((0, String::new())));
-        assert_eq!(parse_outcome("rc=1\nFailed to talk to init daemon.\n"), Some((1, "Failed to talk to init daemon.".into())));
+        assert_eq!(parse_outcome("rc=0\n@@output\n"), Some((0, String::new())));
+        assert_eq!(
+            parse_outcome("rc=1\n@@output\nFailed to talk to init daemon.\nrc=5\n"),
+            Some((1, "Failed to talk to init daemon.\nrc=5".into()))
+        );
+        assert_eq!(parse_outcome("rc=\n@@output\n"), None);
         assert_eq!(parse_outcome("garbage"), None);
-        let c = outcome_cmd("/run", "t1");
-        assert!(c.contains("/run/.um-reboot-t1.rc") && c.contains("/run/.um-reboot-t1.log"));
+        assert!(outcome_cmd("/run", "t1").contains("UM_BASE=/run/.um-reboot-t1 "));
     }
 
     #[test]

@@ -1,26 +1,14 @@
 //! Local hashing of the bundle, with a small cache keyed by the file's identity and times.
 
 use sha2::{Digest, Sha256};
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use usage_meter::upgrade_state::{hex, is_sha256_hex};
+use usage_meter::checksum::{hex, is_sha256_hex};
 use usage_meter::Failure;
 
-/// sha256 of a local file, reading in 1 MiB blocks.
+/// sha256 of a local file.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    usage_meter::checksum::hash_file(path).map(|(_, sum)| sum)
 }
 
 /// Identity of a local file's content version.

@@ -2,23 +2,26 @@
 //!
 //! The holder is a shell on the appliance, run over its own SSH channel of the
 //! copy's connection: it takes an exclusive `flock` on LOCK_FILE, writes
-//! OWNER_FILE, says `UMLOCK=held` and then reads its stdin until the channel
+//! OWNER_FILE, says `@@held` and then reads its stdin until the channel
 //! closes (the copy ended, or its connection dropped or the controller died:
 //! sshd closes the pipe), when it removes OWNER_FILE and exits, which releases
-//! the lock. A waiting holder says `UMLOCK=waiting` every 2 s (so a dead link is
-//! noticed) and gives up with `UMLOCK=busy` after the timeout, followed by the
-//! owner's lines (`UMOWNER key=value`).
+//! the lock. A waiting holder says `@@waiting` every 2 s (so a dead link is
+//! noticed) and gives up with `@@busy` after the timeout, each time it starts
+//! to wait and when it gives up followed by the owner's `key=value` lines
+//! (`remote/lock.sh`, in the protocol of `usage_meter::reply`).
 //!
 //! Every command that writes the partial file or renames it first checks that
 //! OWNER_FILE still names this run (its token): a copy that lost its lock
 //! writes nothing.
 
+use crate::transfer::CopyRun;
 use crate::Params;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
-use usage_meter::ssh::{Held, Reconnecting, Ssh, SshError};
-use usage_meter::upgrade_state::{parse_kv, path_in};
+use usage_meter::reply::Line;
+use usage_meter::shell::Script;
+use usage_meter::ssh::{Held, Ssh, SshError};
+use usage_meter::upgrade_state::path_in;
 use usage_meter::{Context, Failure};
 
 /// The lock file under the state dir: `flock`ed by the copy that runs.
@@ -32,65 +35,37 @@ pub fn lock_paths(state_dir: &str) -> (String, String) {
     (path_in(state_dir, LOCK_FILE), path_in(state_dir, OWNER_FILE))
 }
 
+const LOCK_SH: &str = include_str!("remote/lock.sh");
+const GUARD_SH: &str = include_str!("remote/guard.sh");
+const BUSY_SH: &str = include_str!("remote/busy.sh");
+pub(crate) const REMOVE_PART_SH: &str = include_str!("remote/remove_part.sh");
+
 /// The holder script. `owner` are extra `key=value` lines for OWNER_FILE
 /// (the holder adds `token`, `pid`, `client`, `started`).
 pub fn lock_script(state_dir: &str, token: &str, timeout_secs: u64, owner: &[(&str, &str)]) -> String {
     let (lock, own) = lock_paths(state_dir);
-    let one_line = |v: &str| v.replace(['\n', '\r'], "?");
-    let fmt: String = owner.iter().map(|(k, _)| format!("{k}=%s\\n")).collect();
-    let args: Vec<String> = owner.iter().map(|(_, v)| quote(&one_line(v))).collect();
-    format!(
-        r#"umask 077; SD={sd}; L={lock}; O={own}; ME={me}; T={timeout_secs}
-owner() {{ sed 's/^/UMOWNER /' "$O" 2> /dev/null; echo "UMOWNER now=$(date +%s)"; }}
-mkdir -p "$SD" || {{ echo UMLOCK=error; exit 0; }}
-command -v flock > /dev/null 2>&1 || {{ echo UMLOCK=noflock; exit 0; }}
-exec 9>> "$L" || {{ echo UMLOCK=error; exit 0; }}
-got=0
-if flock -n 9; then got=1; else
-  # this run's own holder, left by a connection that was cut and not yet noticed by sshd
-  h=$(sed -n 's/^pid=//p' "$O" 2> /dev/null); case $h in ''|*[!0-9]*) h= ;; esac
-  if [ -n "$h" ] && [ "$(sed -n 's/^token=//p' "$O" 2> /dev/null)" = "$ME" ] && [ "/proc/$h/fd/9" -ef "$L" ]; then
-    kill "$h" 2> /dev/null; flock -w 5 9 && got=1
-  fi
-fi
-if [ $got = 0 ]; then
-  echo UMLOCK=waiting; owner
-  end=$(( $(date +%s) + T ))
-  while [ $got = 0 ]; do
-    left=$(( end - $(date +%s) )); [ $left -gt 0 ] || break; [ $left -gt 2 ] && left=2
-    if flock -w $left 9; then got=1; else echo UMLOCK=waiting; fi
-  done
-fi
-if [ $got = 0 ]; then echo UMLOCK=busy; owner; exit 0; fi
-printf 'token=%s\npid=%s\nclient=%s\nstarted=%s\n{fmt}' "$ME" $$ "${{SSH_CLIENT%% *}}" "$(date +%s)" {args} > "$O.tmp" && mv -f "$O.tmp" "$O" || {{ echo UMLOCK=error; exit 0; }}
-echo UMLOCK=held
-while IFS= read -r _; do :; done
-rm -f "$O"
-"#,
-        sd = quote(state_dir),
-        lock = quote(&lock),
-        own = quote(&own),
-        me = quote(token),
-        args = args.join(" "),
-    )
+    let extra: String = owner.iter().map(|(k, v)| format!("{k}={}\n", v.replace(['\n', '\r'], "?"))).collect();
+    Script::new(&[LOCK_SH])
+        .env("UM_SD", state_dir)
+        .env("UM_LOCK", lock)
+        .env("UM_OWNER", own)
+        .env("UM_TOKEN", token)
+        .env("UM_TIMEOUT", timeout_secs.to_string())
+        .env("UM_EXTRA", extra)
+        .command()
 }
 
-/// Shell: go on only while this run holds the lock (OWNER_FILE names its
-/// token); else print `UMLOSTLOCK`, run `otherwise` and exit.
-pub fn lock_guard(state_dir: &str, token: &str, otherwise: &str) -> String {
+/// `s`, run only while this run holds the lock (OWNER_FILE names its
+/// token); else it prints `UMLOSTLOCK` and does nothing.
+pub fn guarded(state_dir: &str, token: &str, s: Script) -> String {
     let (_, own) = lock_paths(state_dir);
-    format!(
-        "[ \"$(sed -n 's/^token=//p' {o} 2>/dev/null)\" = {t} ] || {{ echo UMLOSTLOCK; {otherwise}; exit 0; }}",
-        o = quote(&own),
-        t = quote(token)
-    )
+    s.after(GUARD_SH).env("UM_OWNER", own).env("UM_TOKEN", token).command()
 }
 
 /// Shell that prints `UMBUSY` while a copy holds the lock, writing nothing
 /// (a shared `flock` probe, as `upgrade_state::in_progress_test` does).
 pub fn lock_busy_cmd(state_dir: &str) -> String {
-    let l = quote(&lock_paths(state_dir).0);
-    format!("if [ -e {l} ] && command -v flock >/dev/null 2>&1 && ! flock -n -s {l} true; then echo UMBUSY; else echo UMFREE; fi")
+    Script::new(&[BUSY_SH]).env("UM_LOCK", lock_paths(state_dir).0).command()
 }
 
 /// The holder of the lock, from its OWNER_FILE (as a waiting copy saw it).
@@ -128,29 +103,35 @@ impl LockOwner {
     }
 }
 
-/// What the holder script said up to `UMLOCK=held` (or to its end).
+/// What the holder script said up to `@@held` (or to its end).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockReport {
-    /// The last `UMLOCK=` state: held, waiting, busy, noflock, error.
+    /// The last state (section): held, waiting, busy, noflock, error.
     pub state: String,
     /// The holder it waited for, if it had to wait.
     pub owner: Option<LockOwner>,
+    /// The owner's lines follow (the first `@@waiting`, and `@@busy`).
+    reading_owner: bool,
 }
 
 impl LockReport {
     /// Take one line of the holder's output.
     pub fn line(&mut self, line: &str) {
-        let line = line.trim_end();
-        if let Some(st) = line.strip_prefix("UMLOCK=") {
-            // each report of the owner starts afresh: when it starts to wait, and when it gives up
-            if (st == "waiting" && self.state != "waiting") || st == "busy" {
-                self.owner = Some(LockOwner::default());
+        match Line::parse(line) {
+            Line::Section(st) => {
+                // each report of the owner starts afresh: when it starts to wait, and when it gives up
+                self.reading_owner = (st == "waiting" && self.state != "waiting") || st == "busy";
+                if self.reading_owner {
+                    self.owner = Some(LockOwner::default());
+                }
+                self.state = st.to_string();
             }
-            self.state = st.trim().to_string();
-        } else if let Some(kv) = line.strip_prefix("UMOWNER ") {
-            if let Some(o) = self.owner.as_mut() {
-                o.0.extend(parse_kv(kv));
+            Line::Field(k, v) if self.reading_owner => {
+                if let Some(o) = self.owner.as_mut() {
+                    o.0.push((k.to_string(), v.to_string()));
+                }
             }
+            _ => {}
         }
     }
 }
@@ -184,8 +165,7 @@ impl RunId {
             .map(|h| h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).collect::<String>())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        RunId { token: format!("{controller}-{}-{nanos}", std::process::id()), controller }
+        RunId { token: format!("{controller}-{}", usage_meter::appliance::run_token()), controller }
     }
 }
 
@@ -296,33 +276,29 @@ fn take_lock(ctx: &Context, ssh: &Ssh, p: &Params, run: &RunId, src: &Path, resu
     Err(LockError::Failed(failed))
 }
 
-/// [`take_lock`], connecting again when the connection drops while it waits
-/// (counted in `drops`, at most `p.retries`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn take_lock_retrying(
-    ctx: &mut Context,
-    conn: &mut Reconnecting<'_>,
-    p: &Params,
-    run: &RunId,
-    src: &Path,
-    resuming: bool,
-    drops: &mut u32,
-    deadline: Instant,
-) -> Result<CopyLock, Failure> {
+/// [`take_lock`] into `cr.lock`, connecting again when the connection drops
+/// while it waits (counted in `cr.drops`, at most `retries`).
+pub(crate) fn take_lock_retrying(ctx: &mut Context, cr: &mut CopyRun<'_>, resuming: bool) -> Result<(), Failure> {
+    let p = cr.p;
     loop {
-        let taken = match conn.get() {
-            Ok(s) => take_lock(ctx, s, p, run, src, resuming),
+        let taken = match cr.conn.get() {
+            Ok(s) => take_lock(ctx, s, p, &cr.id, cr.src, resuming),
             Err(e) => Err(LockError::Link(e)),
         };
         match taken {
-            Ok(l) => return Ok(l),
-            Err(LockError::Link(e)) if e.is_transient() && *drops < p.retries => {
-                *drops += 1;
+            Ok(l) => {
+                cr.lock = Some(l);
+                return Ok(());
+            }
+            Err(LockError::Link(e)) if e.is_transient() && cr.drops < p.retries => {
+                cr.drops += 1;
                 ctx.warn(format!(
-                    "the connection dropped while taking the copy lock ({}); reconnecting (retry {drops} of {})",
-                    e.detail, p.retries
+                    "the connection dropped while taking the copy lock ({}); reconnecting (retry {} of {})",
+                    e.detail, cr.drops, p.retries
                 ));
-                conn.reconnect(Duration::from_millis(300 * u64::from(*drops)), deadline).map_err(|e| e.into_failure("reconnect"))?;
+                cr.conn
+                    .reconnect(Duration::from_millis(300 * u64::from(cr.drops)), cr.deadline)
+                    .map_err(|e| e.into_failure("reconnect"))?;
             }
             Err(e) => return Err(e.into_failure()),
         }

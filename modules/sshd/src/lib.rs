@@ -7,6 +7,8 @@ pub use original::Original;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+use usage_meter::reply::Reply;
+use usage_meter::shell::Script;
 use usage_meter::ssh::{banner, sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
@@ -129,38 +131,26 @@ pub fn plan(obs: &Observed, state: Option<State>, enabled: Option<bool>) -> Plan
     }
 }
 
-/// Parse the gather command's `key=value` line.
+/// The service's state in the gather command's reply (`remote/gather.sh`).
 pub fn parse_observed(stdout: &str) -> Option<Observed> {
-    let line = stdout.lines().find(|l| l.starts_with("mgr="))?;
-    let mut obs = Observed { active: false, enabled: None, systemctl: false };
-    for kv in line.split_whitespace() {
-        match kv.split_once('=')? {
-            ("mgr", m) => obs.systemctl = m == "systemctl",
-            ("active", a) => obs.active = a == "active",
-            ("enabled", e) => obs.enabled = usage_meter::service::enabled_at_boot(e),
-            _ => {}
-        }
-    }
-    Some(obs)
+    let r = Reply::parse(stdout);
+    let mgr = r.get("mgr")?.trim();
+    Some(Observed {
+        systemctl: mgr == "systemctl",
+        active: r.get("active").map(str::trim) == Some("active"),
+        enabled: r.get("enabled").and_then(|e| usage_meter::service::enabled_at_boot(e.trim())),
+    })
 }
 
-fn gather_cmd(svc: &str) -> String {
-    let s = usage_meter::shell::quote(svc);
-    format!(
-        "if command -v systemctl >/dev/null 2>&1; then a=$(systemctl is-active {s} 2>/dev/null); \
-         e=$(systemctl is-enabled {s} 2>/dev/null); echo \"mgr=systemctl active=${{a:-unknown}} enabled=${{e:-unknown}}\"; \
-         else if service {s} status >/dev/null 2>&1; then a=active; else a=inactive; fi; \
-         if ls /etc/rc*.d/S*{s} >/dev/null 2>&1; then e=enabled; else e=disabled; fi; echo \"mgr=service active=$a enabled=$e\"; fi"
-    )
+/// The gather command: the service's state, and the record in `record` if any.
+pub fn gather_cmd(svc: &str, record: Option<&str>) -> String {
+    Script::new(&[GATHER_SH]).env("UM_SVC", svc).env("UM_RECORD", record.unwrap_or_default()).command()
 }
 
 /// The stop, detached so that it completes even though it ends the session that
-/// issued it. The inner script is quoted as a whole (a quoted service name
-/// inside a hand-written '...' would break out of it).
+/// issued it.
 pub fn stop_cmd(systemctl: bool, svc: &str) -> String {
-    let q = usage_meter::shell::quote(svc);
-    let stop = if systemctl { format!("systemctl stop {q}") } else { format!("service {q} stop") };
-    format!("nohup sh -c {} >/dev/null 2>&1 </dev/null &", usage_meter::shell::quote(&format!("sleep 1; {stop}")))
+    Script::new(&[STOP_SH]).env("UM_SVC", svc).env("UM_SYSTEMCTL", if systemctl { "1" } else { "0" }).command()
 }
 
 fn describe(active: bool, enabled: Option<bool>) -> String {
@@ -169,6 +159,8 @@ fn describe(active: bool, enabled: Option<bool>) -> String {
 }
 
 /// How long one "does sshd answer" probe waits for the SSH banner.
+const GATHER_SH: &str = include_str!("remote/gather.sh");
+const STOP_SH: &str = include_str!("remote/stop.sh");
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `None` when sshd no longer answers on the SSH port (refused, reset or
@@ -260,10 +252,7 @@ impl Module for Sshd {
             Err(e) => return Err(e.into_failure("connect")),
         };
         let timeout = Duration::from_secs(p.connection.connect_timeout.max(10));
-        let mut gather = gather_cmd(svc);
-        if let Some(f) = &p.original_file {
-            gather = format!("{gather}; {}", original::read_cmd(f));
-        }
+        let gather = gather_cmd(svc, p.original_file.as_deref());
         let gathered = ssh.exec(&gather, timeout).map_err(|e| e.into_failure("read sshd state"))?;
         let obs = parse_observed(&gathered.stdout).ok_or_else(|| {
             Failure::new("read sshd state", format!("unexpected output: {}", gathered.tail(3).join(" | ")))
@@ -368,17 +357,41 @@ mod tests {
 
     #[test]
     fn stop_is_detached_and_quoted_as_a_whole() {
-        assert_eq!(stop_cmd(true, "sshd"), "nohup sh -c 'sleep 1; systemctl stop sshd' >/dev/null 2>&1 </dev/null &");
-        assert_eq!(stop_cmd(false, "sshd"), "nohup sh -c 'sleep 1; service sshd stop' >/dev/null 2>&1 </dev/null &");
-        // a name that needs quoting stays one word inside the detached script
-        assert_eq!(stop_cmd(true, "my ssh"), r"nohup sh -c 'sleep 1; systemctl stop '\''my ssh'\''' >/dev/null 2>&1 </dev/null &");
+        // run locally with a fake systemctl and service that log their arguments
+        let dir = std::env::temp_dir().join(format!("um-sshd-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        for tool in ["systemctl", "service"] {
+            let f = dir.join(tool);
+            std::fs::write(&f, format!("#!/bin/sh\necho {tool} \"$@\" >> '{}'\n", log.display())).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+        for (systemctl, svc) in [(true, "my ssh"), (false, "sshd")] {
+            let t = std::time::Instant::now();
+            let st = std::process::Command::new("sh").arg("-c").arg(stop_cmd(systemctl, svc)).env("PATH", &path).status().unwrap();
+            assert!(st.success() && t.elapsed() < Duration::from_millis(900), "returns at once, the stop comes later");
+        }
+        let mut seen = String::new();
+        for _ in 0..50 {
+            seen = std::fs::read_to_string(&log).unwrap_or_default();
+            if seen.lines().count() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut lines: Vec<&str> = seen.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["service sshd stop", "systemctl stop my ssh"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn parses_gather_output() {
-        let o = parse_observed("noise\nmgr=systemctl active=active enabled=disabled\n");
+        let o = parse_observed("noise\nmgr=systemctl\nactive=active\nenabled=disabled\n@@end\n");
         assert_eq!(o, Some(Observed { active: true, enabled: Some(false), systemctl: true }));
-        let o = parse_observed("mgr=service active=inactive enabled=unknown");
+        let o = parse_observed("mgr=service\nactive=inactive\nenabled=unknown");
         assert_eq!(o, Some(Observed { active: false, enabled: None, systemctl: false }));
         assert_eq!(parse_observed("garbage"), None);
     }

@@ -9,7 +9,10 @@
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use usage_meter::shell::quote;
+use usage_meter::reply::Reply;
+use usage_meter::shell::{quote, Script};
+
+const WRITE_SH: &str = include_str!("remote/write.sh");
 
 /// sshd's state before the first change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -65,24 +68,14 @@ pub fn resolve(found: Option<Original>, fallback: Original, changes: bool, forge
     }
 }
 
-/// Shell: print `rec=<record>` when `path` holds one (appended to the gather command).
-pub fn read_cmd(path: &str) -> String {
-    let q = quote(path);
-    format!("if [ -f {q} ]; then echo \"rec=$(head -c 200 {q} | tr '\\n' ' ')\"; fi")
-}
-
 /// The record in the gather output, if any.
 pub fn parse_read(stdout: &str) -> Option<Original> {
-    stdout.lines().find_map(|l| l.strip_prefix("rec=")).and_then(Original::parse)
+    Reply::parse(stdout).section("record")?.lines.first().and_then(|l| Original::parse(l))
 }
 
 /// Shell: write the record atomically (private, in a directory made if missing).
 pub fn write_cmd(path: &str, o: &Original) -> String {
-    let q = quote(path);
-    // the quoted path, then `.tmp.$$` unquoted so that the shell's pid expands
-    let tmp = format!("{q}.tmp.$$");
-    let dir = quote(path.rsplit_once('/').map_or(".", |(d, _)| if d.is_empty() { "/" } else { d }));
-    format!("umask 077 && mkdir -p {dir} && printf '%s recorded=%s\\n' {} \"$(date +%s)\" > {tmp} && mv -f {tmp} {q}", quote(&o.line()))
+    Script::new(&[WRITE_SH]).env("UM_RECORD", path).env("UM_LINE", o.line()).command()
 }
 
 /// Shell: remove the record.
@@ -119,27 +112,30 @@ mod tests {
 
     #[test]
     fn finds_the_record_in_the_gather_output() {
-        let out = "mgr=systemctl active=active enabled=enabled\nrec=active=no enabled=no recorded=5 \n";
+        let out = "mgr=systemctl\nactive=active\nenabled=enabled\n@@record\nactive=no enabled=no recorded=5 \n@@end\n";
         assert_eq!(parse_read(out), Some(Original { active: false, enabled: Some(false), recorded: Some(5) }));
-        assert_eq!(parse_read("mgr=systemctl active=active enabled=enabled\n"), None);
+        assert_eq!(parse_read("mgr=systemctl\nactive=active\nenabled=enabled\n@@end\n"), None);
     }
 
     #[test]
-    fn write_is_atomic_and_quoted() {
+    fn write_and_gather_work_locally() {
+        let dir = std::env::temp_dir().join(format!("um-sshd-orig-{}", std::process::id()));
+        let f = dir.join("x y").join("sshd.original");
+        let fs = f.to_str().unwrap();
         let o = Original { active: true, enabled: None, recorded: None };
-        let cmd = write_cmd("/var/lib/x y/sshd.original", &o);
-        assert!(cmd.starts_with("umask 077 && mkdir -p '/var/lib/x y' && "), "{cmd}");
-        assert!(cmd.contains("'active=yes enabled=unknown'"), "{cmd}");
-        assert!(
-            cmd.ends_with(
-                "> '/var/lib/x y/sshd.original'.tmp.$$ && mv -f '/var/lib/x y/sshd.original'.tmp.$$ '/var/lib/x y/sshd.original'"
-            ),
-            "{cmd}"
-        );
-        let plain = write_cmd("/var/lib/um/sshd.original", &o);
-        assert!(
-            plain.ends_with("> /var/lib/um/sshd.original.tmp.$$ && mv -f /var/lib/um/sshd.original.tmp.$$ /var/lib/um/sshd.original"),
-            "{plain}"
-        );
+        let sh = |c: &str| std::process::Command::new("sh").arg("-c").arg(c).output().unwrap();
+        assert!(sh(&write_cmd(fs, &o)).status.success());
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.starts_with("active=yes enabled=unknown recorded=") && text.ends_with('\n'), "{text}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o077, 0);
+        assert_eq!(std::fs::read_dir(f.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
+        let out = String::from_utf8(sh(&crate::gather_cmd("sshd", Some(fs))).stdout).unwrap();
+        assert!(out.starts_with("mgr="), "{out}");
+        assert_eq!(parse_read(&out).map(|r| (r.active, r.enabled, r.recorded.is_some())), Some((true, None, true)));
+        let out = String::from_utf8(sh(&crate::gather_cmd("sshd", None)).stdout).unwrap();
+        assert_eq!(parse_read(&out), None);
+        assert!(sh(&remove_cmd(fs)).status.success() && !f.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,19 +7,24 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
 use std::time::{Duration, Instant};
-use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{
-    self, in_progress_test, is_sha256_hex, parse_checksum, parse_kv, path_in, UpgradeRecord, CURRENT_FILE, RECORD_FILE,
-};
+use usage_meter::upgrade_state::{self, parse_checksum, UpgradeRecord};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
-pub const DEFAULT_CHDIR: &str = "/opt/vmware/cloudusagemetering";
-pub const DEFAULT_SHAR: &str = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar";
-const START_SH: &str = include_str!("start.sh");
-const RUNNER_SH: &str = include_str!("runner.sh");
+mod plan;
+mod start;
+mod status;
+mod wait;
+
+pub use plan::*;
+pub use start::start_script;
+use start::{start, Started};
+pub use status::*;
+use wait::{run_failure, wait_for};
+
+pub const DEFAULT_CHDIR: &str = usage_meter::appliance::INSTALL_DIR;
+pub const DEFAULT_SHAR: &str = usage_meter::appliance::BUNDLE;
 
 fn default_shar() -> String {
     DEFAULT_SHAR.into()
@@ -125,203 +130,19 @@ pub struct Output {
     pub seconds: f64,
 }
 
-/// The run in progress, or the last one started (CURRENT_FILE).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CurrentRun {
-    pub id: String,
-    pub sha256: String,
-    pub started: u64,
-    pub boot_id: String,
-    pub log: String,
-}
-
-impl CurrentRun {
-    pub fn parse(text: &str) -> Option<CurrentRun> {
-        let kv = parse_kv(text);
-        let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
-        let c = CurrentRun {
-            id: get("id"),
-            sha256: get("sha256").to_ascii_lowercase(),
-            started: get("started").trim().parse().unwrap_or(0),
-            boot_id: get("boot_id"),
-            log: get("log"),
-        };
-        (!c.id.is_empty()).then_some(c)
-    }
-}
-
-/// What the status script saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Status {
-    pub boot_id: String,
-    pub running: bool,
-    pub shar_exists: bool,
-    pub chdir_exists: bool,
-    pub old_present: bool,
-    pub flock: bool,
-    pub upgrade_log: Option<String>,
-    pub record: Option<UpgradeRecord>,
-    pub current: Option<CurrentRun>,
-    pub tail: Vec<String>,
-}
-
-/// One read-only look at the appliance; `wait_secs` > 0 first waits (up to
-/// that long) for a running upgrade to end.
-pub fn status_cmd(p: &Params, wait_secs: u64) -> String {
-    let sd = &p.state_dir;
-    let running = in_progress_test(sd);
-    let rec = quote(&path_in(sd, RECORD_FILE));
-    let cur = quote(&path_in(sd, CURRENT_FILE));
-    let ch = quote(p.chdir.trim_end_matches('/'));
-    let old = quote(&format!("{}-old", p.chdir.trim_end_matches('/')));
-    let sh = quote(&p.shar);
-    let n = wait_secs * 4;
-    format!(
-        "i=0; while [ $i -lt {n} ] && {running}; do sleep 0.25; i=$((i+1)); done; \
-         echo \"boot_id=$(cat /proc/sys/kernel/random/boot_id)\"; \
-         if {running}; then echo running=1; else echo running=0; fi; \
-         if [ -f {sh} ]; then echo shar=1; else echo shar=0; fi; \
-         if [ -d {ch} ]; then echo chdir=1; else echo chdir=0; fi; \
-         if [ -e {old} ] || [ -L {old} ]; then echo old=1; else echo old=0; fi; \
-         if command -v flock >/dev/null 2>&1; then echo flock=1; else echo flock=0; fi; \
-         echo \"upgrade_log=$(ls -1t {ch}/var/logs/inplaceupgradeum-* 2>/dev/null | head -n 1)\"; \
-         echo '@@record'; cat {rec} 2>/dev/null; echo '@@current'; cat {cur} 2>/dev/null; \
-         l=$(sed -n 's/^log=//p' {cur} 2>/dev/null); [ -n \"$l\" ] || l=$(sed -n 's/^log=//p' {rec} 2>/dev/null); \
-         echo '@@tail'; [ -n \"$l\" ] && tail -n {t} \"$l\" 2>/dev/null; echo '@@end'",
-        t = p.tail_lines
-    )
-}
-
-pub fn parse_status(stdout: &str) -> Option<Status> {
-    let mut s = Status::default();
-    let mut section = "";
-    let (mut rec, mut cur) = (String::new(), String::new());
-    let mut complete = false;
-    let mut seen_boot = false;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("@@") {
-            section = match name.trim() {
-                "record" => "record",
-                "current" => "current",
-                "tail" => "tail",
-                _ => {
-                    complete = true;
-                    "end"
-                }
-            };
-            continue;
-        }
-        match section {
-            "" => {
-                let Some((k, v)) = line.split_once('=') else { continue };
-                let b = v.trim() == "1";
-                match k {
-                    "boot_id" => {
-                        s.boot_id = v.trim().to_string();
-                        seen_boot = true;
-                    }
-                    "running" => s.running = b,
-                    "shar" => s.shar_exists = b,
-                    "chdir" => s.chdir_exists = b,
-                    "old" => s.old_present = b,
-                    "flock" => s.flock = b,
-                    "upgrade_log" => s.upgrade_log = Some(v.trim().to_string()).filter(|x| !x.is_empty()),
-                    _ => {}
-                }
-            }
-            "record" => {
-                rec.push_str(line);
-                rec.push('\n');
-            }
-            "current" => {
-                cur.push_str(line);
-                cur.push('\n');
-            }
-            "tail" => s.tail.push(line.to_string()),
-            _ => {}
-        }
-    }
-    s.record = UpgradeRecord::parse(&rec);
-    s.current = CurrentRun::parse(&cur);
-    (complete && seen_boot).then_some(s)
-}
-
-/// What to do, from what the appliance shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// An upgrade runs now: wait for it.
-    Attach,
-    /// This bundle already ran successfully (or the bundle is gone and a success is recorded).
-    AlreadyRan(UpgradeRecord),
-    /// No record, but `<chdir>-old` exists: the 4.3 upgrade was done before.
-    AlreadyUpgraded,
-    /// The last run of this bundle failed.
-    PreviousFailed(UpgradeRecord),
-    /// The last run of this bundle ended without recording an exit code.
-    Interrupted(CurrentRun),
-    /// No bundle at `shar`.
-    Missing,
-    /// Start it.
-    Start,
-}
-
-/// Decide; `sha` is the bundle's checksum (None when it is not there), `want`
-/// the `checksum` option: with the bundle gone, a recorded success counts only
-/// for the bundle the user names.
-pub fn plan(st: &Status, sha: Option<&str>, want: Option<&str>, force: bool) -> Plan {
-    if st.running {
-        return Plan::Attach;
-    }
-    let same = |s: &str| sha == Some(s);
-    if let Some(r) = &st.record {
-        let gone_but_named = sha.is_none() && want.is_none_or(|w| w == r.sha256);
-        if !force && r.succeeded() && (gone_but_named || same(&r.sha256)) {
-            return Plan::AlreadyRan(r.clone());
-        }
-        if !force && !r.succeeded() && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id) {
-            return Plan::PreviousFailed(r.clone());
-        }
-    }
-    if let Some(c) = &st.current {
-        let recorded = st.record.as_ref().is_some_and(|r| r.id == c.id);
-        if !force && !recorded && same(&c.sha256) {
-            return Plan::Interrupted(c.clone());
-        }
-    }
-    if !force && st.record.is_none() && st.old_present {
-        return Plan::AlreadyUpgraded;
-    }
-    if sha.is_none() {
-        return Plan::Missing;
-    }
-    Plan::Start
-}
-
-/// Seconds the start script waits for the upgrade lock (a status probe holds it
-/// for a moment) before it answers busy.
-const START_LOCK_WAIT_S: u64 = 5;
-
-/// The start script with the runner embedded.
-pub fn start_script() -> String {
-    START_SH.replace("@STAT_KEY@", upgrade_state::STAT_KEY).replace("@RUNNER@", RUNNER_SH.trim_end())
-}
-
-/// `STATE=...` and `ID=...` from the start script.
-pub fn parse_start(stdout: &str) -> (Option<String>, Option<String>) {
-    let mut state = None;
-    let mut id = None;
-    for line in stdout.lines() {
-        if let Some(v) = line.strip_prefix("STATE=") {
-            state = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("ID=") {
-            id = Some(v.trim().to_string());
-        }
-    }
-    (state, id)
-}
-
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// One task's run: its options, its connection, its clock.
+pub(crate) struct Run<'a> {
+    pub(crate) p: &'a Params,
+    pub(crate) conn: Reconnecting<'a>,
+    pub(crate) t0: Instant,
+    /// When the task gives up waiting (`timeout`).
+    pub(crate) deadline: Instant,
+    /// Timeout of one remote command.
+    pub(crate) io_t: Duration,
 }
 
 #[derive(Debug)]
@@ -364,49 +185,24 @@ impl Module for Upgrade {
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
         let t0 = Instant::now();
-        let want =
-            p.checksum.as_deref().map(parse_checksum).transpose().map_err(|m| {
-                Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>")
-            })?;
-        for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir)] {
-            if !v.starts_with('/') {
-                return Err(Failure::new("check options", format!("{name} '{v}' must be an absolute path")));
-            }
-        }
-        let ch = p.chdir.trim_end_matches('/');
-        let sd = p.state_dir.trim_end_matches('/');
-        if sd == ch || sd.starts_with(&format!("{ch}/")) {
-            return Err(Failure::new("check options", format!("state_dir {sd} is inside chdir {ch}, which the reboot replaces"))
-                .hint(format!("use a directory outside it, e.g. {}", upgrade_state::DEFAULT_STATE_DIR)));
-        }
+        let want = check_options(&p)?;
         let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?;
-        let mut conn = Reconnecting::new(&p.connection, Some(ssh));
-        let io_t = Duration::from_secs(p.connection.connect_timeout.max(30));
-        let deadline = t0 + Duration::from_secs(p.timeout);
-
+        let mut run = Run {
+            p: &p,
+            conn: Reconnecting::new(&p.connection, Some(ssh)),
+            t0,
+            deadline: t0 + Duration::from_secs(p.timeout),
+            io_t: Duration::from_secs(p.connection.connect_timeout.max(30)),
+        };
         let mut races = 0;
         let mut maybe_started = false;
         // The record id before this task tried to start a run.
         let mut seen_before: Option<String> = None;
         loop {
-            let st = read_status(ctx, &mut conn, &p, 0, io_t, deadline)?;
-            let sha = if st.shar_exists && !st.running {
-                let s = conn.get().map_err(|e| e.into_failure("checksum bundle"))?;
-                upgrade_state::remote_sha256(s, &p.state_dir, &p.shar, !ctx.check_mode, Duration::from_secs(3600))
-                    .map_err(|e| e.into_failure("checksum bundle"))?
-                    .map(|r| r.sha256)
-            } else {
-                None
-            };
-            if let (Some(w), Some(s)) = (&want, &sha) {
-                if w != s {
-                    return Err(Failure::new(
-                        "verify bundle",
-                        format!("{} has sha256:{s}, not the expected sha256:{w}; it was not run", p.shar),
-                    )
-                    .hint("copy the right bundle with vcloud.usage_meter.shar_copy (with checksum), or fix the checksum option"));
-                }
-            }
+            let st = run.status(ctx, 0, run.deadline)?;
+            let sha = bundle_sum(ctx, &mut run, &st, want.as_deref())?;
+            let todo = plan(&st, sha.as_deref(), want.as_deref(), p.force);
+            ctx.log(2, format!("plan: {todo:?}"));
             let base = |status: &str, attached: bool| Output {
                 rc: None,
                 reboot_required: false,
@@ -418,414 +214,148 @@ impl Module for Upgrade {
                 checksum: sha.as_ref().map(|s| format!("sha256:{s}")),
                 seconds: round3(t0.elapsed().as_secs_f64()),
             };
-            let todo = plan(&st, sha.as_deref(), want.as_deref(), p.force);
-            ctx.log(2, format!("plan: {todo:?}"));
             match todo {
-                Plan::AlreadyRan(r) => {
-                    let reboot = r.awaits_reboot(&st.boot_id);
-                    let mut o = base("already_ran", false);
-                    o.rc = Some(r.rc);
-                    o.reboot_required = reboot;
-                    o.upgrade_log = r.upgrade_log.clone().or(o.upgrade_log);
-                    o.log = Some(r.log.clone()).filter(|l| !l.is_empty());
-                    o.stdout_lines = st.tail.clone();
-                    o.checksum = Some(format!("sha256:{}", r.sha256));
-                    let msg = if reboot {
-                        "this bundle already ran successfully; the appliance has not rebooted since: reboot to complete the upgrade"
-                    } else {
-                        "this bundle already ran successfully and the appliance has rebooted since"
-                    };
-                    // A run this task started but lost sight of (dropped connection) is still its change.
-                    let changed = maybe_started && seen_before.as_deref() != Some(r.id.as_str());
-                    return Ok(Outcome::new(changed, o).msg(msg));
-                }
-                Plan::AlreadyUpgraded => {
-                    return Ok(Outcome::new(false, base("already_upgraded", false)).msg(format!(
-                        "{ch}-old exists and no run is recorded: the appliance already went through the in-place upgrade; nothing to do"
-                    )));
-                }
-                Plan::PreviousFailed(r) => {
-                    return Err(run_failure(&r, &st.tail, &p, "the previous run of this bundle failed")
-                        .hint(format!(
-                            "restore the VM snapshot taken before the upgrade and run again; read {} first. To run the bundle again without restoring, set force: true",
-                            r.upgrade_log.as_deref().unwrap_or(&r.log)
-                        )));
-                }
-                Plan::Interrupted(c) => {
-                    return Err(Failure::new(
-                        "upgrade",
-                        format!(
-                            "the run {} of this bundle (started at {} in boot {}) ended without an exit code: the appliance rebooted or the run was killed",
-                            c.id, c.started, c.boot_id
-                        ),
-                    )
-                    .hint(format!("read {} and the upgrade log; restore the VM snapshot and run again, or set force: true", c.log))
-                    .with("log", c.log.clone())
-                    .with("stdout_lines", st.tail.clone())
-                    .with("upgrade_log", st.upgrade_log.clone()));
-                }
-                Plan::Missing => {
-                    return Err(Failure::new("find bundle", format!("there is no bundle at {} on the appliance", p.shar))
-                        .hint("copy it first with vcloud.usage_meter.shar_copy, or set shar to where it is"));
-                }
-                Plan::Attach if ctx.check_mode => {
-                    return Ok(Outcome::new(true, base("would_attach", true))
-                        .msg("an upgrade is running on the appliance; the task would wait for it"));
-                }
-                Plan::Start if ctx.check_mode => {
-                    let mut o = base("would_run", false);
-                    o.reboot_required = true;
-                    let d = Diff::new("upgrade: not run\n", format!("upgrade: bash {} in {ch}\n", p.shar));
-                    return Ok(Outcome::new(true, o).diff(d).msg(format!("would run bash {} in {ch}", p.shar)));
-                }
-                Plan::Attach => return wait_for(ctx, &mut conn, &p, None, true, t0, deadline, io_t, sha),
-                Plan::Start => {
-                    if !st.flock {
-                        return Err(Failure::new("start upgrade", "flock (util-linux) is not available on the appliance")
-                            .hint("the lock that keeps the upgrade from running twice needs flock; install util-linux"));
-                    }
-                    if !st.chdir_exists {
-                        return Err(Failure::new("start upgrade", format!("chdir {ch} does not exist on the appliance")));
-                    }
+                Plan::Attach if !ctx.check_mode => return wait_for(ctx, &mut run, None, true, sha),
+                Plan::Start if !ctx.check_mode => {
                     let expect = st.record.as_ref().map_or("-".to_string(), |r| r.id.clone());
                     if !maybe_started {
                         seen_before = Some(expect.clone());
                     }
-                    let cmd = format!(
-                        "bash -s -- {} {} {} {} {} {START_LOCK_WAIT_S} {}",
-                        quote(sd),
-                        quote(&p.shar),
-                        quote(ch),
-                        quote(sha.as_deref().unwrap_or("-")),
-                        quote(&expect),
-                        quote(&upgrade_state::cache_file(sd, &p.shar))
-                    );
-                    let script = start_script();
-                    let mut src = Cursor::new(script.as_bytes());
-                    let mut noop = |_: u64, _: &[u8]| {};
-                    let started = conn.get().and_then(|s| s.exec_with_stdin(&cmd, &mut src, &mut noop, io_t));
-                    let out = match started {
-                        Ok((out, _)) if out.rc.is_some() => out,
-                        // The connection dropped while starting: the run may have
-                        // started; look again (it is then running or recorded).
-                        Ok(_) if races < 3 => {
-                            conn.forget();
-                            races += 1;
-                            maybe_started = true;
-                            continue;
-                        }
-                        Err(e) if e.is_transient() && races < 3 => {
-                            conn.forget();
-                            races += 1;
-                            maybe_started = true;
-                            continue;
-                        }
-                        Ok((out, _)) => out,
-                        Err(e) => return Err(e.into_failure("start upgrade")),
-                    };
-                    match parse_start(&out.stdout) {
-                        (Some(s), Some(id)) if s == "started" => {
+                    match start(&mut run, &st, sha.as_deref(), &expect, races < 3)? {
+                        Started::Running(id) => {
                             ctx.log(1, format!("started upgrade run {id}"));
-                            return wait_for(ctx, &mut conn, &p, Some(id), false, t0, deadline, io_t, sha);
+                            return wait_for(ctx, &mut run, Some(id), false, sha);
                         }
-                        (Some(s), _) if s == "busy" => return wait_for(ctx, &mut conn, &p, None, true, t0, deadline, io_t, sha),
-                        (Some(s), _) if s == "raced" && races < 3 => {
+                        Started::Busy => return wait_for(ctx, &mut run, None, true, sha),
+                        Started::Raced => races += 1,
+                        Started::Dropped => {
                             races += 1;
-                            continue;
-                        }
-                        (Some(s), _) if s == "noflock" => {
-                            return Err(Failure::new("start upgrade", "flock (util-linux) is not available on the appliance"))
-                        }
-                        _ => {
-                            return Err(Failure::new(
-                                "start upgrade",
-                                format!("could not start the upgrade (rc {:?}): {}", out.rc, out.tail(5).join(" | ")),
-                            )
-                            .hint(format!("check that {sd} can be created on the appliance (disk space, permissions)")))
+                            maybe_started = true;
                         }
                     }
+                }
+                todo => {
+                    // A run this task started but lost sight of (dropped connection) is still its change.
+                    let ours = |r: &UpgradeRecord| maybe_started && seen_before.as_deref() != Some(r.id.as_str());
+                    return settle(ctx.check_mode, &p, &st, todo, base, ours);
                 }
             }
         }
     }
 }
 
-fn read_status(
-    ctx: &mut Context,
-    conn: &mut Reconnecting<'_>,
-    p: &Params,
-    wait: u64,
-    io_t: Duration,
-    deadline: Instant,
-) -> Result<Status, Failure> {
-    let out = conn
-        .exec_retry(ctx, &status_cmd(p, wait), io_t + Duration::from_secs(wait), deadline)
-        .map_err(|e| e.into_failure("read upgrade state"))?;
-    conn.flush_warnings(ctx);
-    parse_status(&out.stdout).ok_or_else(|| Failure::new("read upgrade state", format!("unexpected output: {}", out.tail(5).join(" | "))))
-}
-
-fn run_failure(r: &UpgradeRecord, tail: &[String], _p: &Params, what: &str) -> Failure {
-    Failure::new(
-        "upgrade",
-        format!(
-            "{what}: bash {} exited with rc {}{}",
-            r.shar,
-            r.rc,
-            tail.last().map(|l| format!("; last output: {l}")).unwrap_or_default()
-        ),
-    )
-    .with("rc", r.rc)
-    .with("stdout_lines", tail.to_vec())
-    .with("upgrade_log", r.upgrade_log.clone())
-    .with("log", r.log.clone())
-}
-
-/// Poll until the lock is free, then report the recorded outcome.
-#[allow(clippy::too_many_arguments)]
-fn wait_for(
-    ctx: &mut Context,
-    conn: &mut Reconnecting<'_>,
-    p: &Params,
-    our_id: Option<String>,
-    attached: bool,
-    t0: Instant,
-    deadline: Instant,
-    io_t: Duration,
-    sha: Option<String>,
-) -> Result<Outcome<Output>, Failure> {
-    let mut warned = false;
-    let st = loop {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs();
-        let st = read_status(ctx, conn, p, p.poll_interval.min(left.max(1)), io_t, deadline + io_t);
-        let st = match st {
-            Ok(s) => s,
-            Err(f) => {
-                return Err(f.hint("the upgrade keeps running on the appliance: run the task again to attach to it"));
-            }
-        };
-        if !st.running {
-            break st;
+/// Check the options; the `checksum` option as hex.
+fn check_options(p: &Params) -> Result<Option<String>, Failure> {
+    let want = p
+        .checksum
+        .as_deref()
+        .map(parse_checksum)
+        .transpose()
+        .map_err(|m| Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>"))?;
+    for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir)] {
+        if !v.starts_with('/') {
+            return Err(Failure::new("check options", format!("{name} '{v}' must be an absolute path")));
         }
-        if !conn.is_connected() && !warned {
-            warned = true;
-        }
-        if Instant::now() >= deadline {
-            return Err(Failure::new("wait for upgrade", format!("the upgrade still runs after {} s", p.timeout))
-                .hint("it keeps running on the appliance: run the task again (with a larger timeout) to attach to it")
-                .with("stdout_lines", st.tail.clone())
-                .with("log", st.current.as_ref().map(|c| c.log.clone()))
-                .with("upgrade_log", st.upgrade_log.clone()));
-        }
-    };
-    let current_id = our_id.or_else(|| st.current.as_ref().map(|c| c.id.clone()));
-    let rec = st.record.clone().filter(|r| Some(&r.id) == current_id.as_ref());
-    let Some(r) = rec else {
-        return Err(Failure::new(
-            "wait for upgrade",
-            format!(
-                "the upgrade run {} ended without recording an exit code: the appliance rebooted or the run was killed",
-                current_id.unwrap_or_else(|| "?".into())
-            ),
-        )
-        .hint("read the run's output and the upgrade log; restore the VM snapshot and run again")
-        .with("stdout_lines", st.tail.clone())
-        .with("log", st.current.as_ref().map(|c| c.log.clone()))
-        .with("upgrade_log", st.upgrade_log.clone()));
-    };
-    if !r.succeeded() {
-        return Err(run_failure(&r, &st.tail, p, "the upgrade failed").hint(format!(
-            "restore the VM snapshot taken before the upgrade (the appliance may be half-upgraded), read {}, then run again",
-            r.upgrade_log.as_deref().unwrap_or(&r.log)
-        )));
     }
-    let reboot = r.awaits_reboot(&st.boot_id);
-    let out = Output {
-        rc: Some(r.rc),
-        reboot_required: reboot,
-        upgrade_log: r.upgrade_log.clone().or(st.upgrade_log.clone()),
-        log: Some(r.log.clone()),
-        stdout_lines: st.tail.clone(),
-        attached,
-        status: if attached { "attached" } else { "ran" }.into(),
-        checksum: Some(format!("sha256:{}", r.sha256)).filter(|_| is_sha256_hex(&r.sha256)).or(sha.map(|s| format!("sha256:{s}"))),
-        seconds: round3(t0.elapsed().as_secs_f64()),
-    };
-    let diff = Diff::new("upgrade: not run\n", format!("upgrade: bash {} exited 0\n", r.shar));
-    let msg = if reboot { "upgrade staged; reboot the appliance to complete it" } else { "upgrade finished" };
-    ctx.log(1, msg);
-    Ok(Outcome::new(true, out).diff(diff).msg(msg))
+    let ch = p.chdir.trim_end_matches('/');
+    let sd = p.state_dir.trim_end_matches('/');
+    if sd == ch || sd.starts_with(&format!("{ch}/")) {
+        return Err(Failure::new("check options", format!("state_dir {sd} is inside chdir {ch}, which the reboot replaces"))
+            .hint(format!("use a directory outside it, e.g. {}", upgrade_state::DEFAULT_STATE_DIR)));
+    }
+    Ok(want)
+}
+
+/// The bundle's sha256 (hex) when it is there and no run is going on; it
+/// must be `want` when the task names one.
+fn bundle_sum(ctx: &Context, run: &mut Run<'_>, st: &Status, want: Option<&str>) -> Result<Option<String>, Failure> {
+    if !st.shar_exists || st.running {
+        return Ok(None);
+    }
+    let p = run.p;
+    let s = run.conn.get().map_err(|e| e.into_failure("checksum bundle"))?;
+    let sha = upgrade_state::remote_sha256(s, &p.state_dir, &p.shar, !ctx.check_mode, Duration::from_secs(3600))
+        .map_err(|e| e.into_failure("checksum bundle"))?
+        .map(|r| r.sha256);
+    if let (Some(w), Some(s)) = (want, &sha) {
+        if w != s {
+            return Err(Failure::new("verify bundle", format!("{} has sha256:{s}, not the expected sha256:{w}; it was not run", p.shar))
+                .hint("copy the right bundle with vcloud.usage_meter.shar_copy (with checksum), or fix the checksum option"));
+        }
+    }
+    Ok(sha)
+}
+
+/// The answer when nothing is to be started or waited for (or in check mode).
+fn settle(
+    check_mode: bool,
+    p: &Params,
+    st: &Status,
+    todo: Plan,
+    base: impl Fn(&str, bool) -> Output,
+    ours: impl Fn(&UpgradeRecord) -> bool,
+) -> Result<Outcome<Output>, Failure> {
+    let ch = p.chdir.trim_end_matches('/');
+    match todo {
+        Plan::AlreadyRan(r) => {
+            let reboot = r.awaits_reboot(&st.boot_id);
+            let mut o = base("already_ran", false);
+            o.rc = Some(r.rc);
+            o.reboot_required = reboot;
+            o.upgrade_log = r.upgrade_log.clone().or(o.upgrade_log);
+            o.log = Some(r.log.clone()).filter(|l| !l.is_empty());
+            o.stdout_lines = st.tail.clone();
+            o.checksum = Some(format!("sha256:{}", r.sha256));
+            let msg = if reboot {
+                "this bundle already ran successfully; the appliance has not rebooted since: reboot to complete the upgrade"
+            } else {
+                "this bundle already ran successfully and the appliance has rebooted since"
+            };
+            Ok(Outcome::new(ours(&r), o).msg(msg))
+        }
+        Plan::AlreadyUpgraded => {
+            Ok(Outcome::new(false, base("already_upgraded", false)).msg(format!(
+                "{ch}-old exists and no run is recorded: the appliance already went through the in-place upgrade; nothing to do"
+            )))
+        }
+        Plan::PreviousFailed(r) => {
+            Err(run_failure(&r, &st.tail, "the previous run of this bundle failed")
+                .hint(format!(
+                    "restore the VM snapshot taken before the upgrade and run again; read {} first. To run the bundle again without restoring, set force: true",
+                    r.upgrade_log.as_deref().unwrap_or(&r.log)
+                )))
+        }
+        Plan::Interrupted(c) => {
+            Err(Failure::new(
+                "upgrade",
+                format!(
+                    "the run {} of this bundle (started at {} in boot {}) ended without an exit code: the appliance rebooted or the run was killed",
+                    c.id, c.started, c.boot_id
+                ),
+            )
+            .hint(format!("read {} and the upgrade log; restore the VM snapshot and run again, or set force: true", c.log))
+            .with("log", c.log.clone())
+            .with("stdout_lines", st.tail.clone())
+            .with("upgrade_log", st.upgrade_log.clone()))
+        }
+        Plan::Missing => {
+            Err(Failure::new("find bundle", format!("there is no bundle at {} on the appliance", p.shar))
+                .hint("copy it first with vcloud.usage_meter.shar_copy, or set shar to where it is"))
+        }
+        Plan::Attach if check_mode => {
+            Ok(
+                Outcome::new(true, base("would_attach", true)).msg("an upgrade is running on the appliance; the task would wait for it")
+            )
+        }
+        Plan::Start if check_mode => {
+            let mut o = base("would_run", false);
+            o.reboot_required = true;
+            let d = Diff::new("upgrade: not run\n", format!("upgrade: bash {} in {ch}\n", p.shar));
+            Ok(Outcome::new(true, o).diff(d).msg(format!("would run bash {} in {ch}", p.shar)))
+        }
+        Plan::Attach | Plan::Start => Err(Failure::new("upgrade", "internal error: nothing settled").hint("run again")),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(id: &str, sha: &str, rc: i32, boot: &str) -> UpgradeRecord {
-        UpgradeRecord { id: id.into(), sha256: sha.into(), rc, finished_boot_id: boot.into(), ..Default::default() }
-    }
-    fn cur(id: &str, sha: &str) -> CurrentRun {
-        CurrentRun { id: id.into(), sha256: sha.into(), ..Default::default() }
-    }
-    fn st() -> Status {
-        Status { boot_id: "b1".into(), shar_exists: true, chdir_exists: true, flock: true, ..Default::default() }
-    }
-
-    #[test]
-    fn plan_start_and_attach() {
-        assert_eq!(plan(&st(), Some("aa"), None, false), Plan::Start);
-        assert_eq!(plan(&Status { running: true, ..st() }, Some("aa"), None, true), Plan::Attach);
-        assert_eq!(plan(&Status { shar_exists: false, ..st() }, None, None, false), Plan::Missing);
-    }
-
-    #[test]
-    fn plan_after_success() {
-        let s = Status { record: Some(rec("1", "aa", 0, "b1")), current: Some(cur("1", "aa")), ..st() };
-        assert!(matches!(plan(&s, Some("aa"), None, false), Plan::AlreadyRan(_)));
-        // bundle gone after the reboot: still done
-        assert!(matches!(plan(&s, None, None, false), Plan::AlreadyRan(_)));
-        assert!(matches!(plan(&s, None, Some("aa"), false), Plan::AlreadyRan(_)));
-        // ... but not when the user names another bundle: that one never ran
-        assert_eq!(plan(&s, None, Some("bb"), false), Plan::Missing);
-        // another bundle, or force: run
-        assert_eq!(plan(&s, Some("bb"), None, false), Plan::Start);
-        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
-    }
-
-    #[test]
-    fn plan_after_failure_or_interruption() {
-        let s = Status { record: Some(rec("1", "aa", 2, "b1")), current: Some(cur("1", "aa")), ..st() };
-        assert!(matches!(plan(&s, Some("aa"), None, false), Plan::PreviousFailed(_)));
-        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
-        assert_eq!(plan(&s, Some("bb"), None, false), Plan::Start);
-        let s = Status { record: Some(rec("1", "aa", 0, "b0")), current: Some(cur("2", "cc")), ..st() };
-        assert!(matches!(plan(&s, Some("cc"), None, false), Plan::Interrupted(_)));
-        assert_eq!(plan(&s, Some("cc"), None, true), Plan::Start);
-    }
-
-    #[test]
-    fn plan_already_upgraded_layout() {
-        let s = Status { old_present: true, shar_exists: false, ..st() };
-        assert_eq!(plan(&s, None, None, false), Plan::AlreadyUpgraded);
-        let s = Status { old_present: true, ..st() };
-        assert_eq!(plan(&s, Some("aa"), None, false), Plan::AlreadyUpgraded);
-        assert_eq!(plan(&s, Some("aa"), None, true), Plan::Start);
-    }
-
-    #[test]
-    fn status_parsing() {
-        let out = "boot_id=b1\nrunning=0\nshar=1\nchdir=1\nold=0\nflock=1\nupgrade_log=/x/var/logs/inplaceupgradeum-1-2\n\
-@@record\nid=9\nsha256=AA\nrc=0\nfinished_boot_id=b1\nlog=/s/runs/9.log\n@@current\nid=9\nsha256=aa\nlog=/s/runs/9.log\n\
-@@tail\nline one\nline=two\n@@end\n";
-        let s = parse_status(out).unwrap();
-        assert_eq!(s.boot_id, "b1");
-        assert!(s.shar_exists && s.flock && !s.running && !s.old_present);
-        assert_eq!(s.upgrade_log.as_deref(), Some("/x/var/logs/inplaceupgradeum-1-2"));
-        assert_eq!(s.record.as_ref().unwrap().sha256, "aa");
-        assert_eq!(s.current.as_ref().unwrap().id, "9");
-        assert_eq!(s.tail, vec!["line one", "line=two"]);
-        assert!(s.record.unwrap().awaits_reboot("b1"));
-        // truncated output (connection cut) is not a status
-        assert_eq!(parse_status("boot_id=b1\nrunning=0\n@@record\n"), None);
-    }
-
-    #[test]
-    fn scripts_use_the_library_names() {
-        let s = start_script();
-        for f in [RECORD_FILE, CURRENT_FILE, upgrade_state::LOCK_FILE] {
-            assert!(s.contains(f), "{f}");
-        }
-        assert!(!s.contains("@RUNNER@") && !s.contains("@STAT_KEY@"));
-        assert!(RUNNER_SH.contains("upgrade.record"));
-        assert_eq!(parse_start("STATE=started\nID=17-3\n"), (Some("started".into()), Some("17-3".into())));
-        assert_eq!(parse_checksum(&format!("sha256:{}", "F".repeat(64))), Ok("f".repeat(64)));
-        assert!(parse_checksum("sha1:abc").is_err());
-    }
-
-    /// The start script run locally as the module runs it (`bash -s -- ARGS`, script on stdin); its stdout.
-    fn run_start_script(args: &[&str]) -> String {
-        use std::io::Write;
-        let mut c = std::process::Command::new("bash")
-            .args(["-s", "--"])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
-        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
-    }
-
-    /// The start script and runner, run locally: a fake bundle in a temp chdir.
-    #[test]
-    fn start_and_runner_work_locally() {
-        if std::process::Command::new("flock").arg("-V").output().is_err() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let ch = dir.path().join("ums");
-        std::fs::create_dir_all(ch.join("var/logs")).unwrap();
-        std::fs::write(ch.join("b.shar"), "echo running in $PWD umask $(umask); touch var/logs/inplaceupgradeum-1-2; sleep 0.5; exit 0\n")
-            .unwrap();
-        let sd = dir.path().join("state");
-        let start = |expect: &str| {
-            run_start_script(&[sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), "aa", expect, "0"])
-        };
-        let (state, id) = parse_start(&start("-"));
-        assert_eq!(state.as_deref(), Some("started"));
-        // a second start while it runs finds the lock held
-        assert_eq!(parse_start(&start("-")).0.as_deref(), Some("busy"));
-        let test = format!("if {}; then echo RUNNING; fi", in_progress_test(sd.to_str().unwrap()));
-        let running = || String::from_utf8(std::process::Command::new("sh").arg("-c").arg(&test).output().unwrap().stdout).unwrap();
-        assert!(running().contains("RUNNING"));
-        for _ in 0..100 {
-            if !running().contains("RUNNING") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let r = UpgradeRecord::parse(&std::fs::read_to_string(sd.join(RECORD_FILE)).unwrap()).unwrap();
-        assert_eq!(Some(r.id.clone()), id);
-        assert_eq!(r.rc, 0);
-        assert!(r.upgrade_log.unwrap().ends_with("inplaceupgradeum-1-2"));
-        let out = std::fs::read_to_string(&r.log).unwrap();
-        assert!(out.contains(&format!("running in {} umask", ch.display())), "{out}");
-        // the bundle runs with the caller's umask, not the state dir's 077
-        assert!(!out.contains("umask 0077"), "{out}");
-        // the record moved on: a start that expected no record is told to look again
-        assert_eq!(parse_start(&start("-")).0.as_deref(), Some("raced"));
-    }
-
-    /// A bundle replaced after the module hashed it is not run: the start
-    /// script compares the checksum cache entry with the file under the lock.
-    #[test]
-    fn start_refuses_a_bundle_replaced_since_it_was_hashed() {
-        if std::process::Command::new("flock").arg("-V").output().is_err() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let ch = dir.path().join("ums");
-        std::fs::create_dir_all(&ch).unwrap();
-        let shar = ch.join("b.shar");
-        std::fs::write(&shar, "exit 0\n").unwrap();
-        let sd = dir.path().join("state");
-        let (sd_s, shar_s) = (sd.to_str().unwrap(), shar.to_str().unwrap());
-        let sh = |script: &str| std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
-        let sha = || String::from_utf8(sh(&format!("sha256sum < {shar_s}")).stdout).unwrap()[..64].to_string();
-        // the module's hash, recorded in the cache as remote_sha256 does
-        let sum = sha();
-        assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum)).status.success());
-        let cache = upgrade_state::cache_file(sd_s, shar_s);
-        let start = |sha: &str| parse_start(&run_start_script(&[sd_s, shar_s, ch.to_str().unwrap(), sha, "-", "0", &cache])).0;
-        // another bundle under the same name since the hash: look again, nothing runs
-        std::thread::sleep(Duration::from_millis(20));
-        std::fs::write(&shar, "echo other; exit 0\n").unwrap();
-        assert_eq!(start(&sum).as_deref(), Some("raced"));
-        assert!(!sd.join(CURRENT_FILE).exists());
-        // hashed again (cache entry for the file as it is): it starts
-        let sum2 = sha();
-        assert_ne!(sum, sum2);
-        assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum2)).status.success());
-        assert_eq!(start(&sum2).as_deref(), Some("started"));
-    }
-}
+mod tests;

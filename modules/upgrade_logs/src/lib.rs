@@ -12,21 +12,24 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-use usage_meter::shell::quote;
+use usage_meter::reply::Reply;
+use usage_meter::shell::{quote, Script};
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Ssh};
-use usage_meter::upgrade_state::{self, hex, is_sha256_hex, HASH_FN};
+use usage_meter::upgrade_state::{self, hex, is_sha256_hex, SUM_SH};
 use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
 
-pub const DEFAULT_INSTALL_DIR: &str = "/opt/vmware/cloudusagemetering";
-pub const DEFAULT_OLD_INSTALL_DIR: &str = "/opt/vmware/cloudusagemetering-old";
+pub const DEFAULT_INSTALL_DIR: &str = usage_meter::appliance::INSTALL_DIR;
+pub const DEFAULT_OLD_INSTALL_DIR: &str = usage_meter::appliance::OLD_INSTALL_DIR;
 pub const DEFAULT_STATUS_COMMAND: &str = "./scripts/status.sh";
 pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
 /// Name of the status output in `dest`.
 pub const STATUS_FILE: &str = "status.txt";
+const LIST_SH: &str = include_str!("remote/list.sh");
+const STATUS_SH: &str = include_str!("remote/status.sh");
 
 fn default_install_dir() -> String {
     DEFAULT_INSTALL_DIR.into()
@@ -200,20 +203,10 @@ pub fn glob_word(pattern: &str) -> Result<String, String> {
     Ok(word)
 }
 
-/// The listing command: per existing regular file `F <size> <offset> <sha256> <path>`
-/// (offset > 0: only the tail from there is saved), then `END`.
+/// The listing command (`remote/list.sh`): per existing regular file its
+/// size, offset (> 0: only the tail from there is saved), sha256 and path.
 pub fn list_cmd(words: &[String], max_bytes: u64) -> String {
-    format!(
-        "{HASH_FN}; M={max_bytes}; nl='\n'; for f in {w}; do \
-         [ -f \"$f\" ] && [ -r \"$f\" ] || continue; \
-         case \"$f\" in *\"$nl\"*) echo 'SKIP a file name with a line break'; continue;; esac; \
-         s=$(stat -c %s \"$f\" 2>/dev/null) || continue; \
-         if [ \"$M\" -gt 0 ] && [ \"$s\" -gt \"$M\" ]; then o=$((s - M)); n=$M; else o=0; n=$s; fi; \
-         h=$(tail -c +$((o + 1)) \"$f\" 2>/dev/null | head -c \"$n\" | umhash | awk '{{print $1}}'); \
-         printf 'F %s %s %s %s\\n' \"$s\" \"$o\" \"$h\" \"$f\"; \
-         done; echo END",
-        w = words.join(" ")
-    )
+    Script::new(&[SUM_SH, LIST_SH]).env("UM_MAX_BYTES", max_bytes.to_string()).words(words).command()
 }
 
 /// A file the listing found.
@@ -242,19 +235,12 @@ impl Listed {
 /// Parse the listing; duplicates (a file matched by two patterns) are kept once.
 /// `None` when the command did not run to its end or a line is malformed.
 pub fn parse_list(stdout: &str) -> Option<Vec<Listed>> {
+    let r = Reply::parse(stdout);
     let mut out: Vec<Listed> = Vec::new();
-    let mut ended = false;
-    for line in stdout.lines() {
-        if line == "END" {
-            ended = true;
-            break;
-        }
-        let Some(rest) = line.strip_prefix("F ") else { continue };
-        let mut f = rest.splitn(4, ' ');
-        let size: u64 = f.next()?.parse().ok()?;
-        let offset: u64 = f.next()?.parse().ok()?;
-        let sha = f.next()?;
-        let path = f.next()?;
+    for f in r.sections("file") {
+        let size: u64 = f.get("size")?.parse().ok()?;
+        let offset: u64 = f.get("offset")?.parse().ok()?;
+        let (sha, path) = (f.get("sha256")?, f.get("path")?);
         if !is_sha256_hex(sha) || offset > size || !path.starts_with('/') {
             return None;
         }
@@ -262,7 +248,7 @@ pub fn parse_list(stdout: &str) -> Option<Vec<Listed>> {
             out.push(Listed { path: path.to_string(), size, offset, sha256: sha.to_ascii_lowercase() });
         }
     }
-    ended.then_some(out)
+    r.complete.then_some(out)
 }
 
 /// Where remote `path` is saved under `dest`: its path without the leading `/`;
@@ -288,19 +274,7 @@ pub fn local_sum(path: &Path) -> Option<(u64, String)> {
     if !meta.is_file() {
         return None;
     }
-    let mut f = File::open(path).ok()?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut n_total = 0u64;
-    loop {
-        let n = f.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        n_total += n as u64;
-        h.update(&buf[..n]);
-    }
-    Some((n_total, hex(&h.finalize())))
+    usage_meter::checksum::hash_file(path).ok()
 }
 
 /// Whether `path` already holds exactly `len` bytes with checksum `sha`.
@@ -489,7 +463,8 @@ impl Module for UpgradeLogs {
         let mut status_rc = None;
         let mut status_text = None;
         if p.status {
-            let cmd = format!("cd {} && {}", quote(&p.install_dir), p.status_command);
+            let cmd =
+                Script::new(&[STATUS_SH]).env("UM_DIR", p.install_dir.as_str()).env("UM_COMMAND", p.status_command.as_str()).command();
             match ssh.exec(&cmd, Duration::from_secs(120)) {
                 Ok(o) => {
                     status_rc = o.rc;
@@ -608,15 +583,18 @@ mod tests {
     #[test]
     fn list_parsing() {
         let h = "a".repeat(64);
-        let out = format!("noise\nF 10 0 {h} /x/a log\nF 100 40 {h} /x/b\nF 10 0 {h} /x/a log\nEND\n");
+        let f =
+            |size: u64, offset: u64, sha: &str, path: &str| format!("@@file\nsize={size}\noffset={offset}\nsha256={sha}\npath={path}\n");
+        let out = format!("noise\n{}{}@@skip\nx\n{}@@end\n", f(10, 0, &h, "/x/a log"), f(100, 40, &h, "/x/b"), f(10, 0, &h, "/x/a log"));
         let l = parse_list(&out).unwrap();
         assert_eq!(l.len(), 2);
         assert_eq!(l[0], Listed { path: "/x/a log".into(), size: 10, offset: 0, sha256: h.clone() });
         assert!(l[1].truncated() && l[1].len() == 60);
-        assert_eq!(parse_list("END\n"), Some(vec![]));
-        assert_eq!(parse_list(&format!("F 10 0 {h} /x/a\n")), None);
-        assert_eq!(parse_list(&format!("F 10 11 {h} /x/a\nEND\n")), None);
-        assert_eq!(parse_list("F 10 0 nothex /x/a\nEND\n"), None);
+        assert_eq!(parse_list("@@end\n"), Some(vec![]));
+        assert_eq!(parse_list(&f(10, 0, &h, "/x/a")), None);
+        assert_eq!(parse_list(&format!("{}@@end\n", f(10, 11, &h, "/x/a"))), None);
+        assert_eq!(parse_list(&format!("{}@@end\n", f(10, 0, "nothex", "/x/a"))), None);
+        assert_eq!(parse_list(&format!("{}@@end\n", f(10, 0, &h, "x/a"))), None);
     }
 
     #[test]

@@ -1,35 +1,34 @@
 #!/bin/bash
 # vcloud.usage_meter.upgrade: start the detached runner, under the lock.
+# Sent after usage_meter's sum.sh (umstatkey).
 #   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT [SUM_CACHE]]  (this script on stdin)
-# Prints STATE=started + ID=<id>, STATE=busy (a run holds the lock: attach),
-# STATE=raced (the record, or the bundle, changed since the module looked: look
-# again) or STATE=noflock.
+# Prints (usage_meter::reply) state=started + id=<id>, state=busy (a run holds the lock: attach),
+# state=raced (the record, or the bundle, changed since the module looked: look
+# again) or state=noflock.
 set -u
 SD=$1 SH=$2 CH=$3 SHA=$4 EXPECT=$5 WAIT=${6:-5} CACHE=${7:-}
 orig_umask=$(umask)
 umask 077   # our state and the run output are for root only; the bundle gets orig_umask
 mkdir -p "$SD/runs" || exit 20
-command -v flock > /dev/null 2>&1 || { echo STATE=noflock; exit 0; }
+command -v flock > /dev/null 2>&1 || { echo state=noflock; exit 0; }
 exec 9>> "$SD/upgrade.lock"
 # a status probe holds a shared lock for a moment; a running upgrade holds it for minutes
 if ! flock -w "$WAIT" 9; then
-  echo STATE=busy
+  echo state=busy
   exit 0
 fi
 rid=$(sed -n 's/^id=//p' "$SD/upgrade.record" 2> /dev/null | head -n 1)
 if [ "${rid:--}" != "$EXPECT" ]; then
-  echo STATE=raced
+  echo state=raced
   exit 0
 fi
 # The bundle is still the one the module hashed: the checksum cache entry it
 # wrote must match the file as it is now (a copy may have replaced it since).
 if [ -n "$CACHE" ]; then
-  # shellcheck disable=SC2034  # P is read by the @STAT_KEY@ command substituted in
-  P=$SH
-  k=$(@STAT_KEY@ 2> /dev/null) || k=
+  k=$(umstatkey "$SH" 2> /dev/null) || k=
   { read -r ck; read -r cp; read -r cs; } < "$CACHE" 2> /dev/null || ck=
   if [ -z "$k" ] || [ "$k" != "$ck" ] || [ "$cp" != "$SH" ] || [ "$cs" != "$SHA" ]; then
-    echo STATE=raced
+    echo state=raced
     exit 0
   fi
 fi
@@ -46,5 +45,5 @@ mv -f "$SD/upgrade.current.tmp" "$SD/upgrade.current" || exit 22
 : > "$log"
 # new session, no terminal, no SSH file descriptors: survives the connection; keeps fd 9 (the lock)
 UM_UMASK=$orig_umask setsid nohup bash "$SD/runner.sh" "$id" "$SD" "$SH" "$CH" "$SHA" < /dev/null > /dev/null 2>&1 &
-echo STATE=started
-echo "ID=$id"
+echo state=started
+echo "id=$id"
