@@ -14,20 +14,15 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.common.text.formatters import bytes_to_human
+from ansible.module_utils.parsing.convert_bool import boolean
 
 _MINOR = re.compile(r"^(\d+\.\d+).*$")
 _CHECKSUM = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
 
 
 def _bool(value) -> bool:
-    """Like Ansible's bool filter: true, yes, on, 1 (any case) are true."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, (int, float)):
-        return value == 1
-    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+    """As Ansible's bool filter reads a value: true, yes, on, 1 (any case) are true."""
+    return boolean(value, strict=False)
 
 
 def _int(value) -> int:

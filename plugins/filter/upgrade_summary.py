@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 DOCUMENTATION = r"""
 name: upgrade_summary
 author: vcloud.usage_meter contributors
@@ -196,14 +198,8 @@ _ENDS_A_SENTENCE = re.compile(r".*[.!?]$")
 
 
 def _bool(value) -> bool:
-    """Like Ansible's bool filter: true, yes, on, 1 (any case) are true."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, (int, float)):
-        return value == 1
-    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
+    """As Ansible's bool filter reads a value: true, yes, on, 1 (any case) are true."""
+    return boolean(value, strict=False)
 
 
 def _text(value) -> str:
