@@ -23,6 +23,15 @@ pub fn parse_checksum(s: &str) -> Result<String, String> {
     Ok(hexpart.to_ascii_lowercase())
 }
 
+/// A module's `checksum` option (`sha256:<hex>`, optional) as lower-case hex, or
+/// the failure every module reports for a malformed one.
+pub fn checksum_option(value: Option<&str>) -> Result<Option<String>, crate::Failure> {
+    value
+        .map(parse_checksum)
+        .transpose()
+        .map_err(|m| crate::Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>"))
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

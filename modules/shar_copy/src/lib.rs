@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use transfer::{transfer, CopyRun, Source};
+use usage_meter::checksum::checksum_option;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, parse_checksum};
+use usage_meter::upgrade_state;
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub const DEFAULT_DEST: &str = usage_meter::appliance::BUNDLE;
@@ -127,12 +128,7 @@ fn check_options(p: &Params) -> Result<(PathBuf, std::fs::Metadata, Option<Strin
             Failure::new("check dest", format!("dest '{}' must be an absolute file path", p.dest)).hint(format!("e.g. {DEFAULT_DEST}"))
         );
     }
-    let want = p
-        .checksum
-        .as_deref()
-        .map(parse_checksum)
-        .transpose()
-        .map_err(|m| Failure::new("check checksum", m).hint("copy the sha256 published with the bundle as sha256:<hex>"))?;
+    let want = checksum_option(p.checksum.as_deref())?;
     Ok((src, meta, want))
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, Read};
+use usage_meter::checksum::parse_checksum;
 use usage_meter::reply::Reply;
 use usage_meter::upgrade_state::hex;
 

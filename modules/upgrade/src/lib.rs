@@ -8,8 +8,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+use usage_meter::checksum::checksum_option;
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
-use usage_meter::upgrade_state::{self, parse_checksum, UpgradeRecord};
+use usage_meter::upgrade_state::{self, UpgradeRecord};
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
 mod plan;
@@ -246,12 +247,7 @@ impl Module for Upgrade {
 
 /// Check the options; the `checksum` option as hex.
 fn check_options(p: &Params) -> Result<Option<String>, Failure> {
-    let want = p
-        .checksum
-        .as_deref()
-        .map(parse_checksum)
-        .transpose()
-        .map_err(|m| Failure::new("check checksum", m).hint("give the sha256 published with the bundle as sha256:<64 hex digits>"))?;
+    let want = checksum_option(p.checksum.as_deref())?;
     for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir)] {
         if !v.starts_with('/') {
             return Err(Failure::new("check options", format!("{name} '{v}' must be an absolute path")));

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::start::RUNNER_SH;
+use usage_meter::checksum::parse_checksum;
 use usage_meter::reply::Reply;
 use usage_meter::upgrade_state::{CURRENT_FILE, RECORD_FILE};
 
