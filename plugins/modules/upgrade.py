@@ -138,15 +138,17 @@ checksum:
   type: str
 log:
   description:
-    - Output of the run on the appliance (stdout and stderr), under O(state_dir).
-  returned: when a run is recorded
+    - "Output of the run on the appliance (stdout and stderr), under O(state_dir). Also returned when the
+      task fails because the run failed."
+  returned: when a run is recorded, also on failure
   sample: "/var/lib/vcloud-usage-meter/runs/1795000000-4242.log"
   type: str
 rc:
   description:
     - "Exit code of C(bash <shar>). Absent when no run is recorded (nothing ran, or check mode): Ansible
-      counts any other C(rc) than 0 as a failure."
-  returned: when a run is recorded
+      counts any other C(rc) than 0 as a failure. Also returned when the task fails because the run
+      failed."
+  returned: when a run is recorded, also on failure
   sample: 0
   type: int
 reboot_required:
@@ -171,16 +173,18 @@ status:
   type: str
 stdout_lines:
   description:
-    - The last O(tail_lines) lines of the run's output.
+    - "The last O(tail_lines) lines of the run's output. Also returned when the task fails because the run
+      failed (not when it fails before a run, e.g. at the connection)."
   elements: str
-  returned: always
+  returned: success, and on failure of the run
   sample:
     - "INFO  upgrade to 4.3.0 staged; reboot the appliance to complete the upgrade"
   type: list
 upgrade_log:
   description:
-    - "The newest C(var/logs/inplaceupgradeum-*) file under O(chdir)."
-  returned: when one exists
+    - "The newest C(var/logs/inplaceupgradeum-*) file under O(chdir). Also returned when the task fails
+      because the run failed."
+  returned: when one exists, also on failure
   sample: "/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-12345"
   type: str
 """

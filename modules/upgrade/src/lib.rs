@@ -98,21 +98,26 @@ pub struct Params {
 pub struct Output {
     /// Exit code of C(bash <shar>). Absent when no run is recorded (nothing
     /// ran, or check mode): Ansible counts any other C(rc) than 0 as a failure.
-    #[schemars(extend("x-sample" = 0, "x-returned" = "when a run is recorded"))]
+    /// Also returned when the task fails because the run failed.
+    #[schemars(extend("x-sample" = 0, "x-returned" = "when a run is recorded, also on failure"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rc: Option<i32>,
     /// Whether the appliance must be rebooted to complete the upgrade (a
     /// successful run is recorded in the current boot).
     #[schemars(extend("x-sample" = true))]
     pub reboot_required: bool,
-    /// The newest C(var/logs/inplaceupgradeum-*) file under O(chdir).
-    #[schemars(extend("x-sample" = "/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-12345", "x-returned" = "when one exists"))]
+    /// The newest C(var/logs/inplaceupgradeum-*) file under O(chdir). Also
+    /// returned when the task fails because the run failed.
+    #[schemars(extend("x-sample" = "/opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-20262511-12345", "x-returned" = "when one exists, also on failure"))]
     pub upgrade_log: Option<String>,
     /// Output of the run on the appliance (stdout and stderr), under O(state_dir).
-    #[schemars(extend("x-sample" = "/var/lib/vcloud-usage-meter/runs/1795000000-4242.log", "x-returned" = "when a run is recorded"))]
+    /// Also returned when the task fails because the run failed.
+    #[schemars(extend("x-sample" = "/var/lib/vcloud-usage-meter/runs/1795000000-4242.log", "x-returned" = "when a run is recorded, also on failure"))]
     pub log: Option<String>,
-    /// The last O(tail_lines) lines of the run's output.
-    #[schemars(extend("x-sample" = ["INFO  upgrade to 4.3.0 staged; reboot the appliance to complete the upgrade"]))]
+    /// The last O(tail_lines) lines of the run's output. Also returned when
+    /// the task fails because the run failed (not when it fails before a run,
+    /// e.g. at the connection).
+    #[schemars(extend("x-sample" = ["INFO  upgrade to 4.3.0 staged; reboot the appliance to complete the upgrade"], "x-returned" = "success, and on failure of the run"))]
     pub stdout_lines: Vec<String>,
     /// Whether this task found the upgrade already running (started by an
     /// earlier task or another play) and waited for it instead of starting it.

@@ -192,3 +192,20 @@ fn start_refuses_a_bundle_replaced_since_it_was_hashed() {
     assert!(sh(&upgrade_state::record_sum_script(sd_s, shar_s, &sum2)).status.success());
     assert_eq!(start(&sum2).as_deref(), Some("started"));
 }
+
+/// failure.yml reads rc, stdout_lines, upgrade_log and log from a failed run:
+/// the failure carries them, and the docs say so.
+#[test]
+fn failed_run_returns_its_documented_failure_data() {
+    let r = UpgradeRecord { upgrade_log: Some("/x/inplaceupgradeum-1".into()), log: "/s/1.log".into(), ..rec("1", "aa", 3, "b1") };
+    let f = wait::run_failure(&r, &["ERROR boom".into()], "the run failed");
+    assert_eq!(f.data["rc"], 3);
+    assert_eq!(f.data["stdout_lines"], serde_json::json!(["ERROR boom"]));
+    assert_eq!(f.data["upgrade_log"], "/x/inplaceupgradeum-1");
+    assert_eq!(f.data["log"], "/s/1.log");
+    let schema = serde_json::to_value(schemars::schema_for!(Output)).unwrap();
+    for key in ["rc", "stdout_lines", "upgrade_log", "log"] {
+        let returned = schema["properties"][key]["x-returned"].as_str().unwrap_or("");
+        assert!(returned.contains("failure"), "{key}: returned: {returned}");
+    }
+}
