@@ -376,6 +376,11 @@ def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> di
         if len(summaries) != n or len(spans) != n:
             raise RuntimeError(f"cost {k}: {len(summaries)} summaries, {len(spans)} hosts with tasks, of {n}")
         span = [e - s for s, e in spans.values()]
+        at = sampler.peak["at"] if sampler.peak else None
+        running = {}                 # the tasks that were running on some host at the memory peak
+        for t in tasks:
+            if at and t["start"] and t["start"] <= at <= t["end"]:
+                running[t["task"]] = running.get(t["task"], 0) + 1
         ru_cpu = ru.ru_utime + ru.ru_stime
         row = {"n": n, "forks": forks, "wall": wall, "startup_s": startup,
                "span_median": statistics.median(span), "span_max": max(span),
@@ -388,7 +393,8 @@ def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> di
                "rss_peak": sampler.rss_peak, "group_peak": sampler.group_peak, "mem_max_usage": mem_max,
                "max_procs": sampler.max_procs, "samples": sampler.samples, "pss_passes": sampler.pss_passes,
                "sampler_cpu_s": sampler.cpu,
-               "foreign": sorted(set(sampler.foreign.values()))}
+               "foreign": sorted(set(sampler.foreign.values())),
+               "peak_tasks": sorted(running.items(), key=lambda x: -x[1])[:3]}
         row["cpu_per_appliance"] = row["cpu_s"] / n
         log(f"{k}: wall {wall:.1f} s, CPU {row['cpu_s']:.1f} s ({row['cpu_per_appliance']:.2f} s/appliance), "
             f"peak Pss {(row['peak_pss'] or 0) / MiB:.0f} MiB, span median {row['span_median']:.1f} s")
@@ -531,6 +537,10 @@ def section(out: dict) -> list:
         lines.append("- \"other\" processes at the peak: " + "; ".join(
             f"{k}: " + (", ".join(f"{n}× {cm}" for cm, n in sorted(o.items(), key=lambda x: -x[1])) or "none")
             for k, o in pk) + ".")
+    pt = [(k, raw[k]["peak_tasks"]) for k in c["runs"] if k in raw and raw[k].get("peak_tasks")]
+    if pt:
+        lines.append("- Tasks running at the memory peak (hosts): " + "; ".join(
+            f"{k}: " + ", ".join(f"{name} ({n})" for name, n in ts) for k, ts in pt) + ".")
     lines += [f"- How it is taken: {HOW}"]
     return lines
 
