@@ -47,6 +47,7 @@ import umsim  # noqa: E402
 import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
+import fleet_cost  # noqa: E402  (figure 8: controller cost per appliance)
 
 MODULES: list[str] = []          # from the installed collection's plugins/modules/*.py
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -964,7 +965,7 @@ def render(out, rows, notes, args, started, finished) -> str:
         lines.append("| " + " | ".join(str(x).replace("|", "/") for x in r) + " |")
     lines += ["", "## Bars not met, and failures", ""]
     lines += [f"- {n}" for n in notes] or ["- none"]
-    lines += breakdown_section(out) + role_section(out) + history_section()
+    lines += breakdown_section(out) + role_section(out) + fleet_cost.section(out) + history_section()
     lines += ["", "## How each figure is taken", "",
               "1. Every full copy starts cold: the bundle, its `.part`, the appliance-side checksum cache "
               "(`/var/lib/vcloud-usage-meter`) and the controller-side one (the module's `TMPDIR`) are removed "
@@ -1124,7 +1125,7 @@ def history_section() -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller: 256 MiB, fewer repetitions, fleet of 1 and 3")
-    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet"])
+    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost"])
     ap.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
     ap.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report")
     ap.add_argument("--tarball", type=Path, default=os.environ.get("BENCH_TARBALL"),
@@ -1150,7 +1151,7 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         for name, fn in (("copy", bench_copy), ("overhead", bench_overhead), ("reboot", bench_reboot),
-                         ("fleet", bench_fleet)):
+                         ("fleet", bench_fleet), ("cost", fleet_cost.measure)):
             if args.only and args.only != name:
                 continue
             log(f"== {name}")
@@ -1167,6 +1168,7 @@ def main() -> int:
     out["load_after"] = Path("/proc/loadavg").read_text().split()[:3]
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rows, notes = rows_and_notes(out)
+    rows, notes = rows + fleet_cost.rows(out)[0], notes + fleet_cost.rows(out)[1]
     for name, err in out["errors"].items():
         notes.append(f"{name}: the measurement broke: {err[:500]}")
     md = render(out, rows, notes, args, started, finished)
