@@ -44,6 +44,8 @@ sys.path.insert(0, str(REPO / "tests" / "appliance"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import umsim  # noqa: E402
+import distance  # noqa: E402  (issue 16, figure 2)
+import physical_limit  # noqa: E402  (issue 16, figure 3)
 import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
@@ -1012,6 +1014,7 @@ def render(out, rows, notes, args, started, finished) -> str:
               "7. Figure 5's run with 1 appliance (this run), against the same measurement of 1.0.0 quoted under "
               "History. Different days, so the machine's load differs; both runs' loads are given.",
               ""]
+    lines += [m.HOW for m in (distance, physical_limit) if m.KEY in out] + [""]
     lines += ["## Raw figures (seconds)", "", "```json", json.dumps(
         {k: v for k, v in out.items() if not k.startswith("_")}, indent=1, default=str), "```", ""]
     return "\n".join(lines)
@@ -1125,7 +1128,7 @@ def history_section() -> list:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller: 256 MiB, fewer repetitions, fleet of 1 and 3")
-    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost"])
+    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost", "distance", "physical_limit"])
     ap.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
     ap.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report")
     ap.add_argument("--tarball", type=Path, default=os.environ.get("BENCH_TARBALL"),
@@ -1151,7 +1154,8 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         for name, fn in (("copy", bench_copy), ("overhead", bench_overhead), ("reboot", bench_reboot),
-                         ("fleet", bench_fleet), ("cost", fleet_cost.measure)):
+                         ("fleet", bench_fleet), ("cost", fleet_cost.measure), ("distance", distance.measure),
+                         ("physical_limit", physical_limit.measure)):
             if args.only and args.only != name:
                 continue
             log(f"== {name}")
@@ -1168,7 +1172,9 @@ def main() -> int:
     out["load_after"] = Path("/proc/loadavg").read_text().split()[:3]
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rows, notes = rows_and_notes(out)
-    rows, notes = rows + fleet_cost.rows(out)[0], notes + fleet_cost.rows(out)[1]
+    for m in (fleet_cost, distance, physical_limit):
+        r, n = m.rows(out)
+        rows, notes = rows + r, notes + n
     for name, err in out["errors"].items():
         notes.append(f"{name}: the measurement broke: {err[:500]}")
     md = render(out, rows, notes, args, started, finished)

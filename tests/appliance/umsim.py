@@ -439,6 +439,15 @@ def net_settings(net: str | None = None, idle_drop=None) -> tuple[str, float]:
     return mode, drop
 
 
+def delay_setting(mode: str, delay_ms=None) -> float:
+    """The forwarder's added ROUND-TRIP time in ms (half each way): the argument, else
+    $UMSIM_DELAY_MS, else 0. Net mode forward only (the delay is made by the forwarder)."""
+    d = float(delay_ms if delay_ms is not None else os.environ.get("UMSIM_DELAY_MS") or 0)
+    if d < 0 or (d and mode != "forward"):
+        raise UmsimError("delay_ms needs net mode forward and a number of milliseconds > 0")
+    return d
+
+
 def wait_tcp(host: str, port: int, timeout: float = 30.0, interval: float = 0.05) -> bool:
     """Poll until a TCP connect to host:port succeeds. True on success."""
     deadline = time.monotonic() + timeout
@@ -469,6 +478,25 @@ def ssh_banner(host: str, port: int = 22, timeout: float = 2.0) -> str | None:
         return None
     line = data.split(b"\n", 1)[0].decode(errors="replace").strip()
     return line if line.startswith("SSH-") else None
+
+
+def measure_rtt(front: str, address: str, port: int = 22, n: int = 8) -> dict:
+    """The round-trip time of the path to `front` (the gateway in net mode forward), from SSH
+    banners: a banner arrives two round trips after connect() (the handshake, then the banner)
+    plus sshd's own time to answer, which a banner at the appliance's own `address` (no gateway)
+    measures. rtt_s = (min via front - min at address) / 2, n tries each, interleaved so that a
+    change of load hits both. Seconds; needs sshd listening. (Not an HTTP echo on the API: its
+    answers are two small writes, which Nagle and delayed ACKs hold up to 40 ms on a local link.)"""
+    def banner_s(host):
+        t0 = time.monotonic()
+        if ssh_banner(host, port, timeout=10) is None:
+            raise UmsimError(f"no SSH banner from {host}:{port}")
+        return time.monotonic() - t0
+    front_s, direct_s = [], []
+    for _ in range(n):
+        front_s.append(banner_s(front))
+        direct_s.append(banner_s(address))
+    return {"rtt_s": (min(front_s) - min(direct_s)) / 2, "banner_front_s": front_s, "banner_direct_s": direct_s}
 
 
 def wait_ssh_banner(host: str, port: int = 22, timeout: float = 30.0) -> bool:
@@ -635,6 +663,9 @@ def _provision(sd: Path, st: dict, opts: dict) -> None:
         f"UsePAM {'yes' if use_pam else 'no'}",
         "PidFile /run/sshd.pid",
         "PrintMotd no",
+        # "Connection from" and "Accepted ..." lines in /var/log/sshd.log: the benchmarks
+        # count connections and logins at the appliance
+        "LogLevel VERBOSE",
         "", ""]))
     if use_pam:
         _write(upper / "etc/pam.d/sshd", "\n".join([
@@ -801,6 +832,8 @@ def _forwarder_start(sd: Path, st: dict) -> subprocess.Popen:
             "--target", st["address"], "--ports", ports, "--log", str(sd / "supervisor.log")]
     if st.get("idle_drop"):
         argv += ["--idle-drop", str(st["idle_drop"])]
+    if st.get("delay_ms"):
+        argv += ["--delay-ms", str(st["delay_ms"])]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(sd / "forward.out", "a"),
                             stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, close_fds=True, cwd="/")
     _set_sup_state(sd, forwarder_pid=proc.pid)
@@ -950,6 +983,7 @@ def info(name: str, root=None) -> dict:
         "host_address": st.get("host_address"),
         "net_mode": st.get("net_mode", "direct"),
         "idle_drop": st.get("idle_drop", 0),
+        "delay_ms": st.get("delay_ms", 0),
         "gateway_netns": st.get("gw_netns") if host != st.get("address") else None,
         "gateway_address": st.get("gw_address") if host != st.get("address") else None,
         "hostname": st["hostname"],
@@ -973,7 +1007,8 @@ def is_running(name: str, root=None) -> bool:
 def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
           root_password: str = "VMware1!", api_password: str = "VMware1!UM",
           products=None, faults=None, config=None, sshd_use_pam: bool = False,
-          fresh: bool = False, wait: float = 60.0, net: str | None = None, idle_drop=None) -> dict:
+          fresh: bool = False, wait: float = 60.0, net: str | None = None, idle_drop=None,
+          delay_ms=None) -> dict:
     """Start (provisioning if needed) an appliance; returns info().
 
     sshd: "off" (the appliance default: disabled at boot, not running),
@@ -984,12 +1019,15 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
     net: "direct", "forward" or "drop" (default: $UMSIM_NET_MODE, else direct), and
     idle_drop: seconds after which the forwarder forgets an idle flow (forward only;
     default $UMSIM_IDLE_DROP, else never). See README.md, "Network modes".
+    delay_ms: ROUND-TRIP time the forwarder adds, half each way (forward only; default
+    $UMSIM_DELAY_MS, else none).
     """
     if sshd not in ("off", "running", "enabled"):
         raise UmsimError("sshd must be off, running or enabled")
     if not (re.match(r"^4\.[12]\.\d+$", version) or version in BUILDS):
         raise UmsimError(f"version must be 4.1.x or 4.2.x, not {version!r}")
     net_mode, idle_drop = net_settings(net, idle_drop)
+    delay_ms = delay_setting(net_mode, delay_ms)
     sd = state_dir(name, root)
     sd.parent.mkdir(parents=True, exist_ok=True)
     st = _read_json(sd / "state.json")
@@ -1028,7 +1066,7 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
             _write(sd / "ctl" / "faults" / k, f"{v}\n")
     (sd / "supervisor.log").touch()
     # the net mode is chosen at each start, like the network a VM is plugged into
-    st.update(net_mode=net_mode, idle_drop=idle_drop,
+    st.update(net_mode=net_mode, idle_drop=idle_drop, delay_ms=delay_ms,
               gw_netns=f"umsimg-{st['short_id']}", gw_veth=f"umsimg-{st['short_id']}")
     _net_create(st)
     try:
@@ -1652,6 +1690,8 @@ def _cli(argv=None) -> int:
     s.add_argument("--net", choices=NET_MODES, help="network mode (default: $UMSIM_NET_MODE, else direct)")
     s.add_argument("--idle-drop", type=float, metavar="S",
                    help="net forward: forget flows idle S seconds (default: $UMSIM_IDLE_DROP, else never)")
+    s.add_argument("--delay-ms", type=float, metavar="MS",
+                   help="net forward: add MS of round-trip time, half each way (default: $UMSIM_DELAY_MS, else 0)")
     for k in DEFAULT_CONFIG:
         if k != "hostname":
             s.add_argument("--" + k.replace("_", "-"), dest="cfg_" + k, metavar="VALUE",
@@ -1715,7 +1755,8 @@ def _cli(argv=None) -> int:
         products = [] if a.no_products else a.product
         out = start(a.name, a.version, root, sshd=a.sshd, root_password=a.root_password,
                     api_password=a.api_password, products=products, faults=faults, config=cfg,
-                    sshd_use_pam=a.sshd_use_pam, fresh=a.fresh, net=a.net, idle_drop=a.idle_drop)
+                    sshd_use_pam=a.sshd_use_pam, fresh=a.fresh, net=a.net, idle_drop=a.idle_drop,
+                    delay_ms=a.delay_ms)
     elif a.cmd == "stop":
         if a.all:
             out = {"stopped": stop_all(root, purge=a.purge)}

@@ -139,6 +139,39 @@ def test_whole_upgrade_play(appliance_factory, umsim_root, bundle, tmp_play, mod
     assert sshd_state(a) == (False, False)
 
 
+# --------------------------------------------------------------------------- a distant appliance (issue 16)
+
+DELAY_MS = 50          # the forwarder's added round-trip time in the delay test
+
+
+def test_whole_upgrade_play_over_a_delayed_link(appliance_factory, umsim_root, bundle, tmp_play):  # noqa: F811
+    """Net mode forward with delay_ms (no netem on this kernel): the delay is in effect
+    (a lower bound: no SSH banner can cross in less than two round trips, the handshake
+    and the banner), and the whole play still works over the delayed link: every byte of
+    the bundle arrives in order (shar_copy and upgrade check its sha256), reboot, verify."""
+    with pytest.raises(umsim.UmsimError, match="delay_ms"):
+        umsim.delay_setting("direct", DELAY_MS)       # only the forwarder makes the delay
+    a = appliance_factory(version="4.2.0", sshd="off", net="forward", delay_ms=DELAY_MS)
+    assert a.delay_ms == DELAY_MS and a.host != a.address
+    a.exec("service sshd start", check=True)
+    a.wait_ssh(30)
+    m = umsim.measure_rtt(a.host, a.address)
+    # a lower bound, by construction: an SSH banner comes two round trips after connect (the
+    # handshake, then the banner); and the gateway adds the time, not the appliance
+    assert min(m["banner_front_s"]) >= 2 * DELAY_MS / 1000, m
+    assert min(m["banner_direct_s"]) < min(m["banner_front_s"]), m
+    sshd_off(a)
+    inv, vf = write_inventory(tmp_play, {"um": a}, *bundle, umsim_root)
+    res = play(UPGRADE, inv, vf)
+    assert res.rc == 0, res.output[-6000:]
+    s = summary(res, "um")
+    assert s["result"] == "upgraded" and s["to_version"] == "4.3.0", s
+    assert api_version(a) == "4.3.0"
+    assert sshd_state(a) == (False, False)
+    listening = a.events("forward-listening")
+    assert listening and float(listening[-1].get("delay_ms", 0)) == DELAY_MS, listening
+
+
 # --------------------------------------------------------------------------- keepalives vs. an idle-dropping NAT
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,402 @@
+"""Issue 16, figure 2 ("Distance"): the full role against one appliance 50 ms away, against the
+same procedure done by hand with OpenSSH over one multiplexed connection.
+
+This kernel has no sch_netem, so the delay is made in userspace: the appliance runs in umsim's net
+mode `forward` with `delay_ms` (tests/appliance/umsim_forward.py: every chunk is released half the
+round-trip time after it arrived, in each direction, bandwidth not limited; the connection to the
+appliance is opened 1.5 round trips after the client's, when a real handshake would complete).
+
+measure(b, out) fills out["distance"]; rows(out) gives the table rows and notes; HOW says how it is
+taken. Called by bench/run.py (--only distance).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import umsim
+from lib.timings import LOADED
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "distance"
+DELAY_MS = 50                 # the added round-trip time
+BUNDLE = ("64M", 2.0)         # figure 5's bundle: size, run time of the upgrade script (s)
+UMS = "/opt/vmware/cloudusagemetering"
+DEST = f"{UMS}/ums-system-upgrade.shar"
+BAR = 1.3
+
+HOW = ("Distance (issue 16, figure 2). One appliance (4.2.0, sshd off, as shipped) in umsim's net mode `forward` "
+       f"with `delay_ms: {DELAY_MS}`: the gateway's forwarder adds {DELAY_MS} ms of round-trip time (this kernel has "
+       "no sch_netem): each chunk read from either side is written to the other side half the round trip after it "
+       "arrived, in order, reading going on meanwhile (no bandwidth cap), and the connection to the appliance is "
+       "opened 1.5 round trips after the client's, so that the appliance's first bytes reach the client two round "
+       "trips after its connect, as over a real link. The RTT is measured (`umsim.measure_rtt`): an SSH banner "
+       "arrives two round trips after connect plus sshd's own time, which a banner at the appliance's own address "
+       "(no gateway) measures; RTT = (min of 8 banners through the gateway − min of 8 at the appliance, "
+       "interleaved) / 2. Role = the installed "
+       "playbook `vcloud.usage_meter.upgrade` as figure 5 runs it (64 MiB bundle with its sha256 given, the "
+       "benchmark's short role timings `LOADED`, sshd started through the console stand-in), wall time of "
+       "ansible-playbook. Hand = the same procedure scripted with OpenSSH (`bench/distance.py`, `Hand`): the "
+       "version through the API (one HTTPS connection: login, agent_info, logout), sshd started on the console "
+       "(the same "
+       "`umsim exec systemctl start sshd`), wait for the banner, one ControlMaster connection (password "
+       "login as the role's, typed by SSH_ASKPASS; ControlPersist) for: `df`, `chage -l root`, the boot id, "
+       "`systemctl enable sshd`; `scp` "
+       "of the bundle; `sha256sum -c` against the published checksum and `bash ums-system-upgrade.shar`; `reboot`; "
+       "wait until the banner goes and comes back (0.2 s polls); a new ControlMaster login for: the new boot id, "
+       "`status.sh` every 1 s until no service is Offline (no settle window); the API again (login, version, "
+       "logout; no certificates, which the role accepts only when asked, and is not here); "
+       "`systemctl disable sshd; service sshd stop`. Counts at "
+       "the appliance: sshd runs with `LogLevel VERBOSE`; TCP connections = its `Connection from` lines, logins "
+       "= its `Accepted <method> for` lines, API requests = the lines of the API's access log, all taken from the "
+       "part of each log written during that procedure. Per-task logins: the forwarder logs each connection it "
+       "opens to the appliance (`forward-connect`, with the source port sshd logs), which ties each sshd line to "
+       "a time and so to the task running then (bench callback).")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def role_inventory(b, a, shar: Path, sha: str, logs: Path, timings: dict) -> dict:
+    """The appliance as figure 5's inventory host: root's password, the API password and CA,
+    the console stand-in that starts sshd."""
+    host = {"ansible_host": a.host, "ansible_user": "root", "ansible_password": a.root_password,
+            "usage_meter_api_password": a.api_password, "usage_meter_api_ca_path": a.api_ca,
+            "usage_meter_known_hosts": a.known_hosts, "umsim_name": a.name}
+    gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
+          "usage_meter_console_sshd_tasks": str(REPO / "tests" / "roles" / "files" / "umsim_console_sshd.yml"),
+          "usage_meter_log_dir": str(logs), "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"),
+          "umsim_python": sys.executable, "umsim_root": str(b.root), **timings}
+    return {"usage_meter": {"hosts": {"um00": host}, "vars": gv}}
+
+
+def run_role(b, a, shar: Path, sha: str, timings: dict, tag: str) -> dict:
+    inv = role_inventory(b, a, shar, sha, b.tmp / f"logs-{tag}", timings)
+    r = b.playbook(("fqcn", "vcloud.usage_meter.upgrade"), inv, env={"ANSIBLE_FORKS": "1"})
+    if r["rc"] != 0:
+        failed = [t for t in r["tasks"] if t["status"] in ("failed", "unreachable")]
+        raise RuntimeError(f"{tag}: the role failed, rc {r['rc']}: {failed[:3]}\n{r['out'][-3000:]}\n"
+                           f"{r['err'][-2000:]}")
+    summary = [t for t in r["tasks"] if t["task"].endswith("Put the summary together")]
+    return r | {"summaries": len(summary)}
+
+
+# --------------------------------------------------------------------------- counting at the appliance
+
+def appliance_logs(a) -> dict:
+    """sshd's log and the API's access log, read through the console (no SSH login)."""
+    out = {}
+    for key, path in (("sshd", "/var/log/sshd.log"), ("api", "/var/log/ums-api/access.log")):
+        cp = a.exec(["cat", path])
+        out[key] = cp.stdout.splitlines() if cp.returncode == 0 else []
+    return out
+
+
+LOGIN = re.compile(r"^Accepted (\S+) for \S+ from \S+ port (\d+)")
+CONNECTION = re.compile(r"^Connection from \S+ port (\d+) on ")
+
+
+def counts(before: dict, after: dict, events=None, tasks=None) -> dict:
+    """What the appliance logged between two appliance_logs() snapshots (the logs only grow)."""
+    ssh = after["sshd"][len(before["sshd"]):]
+    api = after["api"][len(before["api"]):]
+    conns = [int(m.group(1)) for m in map(CONNECTION.match, ssh) if m]
+    logins = [(m.group(1), int(m.group(2))) for m in map(LOGIN.match, ssh) if m]
+    c = {"ssh_connections": len(conns), "ssh_logins": len(logins),
+         "login_methods": sorted({m for m, _ in logins}), "api_requests": len(api)}
+    if events is not None and tasks is not None:
+        c["per_task"] = per_task(events, tasks, {p for _, p in logins}, set(conns))
+    return c
+
+
+def per_task(events, tasks, login_ports: set, conn_ports: set) -> list:
+    """SSH connections and logins per task: each forward-connect event (its time, its `via` port)
+    ties an sshd line to the task that ran then."""
+    rows = {}
+    for e in events:
+        if e.get("port") != "22" or int(e.get("via", 0)) not in conn_ports:
+            continue
+        t = e["time"]
+        name = next((x["task"] for x in tasks if x["start"] and x["start"] <= t <= x["end"]), "(between tasks)")
+        r = rows.setdefault(name, {"task": name, "connections": 0, "logins": 0})
+        r["connections"] += 1
+        r["logins"] += int(e["via"]) in login_ports
+    return sorted(rows.values(), key=lambda r: -r["logins"])
+
+
+# --------------------------------------------------------------------------- by hand
+
+class Hand:
+    """The procedure an operator types, with OpenSSH over one multiplexed connection."""
+
+    def __init__(self, b, a, shar: Path, sha: str):
+        self.a, self.shar, self.sha = a, shar, sha
+        # a short ControlPath: a Unix socket path has at most 108 bytes, and ssh adds a suffix to it
+        self.ctl_dir = tempfile.mkdtemp(prefix="bench-cm-", dir="/tmp")
+        self.ctl = f"{self.ctl_dir}/%C"
+        self.steps: list[tuple[str, float]] = []
+        self.t = time.monotonic()
+
+    def step(self, name: str):
+        now = time.monotonic()
+        self.steps.append((name, now - self.t))
+        self.t = now
+
+    def opts(self) -> list[str]:
+        return ["-o", f"UserKnownHostsFile={self.a.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.ctl}", "-o", "ControlPersist=600",
+                "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no",
+                "-o", "PreferredAuthentications=password"]
+
+    def ssh(self, command: str, timeout: float = 300) -> str:
+        cp = subprocess.run(["ssh", *self.opts(), f"root@{self.a.host}", command], capture_output=True, text=True,
+                            timeout=timeout, stdin=subprocess.DEVNULL)
+        if cp.returncode != 0:
+            raise RuntimeError(f"hand: ssh {command!r}: rc {cp.returncode}: {cp.stderr[-500:]} {cp.stdout[-500:]}")
+        return cp.stdout
+
+    def login(self):
+        """The master connection: the one password login, which stays in the background. The password
+        comes from SSH_ASKPASS (forced; an sshpass'd master was seen to die when sshpass exits)."""
+        askpass = Path(self.ctl_dir) / "askpass"
+        if not askpass.exists():
+            askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$BENCH_HAND_PASSWORD"\n')
+            askpass.chmod(0o700)
+        env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+               "BENCH_HAND_PASSWORD": self.a.root_password}
+        cp = subprocess.run(["ssh", *self.opts(), "-f", "-N", f"root@{self.a.host}"], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
+        check = subprocess.run(["ssh", *self.opts(), "-O", "check", f"root@{self.a.host}"], capture_output=True,
+                               text=True, timeout=30)
+        if cp.returncode != 0 or check.returncode != 0:
+            raise RuntimeError(f"hand: master login: rc {cp.returncode}: {cp.stderr[-500:]} {check.stderr[-300:]}")
+
+    def logout(self):
+        subprocess.run(["ssh", *self.opts(), "-O", "exit", f"root@{self.a.host}"], capture_output=True, timeout=30)
+
+    def api(self) -> str:
+        """The version, over one HTTPS connection (as `curl` with several URLs): login, agent_info,
+        logout, as the role's preflight and verify do. Tried again every second for 30 s while the
+        API does not answer yet (after the reboot), as the role does (every 3 s). No certificates:
+        the role accepts them only when asked (usage_meter_certificates, off by default and here)."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self._api()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def _api(self) -> str:
+        a = self.a
+        conn = http.client.HTTPSConnection(a.host, a.api_port, context=a.api_context(), timeout=30)
+        try:
+            def call(method, path, body=None, sid=None):
+                headers = {"Content-Type": "application/json", **({"sessionid": sid} if sid else {})}
+                conn.request(method, f"/api/v1{path}", json.dumps(body) if body is not None else None, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                if resp.status >= 300:
+                    raise RuntimeError(f"hand: API {method} {path}: {resp.status} {data[:300]!r}")
+                return json.loads(data or b"null")
+            sid = call("POST", "/login", {"user": a.api_user, "password": a.api_password})["sessionid"]
+            version = call("GET", "/agent_info", sid=sid)
+            call("POST", "/logout", {}, sid=sid)
+            return json.dumps(version)
+        finally:
+            conn.close()
+
+    def wait_banner(self, present: bool, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while (umsim.ssh_banner(self.a.host, timeout=2.0) is not None) != present:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"hand: SSH banner {'never came' if present else 'never went'}")
+            time.sleep(0.2)
+
+    def run(self) -> dict:
+        a = self.a
+        t0 = time.monotonic()
+        self.t = t0
+        before = self.api()
+        self.step("API: version")
+        cp = subprocess.run([sys.executable, str(REPO / "tests" / "appliance" / "umsim.py"), "--root", str(a.root),
+                             "exec", "--name", a.name, "--", "systemctl", "start", "sshd"],
+                            capture_output=True, text=True, timeout=60)
+        if cp.returncode != 0:
+            raise RuntimeError(f"hand: console: {cp.stderr}")
+        self.step("console: start sshd")
+        self.wait_banner(True)
+        self.step("wait for the banner")
+        self.login()
+        self.step("login (ControlMaster)")
+        boot = self.ssh("df -Pk /opt/vmware && chage -l root && cat /proc/sys/kernel/random/boot_id"
+                        " && systemctl enable sshd").split()
+        self.step("checks, enable sshd")
+        cp = subprocess.run(["scp", "-q", *self.opts(), str(self.shar), f"root@{a.host}:{DEST}"],
+                            capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+        if cp.returncode != 0:
+            raise RuntimeError(f"hand: scp: {cp.stderr}")
+        self.step("scp the bundle")
+        self.ssh(f"cd {UMS} && echo '{self.sha}  ums-system-upgrade.shar' | sha256sum -c - "
+                 f"&& bash ums-system-upgrade.shar")
+        self.step("sha256sum -c, run the bundle")
+        subprocess.run(["ssh", *self.opts(), f"root@{a.host}", "reboot"], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+        self.logout()
+        self.step("reboot")
+        self.wait_banner(False)
+        self.wait_banner(True)
+        self.step("wait for the banner to go and come back")
+        self.login()
+        self.step("login (ControlMaster)")
+        new_boot = self.ssh("cat /proc/sys/kernel/random/boot_id").strip()
+        if new_boot in boot:
+            raise RuntimeError("hand: no new boot")
+        status = self.ssh(f"cd {UMS} && for i in $(seq 1 60); do out=$(./scripts/status.sh 2>&1); "
+                          "if echo \"$out\" | grep -q Running && ! echo \"$out\" | grep -qi offline; then "
+                          "echo \"$out\"; exit 0; fi; sleep 1; done; echo \"$out\"; exit 1")
+        self.step("boot id, status.sh until Running")
+        after = self.api()
+        self.step("API: version")
+        self.ssh("systemctl disable sshd; service sshd stop", timeout=60)
+        self.logout()
+        self.step("disable and stop sshd")
+        wall = time.monotonic() - t0
+        v = json.loads(after)
+        if (v.get("major_version"), v.get("minor_version")) != (4, 3):
+            raise RuntimeError(f"hand: version after the upgrade: {after}")
+        return {"wall": wall, "steps": self.steps, "version_before": before, "version_after": after,
+                "status_lines": len(status.splitlines())}
+
+
+# --------------------------------------------------------------------------- the figure
+
+def start(b, delay_ms: int):
+    a = b.start(version="4.2.0", sshd="off", net="forward", delay_ms=delay_ms)
+    # the RTT, measured with sshd started for it on the console (and stopped again: shipped off)
+    a.exec(["systemctl", "start", "sshd"], check=True)
+    a.wait_ssh(30)
+    rtt = umsim.measure_rtt(a.host, a.address)
+    a.exec(["service", "sshd", "stop"], check=True)
+    return a, rtt
+
+
+def role(b, shar, sha, delay_ms: int) -> dict:
+    a, rtt = start(b, delay_ms)
+    try:
+        log(f"distance: appliance {a.name} behind {a.host}, {delay_ms} ms added, RTT {rtt['rtt_s'] * 1000:.1f} ms "
+            f"measured")
+        logs0, ev0 = appliance_logs(a), len(a.events())
+        r = run_role(b, a, shar, sha, LOADED, f"distance-{delay_ms}")
+        events = [e for e in a.events()[ev0:] if e["event"] == "forward-connect"]
+        mine = [t for t in r["tasks"] if t["host"] == "um00" and t["start"]]
+        res = {"wall": r["wall"], "rtt": rtt, "tasks": len(mine), **counts(logs0, appliance_logs(a), events, mine),
+               "task_times": sorted(({"task": t["task"], "s": t["end"] - t["start"]} for t in mine),
+                                    key=lambda x: -x["s"])}
+        log(f"distance: role ({delay_ms} ms) {r['wall']:.1f}s, {res['ssh_logins']} logins, "
+            f"{res['ssh_connections']} connections")
+        return res
+    finally:
+        b.stop(a)
+
+
+def by_hand(b, shar, sha, delay_ms: int) -> dict:
+    a, rtt = start(b, delay_ms)
+    try:
+        logs0 = appliance_logs(a)
+        hand = Hand(b, a, shar, sha)
+        try:
+            h = hand.run()
+        finally:
+            hand.logout()
+            shutil.rmtree(hand.ctl_dir, ignore_errors=True)
+        res = {**h, "rtt": rtt, **counts(logs0, appliance_logs(a))}
+        log(f"distance: hand ({delay_ms} ms) {h['wall']:.1f}s, {res['ssh_logins']} logins, "
+            f"{res['ssh_connections']} connections")
+        return res
+    finally:
+        b.stop(a)
+
+
+def measure(b, out: dict):
+    """The role and the hand procedure 50 ms away, then both again through the same forwarder with no
+    delay (what the distance adds to each), each on a fresh appliance."""
+    shar = umsim.make_shar(size=BUNDLE[0], seconds=BUNDLE[1])
+    sha = hashlib.sha256(shar.read_bytes()).hexdigest()
+    res = {"delay_ms": DELAY_MS, "bytes": shar.stat().st_size}
+    out[KEY] = res
+    res["role"] = role(b, shar, sha, DELAY_MS)
+    res["hand"] = by_hand(b, shar, sha, DELAY_MS)
+    res["role_local"] = role(b, shar, sha, 0)
+    res["hand_local"] = by_hand(b, shar, sha, 0)
+
+
+def task_delta(far: dict, near: dict) -> list:
+    """Per task: what the distance added (the 50 ms run minus the no-delay run)."""
+    n = {t["task"]: t["s"] for t in near["task_times"]}
+    return sorted(({"task": t["task"], "s": t["s"] - n[t["task"]]} for t in far["task_times"] if t["task"] in n),
+                  key=lambda x: -x["s"])
+
+
+def _f(x, spec=".1f"):
+    return "n/a" if x is None else f"{x:{spec}}"
+
+
+def rows(out: dict):
+    d = out.get(KEY)
+    if not d or "role" not in d or "hand" not in d:
+        return [], []
+    role_, hand = d["role"], d["hand"]
+    rl, hl = d.get("role_local"), d.get("hand_local")
+    ratio = role_["wall"] / hand["wall"]
+    ok = ratio <= BAR
+    local = (f"; through the same forwarder with no delay (measured RTT {rl['rtt']['rtt_s'] * 1000:.1f} ms): role "
+             f"{rl['wall']:.1f} s, hand {hl['wall']:.1f} s ({rl['wall'] / hl['wall']:.2f}×), so the distance added "
+             f"{role_['wall'] - rl['wall']:+.1f} s to the role and {hand['wall'] - hl['wall']:+.1f} s by hand"
+             if rl and hl else "")
+    row = (f"Distance (issue 16, 2): full role on one appliance {d['delay_ms']} ms away (round trip, measured "
+           f"{role_['rtt']['rtt_s'] * 1000:.1f} and {hand['rtt']['rtt_s'] * 1000:.1f} ms), "
+           f"{d['bytes'] // (1024 * 1024)} MiB bundle, short timings",
+           f"role {role_['wall']:.1f} s: {role_['ssh_logins']} SSH logins, {role_['ssh_connections']} SSH "
+           f"connections, {role_['api_requests']} API requests",
+           f"by hand (OpenSSH, one ControlMaster per boot) {hand['wall']:.1f} s: {hand['ssh_logins']} SSH logins, "
+           f"{hand['ssh_connections']} SSH connections, {hand['api_requests']} API requests",
+           f"{ratio:.2f}×{local}", f"role ≤ {BAR}× hand", "MET" if ok else "NOT MET")
+    notes = []
+    steps = "; ".join(f"{n} {s:.1f} s" for n, s in hand["steps"])
+    notes.append(f"Distance: the hand procedure's steps ({d['delay_ms']} ms): {steps}.")
+    top = "; ".join(f"{t['task']} {t['s']:.1f} s" for t in role_["task_times"][:6])
+    logins = "; ".join(f"{p['task']}: {p['logins']} login(s), {p['connections']} connection(s)"
+                       for p in role_.get("per_task", []))
+    delta = ""
+    if rl:
+        dl = task_delta(role_, rl)
+        delta = (f" What the {d['delay_ms']} ms added per task (this run minus the no-delay run), the largest: "
+                 + "; ".join(f"{t['task']} {t['s']:+.1f} s" for t in dl[:8])
+                 + f"; all {len(dl)} tasks together {sum(t['s'] for t in dl):+.1f} s.")
+    if hl:
+        def login_s(h):
+            xs = [t for n, t in h["steps"] if n.startswith("login")]
+            return sum(xs) / len(xs) if xs else None
+        far, near = login_s(hand), login_s(hl)
+        if far is not None and near is not None:
+            notes.append(f"Distance: one OpenSSH password login (the hand procedure's ControlMaster logins, mean of "
+                         f"{len([n for n, _ in hand['steps'] if n.startswith('login')])}) took {far:.2f} s "
+                         f"{d['delay_ms']} ms away and {near:.2f} s with no delay: {far - near:+.2f} s per login; the "
+                         f"role's {role_['ssh_logins'] - hand['ssh_logins']} logins more than by hand would cost about "
+                         f"{(role_['ssh_logins'] - hand['ssh_logins']) * (far - near):.1f} s at that price.")
+    notes.append(f"Distance: the role {'met' if ok else 'did not meet'} the bar at {ratio:.2f}× the hand procedure "
+                 f"({role_['wall'] - hand['wall']:+.1f} s). Its longest tasks: {top}. Where its "
+                 f"{role_['ssh_logins']} SSH logins (hand: {hand['ssh_logins']}) happen, per task: {logins}.{delta}")
+    return [row], notes
