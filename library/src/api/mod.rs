@@ -369,6 +369,18 @@ impl Client {
         types::parse_agent_info(&v).map_err(|m| ApiError::new(ApiErrorKind::Parse, &self.target, m))
     }
 
+    /// `POST /logout` of the current session, if any: best effort (the
+    /// answer is not checked), and the session is forgotten either way.
+    pub fn logout(&mut self, ctx: &mut Context) {
+        if self.session.is_none() {
+            return;
+        }
+        if let Err(e) = self.send(ctx, Method::Post, "/logout", None, true) {
+            ctx.log(2, format!("API {}: logout failed: {e}", self.target));
+        }
+        self.session = None;
+    }
+
     /// `GET /product`: the metered product servers.
     pub fn products(&mut self, ctx: &mut Context) -> Result<Vec<Product>, ApiError> {
         let v = self.get_json(ctx, "/product")?;
