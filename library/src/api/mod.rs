@@ -15,9 +15,11 @@
 pub mod error;
 pub mod tls;
 pub mod types;
+pub mod version;
 
 pub use error::{ApiError, ApiErrorKind};
 pub use types::{AgentInfo, PendingCertificate, Product, UserAction, Version};
+pub use version::{read_version, with_retries, ApiRead, RetryArgs};
 
 use crate::protocol::Context;
 use crate::secret::Secret;

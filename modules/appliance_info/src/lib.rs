@@ -6,17 +6,17 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use usage_meter::api::{AgentInfo, ApiArgs, ApiError, Client, Version};
+use usage_meter::api::{ApiArgs, ApiRead, RetryArgs, Version};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
 use usage_meter::upgrade_state::{self, UpgradeRecord};
-use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+use usage_meter::{appliance, Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 fn default_install_dir() -> String {
-    "/opt/vmware/cloudusagemetering".into()
+    appliance::INSTALL_DIR.into()
 }
 fn default_old_install_dir() -> String {
-    "/opt/vmware/cloudusagemetering-old".into()
+    appliance::OLD_INSTALL_DIR.into()
 }
 fn default_state_dir() -> String {
     upgrade_state::DEFAULT_STATE_DIR.into()
@@ -26,9 +26,6 @@ fn default_service() -> String {
 }
 fn default_true() -> bool {
     true
-}
-fn default_api_retry_delay() -> u64 {
-    3
 }
 
 /// Options of vcloud.usage_meter.appliance_info.
@@ -45,17 +42,8 @@ pub struct Params {
     /// for an appliance whose SSH is closed; RV(appliance) is then null.
     #[serde(default = "default_true")]
     pub ssh: bool,
-    /// How many more times to try the appliance API while nothing answers
-    /// (not listening yet right after a boot, connection refused or timed
-    /// out), O(api_retry_delay) seconds apart. Any answer, even a refused
-    /// login, ends the tries.
-    #[serde(default)]
-    #[schemars(range(max = 1000))]
-    pub api_retries: u32,
-    /// Seconds between two tries of the appliance API (see O(api_retries)).
-    #[serde(default = "default_api_retry_delay")]
-    #[schemars(range(max = 600))]
-    pub api_retry_delay: u64,
+    #[serde(flatten)]
+    pub retry: RetryArgs,
     /// The Usage Meter installation directory.
     #[serde(default = "default_install_dir")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
@@ -131,28 +119,6 @@ pub struct Appliance {
     pub upgrade_in_progress: bool,
 }
 
-/// What the appliance API said about the version.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-pub struct ApiRead {
-    /// The Usage Meter version as C(major.minor.patch), the form the roles
-    /// compare with their target; null when it could not be read.
-    #[schemars(extend("x-sample" = "4.3.0", "x-returned" = "always"))]
-    pub version: Option<String>,
-    /// The version as numbers (C(major), C(minor), C(patch), C(hotfix), C(build)); null when not read.
-    #[schemars(extend("x-returned" = "always"))]
-    pub version_info: Option<Version>,
-    /// Why the version could not be read, and what to do; null when it was
-    /// read. Never holds the password or the session id.
-    #[schemars(extend(
-        "x-sample" = "appliance API um01:8443: login as usagemeter was refused (HTTP 401): wrong api_username or api_password. What to do: check api_username and api_password",
-        "x-returned" = "always"
-    ))]
-    pub error: Option<String>,
-    /// Tries made: 1, plus one per retry of O(api_retries) used.
-    #[schemars(extend("x-sample" = 1))]
-    pub attempts: u32,
-}
-
 /// Result of vcloud.usage_meter.appliance_info.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
@@ -164,60 +130,6 @@ pub struct Output {
     /// logout); null when O(api_password) is not given.
     #[schemars(extend("x-returned" = "always (null without api_password)"))]
     pub api: Option<ApiRead>,
-}
-
-/// Call `attempt` with the number of the try (1, 2, ...) until it succeeds,
-/// fails with an answer, or `retries` retries after "no answer" are used up.
-/// Returns the last result and the tries made.
-pub fn with_retries<T>(retries: u32, mut attempt: impl FnMut(u32) -> Result<T, ApiError>) -> (Result<T, ApiError>, u32) {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt(tries) {
-            Err(e) if e.is_no_answer() && tries <= retries => continue,
-            done => return (done, tries),
-        }
-    }
-}
-
-/// An API error as one line for the result: what happened and what to do.
-fn explain(e: &ApiError) -> String {
-    format!("{e}. What to do: {}", e.hint)
-}
-
-/// The version through the appliance API, tried as [`with_retries`] says.
-pub fn read_version(p: &Params, ctx: &mut Context) -> ApiRead {
-    let mut client = match Client::new(&p.connection.host, &p.api, ctx) {
-        Ok(c) => c,
-        Err(e) => return ApiRead { error: Some(explain(&e)), attempts: 1, ..ApiRead::default() },
-    };
-    let delay = Duration::from_secs(p.api_retry_delay);
-    let (read, attempts) = with_retries(p.api_retries, |n| {
-        if n > 1 {
-            ctx.log(
-                2,
-                format!("appliance API {}: no answer yet; try {n} of {} in {}s", client.target(), p.api_retries + 1, p.api_retry_delay),
-            );
-            std::thread::sleep(delay);
-        }
-        agent_info_once(&mut client, ctx)
-    });
-    match read {
-        Ok(info) => ApiRead {
-            version: Some(format!("{}.{}.{}", info.version.major, info.version.minor, info.version.patch)),
-            version_info: Some(info.version),
-            error: None,
-            attempts,
-        },
-        Err(e) => ApiRead { error: Some(explain(&e)), attempts, ..ApiRead::default() },
-    }
-}
-
-/// Login, `GET /agent_info`, logout.
-fn agent_info_once(client: &mut Client, ctx: &mut Context) -> Result<AgentInfo, ApiError> {
-    let info = client.agent_info(ctx);
-    client.logout(ctx);
-    info
 }
 
 /// The one remote command: every read, each answer on its own `key=value` line.
@@ -435,7 +347,7 @@ impl Module for ApplianceInfo {
                 .hint("give api_password (the appliance's usagemeter account) to read the version through the API, or set ssh: true"));
         }
         let mut appliance = if p.ssh { Some(read_over_ssh(ctx, &p)?) } else { None };
-        let api = p.api.api_password.is_some().then(|| read_version(&p, ctx));
+        let api = p.api.api_password.is_some().then(|| usage_meter::api::read_version(&p.connection.host, &p.api, &p.retry, ctx));
         if let Some(read) = &api {
             // Read-only and the version is optional: an API problem is a warning.
             if let Some(e) = &read.error {
@@ -573,28 +485,6 @@ mod tests {
         assert_eq!(parse_chage_date("é 1, 2026"), None);
     }
 
-    fn err(kind: usage_meter::api::ApiErrorKind) -> ApiError {
-        ApiError::new(kind, "um1:8443", "x")
-    }
-
-    #[test]
-    fn retries_wait_out_no_answer_only() {
-        use usage_meter::api::ApiErrorKind::*;
-        // refused twice, then an answer: three tries
-        let (r, n) = with_retries(5, |n| if n < 3 { Err(err(Refused)) } else { Ok(n) });
-        assert_eq!((r.unwrap(), n), (3, 3));
-        // never listening: 1 + retries tries, the last error returned
-        let (r, n) = with_retries(2, |_| Err::<(), _>(err(Timeout)));
-        assert_eq!((r.unwrap_err().kind, n), (Timeout, 3));
-        // an answer, even a refused login, ends it at once
-        for kind in [Auth, Http, Tls, Parse, Config, Resolve] {
-            let (r, n) = with_retries(5, |_| Err::<(), _>(err(kind)));
-            assert_eq!((r.unwrap_err().kind, n), (kind, 1), "{kind:?}");
-        }
-        // no retries asked: one try
-        assert_eq!(with_retries(0, |_| Err::<(), _>(err(Connect))).1, 1);
-    }
-
     #[test]
     fn ssh_false_without_api_password_is_refused() {
         let mut p = params();
@@ -607,7 +497,7 @@ mod tests {
     fn api_options_default_to_one_try_three_seconds_apart() {
         let p = params();
         assert!(p.ssh);
-        assert_eq!((p.api_retries, p.api_retry_delay), (0, 3));
+        assert_eq!((p.retry.api_retries, p.retry.api_retry_delay), (0, 3));
     }
 
     #[test]

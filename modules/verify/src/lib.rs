@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use status::{parse_status, Patterns, StatusReport};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use usage_meter::api::{ApiArgs, ApiRead, RetryArgs};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, ExecOutput, Ssh, SshError, SshErrorKind};
-use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+use usage_meter::{appliance, Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 fn default_chdir() -> String {
-    "/opt/vmware/cloudusagemetering".into()
+    appliance::INSTALL_DIR.into()
 }
 fn default_command() -> String {
     "./scripts/status.sh".into()
@@ -34,7 +35,7 @@ fn default_offline() -> String {
     status::DEFAULT_OFFLINE.into()
 }
 fn default_old_install() -> String {
-    "/opt/vmware/cloudusagemetering-old".into()
+    appliance::OLD_INSTALL_DIR.into()
 }
 fn default_tail() -> u64 {
     20
@@ -48,6 +49,12 @@ fn default_settle_polls() -> u32 {
 pub struct Params {
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// The appliance API, used only to read the Usage Meter version once the
+    /// services are Running, when O(api_password) is given.
+    #[serde(flatten)]
+    pub api: ApiArgs,
+    #[serde(flatten)]
+    pub retry: RetryArgs,
     /// Directory on the appliance to run O(command) in: the Usage Meter installation.
     #[serde(default = "default_chdir")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
@@ -159,6 +166,12 @@ pub struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-sample" = ["INFO upgrade step 9/9 done", "ERROR vcdcol did not start"], "x-returned" = "failure"))]
     pub upgrade_log_tail: Option<Vec<String>>,
+    /// The version the appliance API reported once every service was Running
+    /// (login, C(GET /agent_info), logout; O(api_retries) waits out an API
+    /// that does not listen yet); null when O(api_password) is not given. An
+    /// API problem is a warning and C(api.error), not a failure.
+    #[schemars(extend("x-returned" = "success (null without api_password)"))]
+    pub api: Option<ApiRead>,
 }
 
 /// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
@@ -323,6 +336,7 @@ impl Module for Verify {
                 "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash loop, Running for a moment after each restart, does not pass, and is named as flapping in the failure.",
                 "The output is parsed defensively, because its format is not published [guess]: ANSI colours are removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is running)) or after it.",
                 "Fails, after the wait, when any service is Offline or no service is Running, with the names, the path of the newest upgrade log and its last lines.",
+                "With O(api_password), once every service is Running, also reads the Usage Meter version through the appliance API (RV(api)): the version the upgrade left. An API problem is a warning and RV(api.error), not a failure.",
                 "Read-only: it runs in check mode too and never reports a change.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
@@ -386,7 +400,10 @@ impl Module for Verify {
                                 out.tail(3).join(" | ")
                             ),
                         )
-                        .hint("check the command option; the documented check is ./scripts/status.sh in /opt/vmware/cloudusagemetering")
+                        .hint(format!(
+                            "check the command option; the documented check is ./scripts/status.sh in {}",
+                            appliance::INSTALL_DIR
+                        ))
                         .with("status_rc", out.rc.unwrap_or_default()));
                     }
                     let report = parse_status(&out.stdout, &patterns);
@@ -446,7 +463,7 @@ impl Module for Verify {
             Err(e) => return Err(e.into_failure("read upgrade log")),
         };
 
-        let output = Output {
+        let mut output = Output {
             all_running: ok,
             offline: report.offline(),
             services: report.services.clone(),
@@ -458,8 +475,13 @@ impl Module for Verify {
             attempts,
             waited,
             upgrade_log_tail: None,
+            api: None,
         };
         if ok {
+            output.api = p.api.api_password.is_some().then(|| usage_meter::api::read_version(&p.connection.host, &p.api, &p.retry, ctx));
+            if let Some(e) = output.api.as_ref().and_then(|a| a.error.as_ref()) {
+                ctx.warn(format!("the services are Running, but the Usage Meter version could not be read from the appliance API: {e}"));
+            }
             return Ok(Outcome::new(false, output));
         }
 
@@ -484,11 +506,14 @@ impl Module for Verify {
         };
         let msg = format!("after {waited} s and {attempts} checks, {what}{log_part}");
         let hint = if report.services.is_empty() {
-            "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it"
+            "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it".to_string()
         } else {
-            "check those services on the appliance (cd /opt/vmware/cloudusagemetering && ./scripts/status.sh) and read the upgrade log; \
-             raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
-             is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again"
+            format!(
+                "check those services on the appliance (cd {} && {}) and read the upgrade log; \
+                 raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
+                 is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again",
+                p.chdir, p.command
+            )
         };
         let mut f = Failure::new("verify services", msg)
             .hint(hint)
@@ -530,8 +555,11 @@ mod tests {
             attempts: 1,
             waited: 0.0,
             upgrade_log_tail: None,
+            api: None,
         };
         assert!(serde_json::to_value(&out).unwrap().get("upgrade_log_tail").is_none());
+        // the version through the API is null, not absent, without api_password
+        assert_eq!(serde_json::to_value(&out).unwrap()["api"], serde_json::Value::Null);
         out.upgrade_log_tail = Some(vec!["x".into()]);
         assert_eq!(serde_json::to_value(&out).unwrap()["upgrade_log_tail"], serde_json::json!(["x"]));
         let schema = serde_json::to_value(schemars::schema_for!(Output)).unwrap();
@@ -543,8 +571,9 @@ mod tests {
         let c = status_cmd("/opt/my dir", "./scripts/status.sh");
         assert!(c.starts_with("cd '/opt/my dir' 2>/dev/null ||"));
         assert!(c.ends_with("; ./scripts/status.sh"));
-        let i = info_cmd("/opt/vmware/cloudusagemetering", "/opt/vmware/cloudusagemetering-old", Some(20));
-        assert!(i.contains("ls -1td -- /opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-* /opt/vmware/cloudusagemetering-old/var/logs/inplaceupgradeum-*"));
+        let (inst, old) = (appliance::INSTALL_DIR, appliance::OLD_INSTALL_DIR);
+        let i = info_cmd(inst, old, Some(20));
+        assert!(i.contains(&format!("ls -1td -- {inst}/var/logs/inplaceupgradeum-* {old}/var/logs/inplaceupgradeum-*")));
         assert!(i.contains("tail -n 20"));
         assert!(!info_cmd("/a", "/b", None).contains("tail"));
     }
