@@ -368,101 +368,18 @@ impl Module for Verify {
         let patterns = Patterns::new(&p.running_pattern, &p.offline_pattern)
             .map_err(|e| Failure::new("validate", e).hint("fix the regular expression (Rust regex syntax)"))?;
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(p.timeout);
         let mut ssh = Some(Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?);
-
-        let mut attempts: u32 = 0;
-        let mut last: Option<(StatusReport, ExecOutput)> = None;
-        let mut last_ssh_error: Option<SshError>;
-        let settle = if p.timeout == 0 {
-            Settle::new(1, Duration::ZERO)
-        } else {
-            Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
-        };
-        let mut settle = settle;
-        loop {
-            match run_status(&mut ssh, &p, ctx) {
-                Ok(out) => {
-                    attempts += 1;
-                    last_ssh_error = None;
-                    if out.stderr.contains(NO_DIR) {
-                        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
-                            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
-                    }
-                    if matches!(out.rc, Some(126 | 127)) {
-                        return Err(Failure::new(
-                            "run status",
-                            format!(
-                                "`{}` could not be run in {} (rc={}): {}",
-                                p.command,
-                                p.chdir,
-                                out.rc.unwrap_or_default(),
-                                out.tail(3).join(" | ")
-                            ),
-                        )
-                        .hint(format!(
-                            "check the command option; the documented check is ./scripts/status.sh in {}",
-                            appliance::INSTALL_DIR
-                        ))
-                        .with("status_rc", out.rc.unwrap_or_default()));
-                    }
-                    let report = parse_status(&out.stdout, &patterns);
-                    ctx.log(2, format!("attempt {attempts}: {} services, offline: {:?}", report.services.len(), report.offline()));
-                    let ok = healthy(&report, out.rc, p.check_rc);
-                    let settled = settle.observe(&report, ok, Instant::now());
-                    last = Some((report, out));
-                    if settled {
-                        break;
-                    }
-                    if ok {
-                        ctx.log(2, format!("all Running in {} consecutive checks; settling", settle.streak));
-                    }
-                }
-                Err(e) if e.is_transient() => {
-                    ctx.log(1, format!("status check: {e}; retrying"));
-                    ssh = None;
-                    last_ssh_error = Some(e);
-                    settle.broken();
-                }
-                Err(e) => return Err(e.into_failure("run status")),
-            }
-            let now = Instant::now();
-            // past the timeout, only a settle window already under way goes on
-            if now >= deadline && settle.streak == 0 {
-                break;
-            }
-            let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
-            let pause = Duration::from_secs(p.interval).min(left);
-            match ssh.as_ref() {
-                Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
-                None => std::thread::sleep(pause),
-            }
-        }
+        let wait = wait_for_services(ctx, &p, &patterns, &mut ssh, start)?;
         let waited = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
 
-        let Some((report, out)) = last else {
-            let e =
-                last_ssh_error.unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
+        let Some((report, out)) = wait.last else {
+            let e = wait
+                .last_ssh_error
+                .unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
             return Err(e.into_failure("run status"));
         };
-        let ok = settle.is_settled();
-
-        // The log and the old install: one more round trip (with the log tail when failing).
-        let info_out = match ssh.as_ref() {
-            Some(s) => {
-                s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
-            }
-            None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
-        };
-        let info = match info_out {
-            Ok(o) => parse_info(&o.stdout),
-            Err(e) if !ok => {
-                ctx.warn(format!("could not read the upgrade log: {e}"));
-                Info::default()
-            }
-            Err(e) => return Err(e.into_failure("read upgrade log")),
-        };
-
+        let ok = wait.settle.is_settled();
+        let info = read_info(ctx, &p, ssh.as_ref(), ok)?;
         let mut output = Output {
             all_running: ok,
             offline: report.offline(),
@@ -471,8 +388,8 @@ impl Module for Verify {
             old_install_present: info.old_install_present,
             status_rc: out.rc,
             stdout_lines: report.lines.clone(),
-            flapping: settle.flapping(),
-            attempts,
+            flapping: wait.settle.flapping(),
+            attempts: wait.attempts,
             waited,
             upgrade_log_tail: None,
             api: None,
@@ -484,57 +401,159 @@ impl Module for Verify {
             }
             return Ok(Outcome::new(false, output));
         }
-
-        let mut what = problem(&report, out.rc, p.check_rc, &p.command);
-        if healthy(&report, out.rc, p.check_rc) {
-            what = format!(
-                "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
-                settle.polls,
-                settle.window.as_secs()
-            );
-        }
-        let flapping = settle.flapping();
-        if !flapping.is_empty() {
-            what = format!("{what}; flapping (seen Running, then not Running: a crash loop or restarts): {}", flapping.join(", "));
-        }
-        let log_part = match &info.upgrade_log {
-            Some(l) => {
-                let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
-                format!("; upgrade log {l}, last lines: {}", last_lines.join(" | "))
-            }
-            None => "; no upgrade log (var/logs/inplaceupgradeum-*) was found".to_string(),
-        };
-        let msg = format!("after {waited} s and {attempts} checks, {what}{log_part}");
-        let hint = if report.services.is_empty() {
-            "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it".to_string()
-        } else {
-            format!(
-                "check those services on the appliance (cd {} && {}) and read the upgrade log; \
-                 raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
-                 is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again",
-                p.chdir, p.command
-            )
-        };
-        let mut f = Failure::new("verify services", msg)
-            .hint(hint)
-            .with("offline", output.offline.clone())
-            .with("all_running", false)
-            .with("flapping", flapping)
-            .with("attempts", attempts)
-            .with("waited", waited)
-            .with("stdout_lines", output.stdout_lines.clone())
-            .with("upgrade_log", info.upgrade_log.clone())
-            .with("upgrade_log_tail", info.tail.clone())
-            .with("old_install_present", info.old_install_present);
-        f = f.with("services", serde_json::Value::Object(output.services.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
-        if let Some(rc) = out.rc {
-            f = f.with("status_rc", rc);
-        }
-        if !out.stderr.trim().is_empty() {
-            f = f.with("stderr", out.stderr.trim().to_string());
-        }
-        Err(f)
+        Err(services_failure(&p, &wait.settle, &report, &out, &info, &output))
     }
+}
+
+/// What the wait for the services saw.
+struct Waited {
+    /// How many times the status command ran.
+    attempts: u32,
+    /// The last report and the output it was parsed from.
+    last: Option<(StatusReport, ExecOutput)>,
+    /// The connection error of the last try, when it could not run.
+    last_ssh_error: Option<SshError>,
+    settle: Settle,
+}
+
+/// Run the status command every `interval` until the services have settled
+/// Running or `timeout` has passed (a settle window under way goes on).
+fn wait_for_services(ctx: &mut Context, p: &Params, patterns: &Patterns, ssh: &mut Option<Ssh>, start: Instant) -> Result<Waited, Failure> {
+    let deadline = start + Duration::from_secs(p.timeout);
+    let settle = if p.timeout == 0 {
+        Settle::new(1, Duration::ZERO)
+    } else {
+        Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
+    };
+    let mut w = Waited { attempts: 0, last: None, last_ssh_error: None, settle };
+    loop {
+        match run_status(ssh, p, ctx) {
+            Ok(out) => {
+                w.attempts += 1;
+                w.last_ssh_error = None;
+                check_ran(p, &out)?;
+                let report = parse_status(&out.stdout, patterns);
+                ctx.log(2, format!("attempt {}: {} services, offline: {:?}", w.attempts, report.services.len(), report.offline()));
+                let ok = healthy(&report, out.rc, p.check_rc);
+                let settled = w.settle.observe(&report, ok, Instant::now());
+                w.last = Some((report, out));
+                if settled {
+                    return Ok(w);
+                }
+                if ok {
+                    ctx.log(2, format!("all Running in {} consecutive checks; settling", w.settle.streak));
+                }
+            }
+            Err(e) if e.is_transient() => {
+                ctx.log(1, format!("status check: {e}; retrying"));
+                *ssh = None;
+                w.last_ssh_error = Some(e);
+                w.settle.broken();
+            }
+            Err(e) => return Err(e.into_failure("run status")),
+        }
+        let now = Instant::now();
+        // past the timeout, only a settle window already under way goes on
+        if now >= deadline && w.settle.streak == 0 {
+            return Ok(w);
+        }
+        let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
+        let pause = Duration::from_secs(p.interval).min(left);
+        match ssh.as_ref() {
+            Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
+            None => std::thread::sleep(pause),
+        }
+    }
+}
+
+/// A status command that could not run at all (no directory, not found or
+/// not executable) fails at once: waiting will not help.
+fn check_ran(p: &Params, out: &ExecOutput) -> Result<(), Failure> {
+    if out.stderr.contains(NO_DIR) {
+        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
+            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
+    }
+    if matches!(out.rc, Some(126 | 127)) {
+        return Err(Failure::new(
+            "run status",
+            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
+        )
+        .hint(format!("check the command option; the documented check is ./scripts/status.sh in {}", appliance::INSTALL_DIR))
+        .with("status_rc", out.rc.unwrap_or_default()));
+    }
+    Ok(())
+}
+
+/// The log and the old install: one more round trip (with the log tail when
+/// failing, where a read error is only a warning).
+fn read_info(ctx: &mut Context, p: &Params, ssh: Option<&Ssh>, ok: bool) -> Result<Info, Failure> {
+    let info_out = match ssh {
+        Some(s) => {
+            s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
+        }
+        None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
+    };
+    match info_out {
+        Ok(o) => Ok(parse_info(&o.stdout)),
+        Err(e) if !ok => {
+            ctx.warn(format!("could not read the upgrade log: {e}"));
+            Ok(Info::default())
+        }
+        Err(e) => Err(e.into_failure("read upgrade log")),
+    }
+}
+
+/// The failure when the services did not settle Running: what, the log, and what to do.
+fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &ExecOutput, info: &Info, output: &Output) -> Failure {
+    let mut what = problem(report, out.rc, p.check_rc, &p.command);
+    if healthy(report, out.rc, p.check_rc) {
+        what = format!(
+            "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
+            settle.polls,
+            settle.window.as_secs()
+        );
+    }
+    let flapping = settle.flapping();
+    if !flapping.is_empty() {
+        what = format!("{what}; flapping (seen Running, then not Running: a crash loop or restarts): {}", flapping.join(", "));
+    }
+    let log_part = match &info.upgrade_log {
+        Some(l) => {
+            let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
+            format!("; upgrade log {l}, last lines: {}", last_lines.join(" | "))
+        }
+        None => "; no upgrade log (var/logs/inplaceupgradeum-*) was found".to_string(),
+    };
+    let msg = format!("after {} s and {} checks, {what}{log_part}", output.waited, output.attempts);
+    let hint = if report.services.is_empty() {
+        "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it".to_string()
+    } else {
+        format!(
+            "check those services on the appliance (cd {} && {}) and read the upgrade log; \
+             raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
+             is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again",
+            p.chdir, p.command
+        )
+    };
+    let mut f = Failure::new("verify services", msg)
+        .hint(hint)
+        .with("offline", output.offline.clone())
+        .with("all_running", false)
+        .with("flapping", flapping)
+        .with("attempts", output.attempts)
+        .with("waited", output.waited)
+        .with("stdout_lines", output.stdout_lines.clone())
+        .with("upgrade_log", info.upgrade_log.clone())
+        .with("upgrade_log_tail", info.tail.clone())
+        .with("old_install_present", info.old_install_present);
+    f = f.with("services", serde_json::Value::Object(output.services.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
+    if let Some(rc) = out.rc {
+        f = f.with("status_rc", rc);
+    }
+    if !out.stderr.trim().is_empty() {
+        f = f.with("stderr", out.stderr.trim().to_string());
+    }
+    f
 }
 
 #[cfg(test)]
