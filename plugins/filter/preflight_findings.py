@@ -48,6 +48,7 @@ def preflight_findings(read: dict) -> dict:
     target = str(read.get("target_version"))
     app = read.get("appliance") or {}
     api_version = str(read.get("api_version") or "").strip()
+    api_error = str(read.get("api_error") or "").strip()
     ssh_version = str(app.get("version") or "")
     version = api_version or ssh_version
     done_by_record = (_bool(app.get("upgrade_recorded", False)) and app.get("upgrade_rc") == 0
@@ -77,8 +78,12 @@ def preflight_findings(read: dict) -> dict:
         problems.append("version " + version + " is not one this play upgrades from (" + ", ".join(sources)
                         + ") to " + target)
     if source == "unknown" and _bool(read.get("fail_on_unknown_version")):
-        problems.append("the version cannot be read (set usage_meter_api_password) and"
-                        " usage_meter_fail_on_unknown_version is true")
+        if api_error:
+            problems.append("the version cannot be read through the appliance API (" + api_error.rstrip(".")
+                            + ") and usage_meter_fail_on_unknown_version is true")
+        else:
+            problems.append("the version cannot be read (set usage_meter_api_password) and"
+                            " usage_meter_fail_on_unknown_version is true")
     if not _bool(read.get("ssh_open")) and str(read.get("route", "none")) == "none" and not at_target:
         problems.append("SSH on " + str(read.get("host")) + ":" + str(read.get("port")) + " is closed ("
                         + str(read.get("probe_msg", "no answer")) + ") and no route to open it is configured:"

@@ -39,6 +39,10 @@ description:
     previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the
     upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade)
     recorded (an upgrade run, whether it awaits the reboot)."
+  - "With O(api_password), also reads the Usage Meter version through the appliance API (login, C(GET
+    /agent_info), logout); with O(ssh=false) only that, for an appliance whose SSH is closed.
+    O(api_retries) waits out an API that does not listen yet after a boot. An API problem is a warning
+    and RV(api.error), never a failure."
   - "Read-only: runs in check mode too and never reports a change."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
@@ -48,9 +52,21 @@ extends_documentation_fragment:
   - vcloud.usage_meter.api
 module: appliance_info
 notes:
-  - "sshd must be running: start it on the appliance console as root with C(service sshd start), or
-    through VMware Tools as the upgrade role does when vCenter variables are set."
+  - "Unless O(ssh=false), sshd must be running: start it on the appliance console as root with C(service
+    sshd start), or through VMware Tools as the upgrade role does when vCenter variables are set."
 options:
+  api_retries:
+    default: 0
+    description:
+      - "How many more times to try the appliance API while nothing answers (not listening yet right after a
+        boot, connection refused or timed out), O(api_retry_delay) seconds apart. Any answer, even a refused
+        login, ends the tries."
+    type: int
+  api_retry_delay:
+    default: 3
+    description:
+      - Seconds between two tries of the appliance API (see O(api_retries)).
+    type: int
   install_dir:
     default: "/opt/vmware/cloudusagemetering"
     description:
@@ -61,6 +77,13 @@ options:
     description:
       - Where the 4.3 upgrade keeps the previous installation after its reboot.
     type: path
+  ssh:
+    default: true
+    description:
+      - "Whether to read the appliance over SSH. V(false) reads only the version through the appliance API
+        (O(api_password) is then required), for an appliance whose SSH is closed; RV(appliance) is then
+        null."
+    type: bool
   sshd_service:
     default: sshd
     description:
@@ -84,9 +107,80 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: um_info.appliance.opt_free_bytes > 2 * 1024 * 1024 * 1024
     fail_msg: /opt/vmware needs at least 2 GiB free
+
+- name: Read only the version, through the API (SSH may be closed)
+  vcloud.usage_meter.appliance_info:
+    ssh: false
+    api_password: "{{ usage_meter_api_password }}"
+    ca_path: files/um01-ca.pem
+    api_retries: 10          # the API may not listen yet right after a boot
+  register: um_api
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ um_api.api.version or um_api.api.error }}"
 """
 
 RETURN = r"""
+api:
+  contains:
+    attempts:
+      description:
+        - "Tries made: 1, plus one per retry of O(api_retries) used."
+      returned: always
+      sample: 1
+      type: int
+    error:
+      description:
+        - "Why the version could not be read, and what to do; null when it was read. Never holds the password
+          or the session id."
+      returned: always
+      sample: "appliance API um01:8443: login as usagemeter was refused (HTTP 401): wrong api_username or
+        api_password. What to do: check api_username and api_password"
+      type: str
+    version:
+      description:
+        - "The Usage Meter version as C(major.minor.patch), the form the roles compare with their target; null
+          when it could not be read."
+      returned: always
+      sample: "4.3.0"
+      type: str
+    version_info:
+      contains:
+        build:
+          description:
+            - The build number, as the API gave it.
+          returned: when available
+          type: str
+        hotfix:
+          description:
+            - hotfix
+          returned: always
+          type: int
+        major:
+          description:
+            - major
+          returned: always
+          type: int
+        minor:
+          description:
+            - minor
+          returned: always
+          type: int
+        patch:
+          description:
+            - patch
+          returned: always
+          type: int
+      description:
+        - "The version as numbers (C(major), C(minor), C(patch), C(hotfix), C(build)); null when not read."
+      returned: always
+      type: dict
+  description:
+    - "The version read through the appliance API (login, C(GET /agent_info), logout); null when
+      O(api_password) is not given."
+  returned: always (null without api_password)
+  type: dict
 appliance:
   contains:
     boot_id:
@@ -218,8 +312,8 @@ appliance:
       returned: when api_password is given and the API answered
       type: dict
   description:
-    - "The appliance's state. (Fields read through the appliance API, such as the Usage Meter version, are
-      added here when available.)"
-  returned: always
+    - "The appliance's state, read over SSH; null when O(ssh) is false. (The version read through the
+      appliance API is added here as well.)"
+  returned: always (null when ssh is false)
   type: dict
 """

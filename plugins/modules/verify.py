@@ -49,12 +49,16 @@ description:
     running)) or after it."
   - "Fails, after the wait, when any service is Offline or no service is Running, with the names, the
     path of the newest upgrade log and its last lines."
+  - "With O(api_password), once every service is Running, also reads the Usage Meter version through the
+    appliance API (RV(api)): the version the upgrade left. An API problem is a warning and
+    RV(api.error), not a failure."
   - "Read-only: it runs in check mode too and never reports a change."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
     options."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
+  - vcloud.usage_meter.api
 module: verify
 notes:
   - "When a service stays Offline after the 4.3 upgrade, the documented recovery is to revert the
@@ -63,6 +67,18 @@ notes:
     in a line decides, and a line matching O(offline_pattern) counts as Offline even when no service
     name can be read from it."
 options:
+  api_retries:
+    default: 0
+    description:
+      - "How many more times to try the appliance API while nothing answers (not listening yet right after a
+        boot, connection refused or timed out), O(api_retry_delay) seconds apart. Any answer, even a refused
+        login, ends the tries."
+    type: int
+  api_retry_delay:
+    default: 3
+    description:
+      - Seconds between two tries of the appliance API (see O(api_retries)).
+    type: int
   chdir:
     default: "/opt/vmware/cloudusagemetering"
     description:
@@ -164,6 +180,66 @@ all_running:
   returned: always
   sample: true
   type: bool
+api:
+  contains:
+    attempts:
+      description:
+        - "Tries made: 1, plus one per retry of O(api_retries) used."
+      returned: always
+      sample: 1
+      type: int
+    error:
+      description:
+        - "Why the version could not be read, and what to do; null when it was read. Never holds the password
+          or the session id."
+      returned: always
+      sample: "appliance API um01:8443: login as usagemeter was refused (HTTP 401): wrong api_username or
+        api_password. What to do: check api_username and api_password"
+      type: str
+    version:
+      description:
+        - "The Usage Meter version as C(major.minor.patch), the form the roles compare with their target; null
+          when it could not be read."
+      returned: always
+      sample: "4.3.0"
+      type: str
+    version_info:
+      contains:
+        build:
+          description:
+            - The build number, as the API gave it.
+          returned: when available
+          type: str
+        hotfix:
+          description:
+            - hotfix
+          returned: always
+          type: int
+        major:
+          description:
+            - major
+          returned: always
+          type: int
+        minor:
+          description:
+            - minor
+          returned: always
+          type: int
+        patch:
+          description:
+            - patch
+          returned: always
+          type: int
+      description:
+        - "The version as numbers (C(major), C(minor), C(patch), C(hotfix), C(build)); null when not read."
+      returned: always
+      type: dict
+  description:
+    - "The version the appliance API reported once every service was Running (login, C(GET /agent_info),
+      logout; O(api_retries) waits out an API that does not listen yet); null when O(api_password) is not
+      given. An API problem is a warning and C(api.error), not a failure."
+  returned: success (null without api_password)
+  type: dict
 attempts:
   description:
     - How many times O(command) ran.

@@ -3,6 +3,7 @@ through real ansible-playbook (tests/lib/playbook.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,64 @@ def test_version_comes_from_the_api_and_api_trouble_is_only_a_warning(appliance,
 
     without = run_module(MODULE, conn(appliance, tmp_path))
     assert without["appliance"].get("version") is None and not without.get("warnings")
+
+
+def _api_log(appliance) -> list[str]:
+    """The API's access log lines (time, client, method, path, status; never headers or bodies)."""
+    return appliance.exec(["cat", "/var/log/ums-api/access.log"], check=True).stdout.splitlines()
+
+
+def test_ssh_closed_api_up_gives_the_version_and_logs_out(appliance_factory, tmp_path):
+    a = appliance_factory(version="4.1.0", sshd="off")
+    a.wait_api(30)
+    api = {"api_password": a.api_password, "ca_path": a.api_ca, "ssh": False, "api_retries": 3}
+    r = run_module(MODULE, conn(a, tmp_path, **api), verbosity=3)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False
+    assert r["appliance"] is None                 # nothing read over SSH, and nothing pretended
+    assert r["api"]["version"] == "4.1.0" and r["api"]["error"] is None and r["api"]["attempts"] == 1
+    assert r["api"]["version_info"]["major"] == 4 and r["api"]["version_info"]["minor"] == 1
+    assert not r.get("warnings")
+    assert a.api_password not in r["_output"]
+    # no session id (32 hex digits from the simulator) anywhere, even at -vvv
+    assert not re.search(r"\b[0-9a-f]{32}\b", r["_output"]), r["_output"]
+    # the session is logged out again
+    paths = [line for line in _api_log(a) if "/api/v1/" in line]
+    assert any("/login" in p for p in paths) and any("/agent_info" in p for p in paths), paths
+    assert "/logout" in paths[-1], paths
+
+
+def test_wrong_api_password_is_one_try_and_says_what_to_do(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="off")
+    a.wait_api(30)
+    api = {"api_password": "not-the-api-password", "ca_path": a.api_ca, "ssh": False,
+           "api_retries": 5, "api_retry_delay": 60}
+    r = run_module(MODULE, conn(a, tmp_path, **api))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["api"]["version"] is None
+    # an answer, even 401, ends the tries at once
+    assert r["api"]["attempts"] == 1, r["api"]
+    err = r["api"]["error"]
+    assert "401" in err and "What to do" in err and "api_password" in err, err
+    assert any("version could not be read" in w for w in r.get("warnings", [])), r.get("warnings")
+    assert "not-the-api-password" not in r["_output"]
+
+
+def test_api_down_is_retried_then_reported(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="off")
+    # nothing listens on this port of the appliance: refused at once, every time
+    api = {"api_password": a.api_password, "ca_path": a.api_ca, "ssh": False, "api_port": 8444,
+           "api_retries": 2, "api_retry_delay": 0}
+    r = run_module(MODULE, conn(a, tmp_path, **api), verbosity=2)
+    assert r["_status"] == "ok", r["_output"]
+    assert r["api"]["version"] is None
+    assert r["api"]["attempts"] == 3, r["api"]
+    err = r["api"]["error"]
+    assert f"{a.host}:8444" in err and "refused" in err and "api_port" in err, err
+
+
+def test_ssh_false_needs_the_api_password(appliance_factory, tmp_path):
+    a = appliance_factory(sshd="off")
+    r = run_module(MODULE, conn(a, tmp_path, ssh=False))
+    assert r["_status"] == "failed", r["_output"]
+    assert "api_password" in r["msg"] and "ssh" in r["msg"], r["msg"]

@@ -110,6 +110,25 @@ def test_after_a_real_upgrade_a_service_stays_offline(appliance_factory, shar, t
     r = run_module(MODULE, conn(a, tmp_path, timeout=30))
     assert r["_status"] == "ok", r["_output"]
     assert r["upgrade_log"] == log and r["old_install_present"] is True
+    assert r["api"] is None                   # no api_password: no version read
+    # with the API options, verify returns the version it saw: the one the upgrade left
+    api = {"api_password": a.api_password, "ca_path": a.api_ca, "api_retries": 10, "api_retry_delay": 1}
+    r = run_module(MODULE, conn(a, tmp_path, timeout=30, **api))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["api"]["version"] == "4.3.0" and r["api"]["error"] is None, r["api"]
+    assert a.api_password not in r["_output"]
+
+
+def test_api_trouble_after_running_services_is_a_warning(appliance_factory, tmp_path):
+    a = appliance_factory(config={"services_up_s": "1"})
+    a.wait_api(30)
+    r = run_module(MODULE, conn(a, tmp_path, api_password="not-the-api-password", ca_path=a.api_ca, api_retries=5))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["all_running"] is True
+    assert r["api"]["version"] is None and r["api"]["attempts"] == 1, r["api"]
+    assert "401" in r["api"]["error"] and "api_password" in r["api"]["error"], r["api"]
+    assert any("version could not be read" in w for w in r.get("warnings", [])), r.get("warnings")
+    assert "not-the-api-password" not in r["_output"]
 
 
 def test_unrecognised_output_fails_with_advice(appliance, tmp_path):

@@ -315,6 +315,49 @@ def test_preflight_alone_reports_and_changes_nothing(appliance_factory, umsim_ro
     assert "ok: ready" in res.stdout
 
 
+def test_preflight_reads_the_version_through_the_api_with_ssh_closed(appliance_factory, umsim_root, bundle, tmp_play):
+    """The version comes from vcloud.usage_meter.appliance_info (ssh: false) while SSH stays
+    closed; a wrong API password and an API that does not answer are reported with what to do."""
+    up = appliance_factory(version="4.1.0", sshd="off")
+    wrong = appliance_factory(version="4.2.0", sshd="off")
+    down = appliance_factory(version="4.2.0", sshd="off")
+    apps = {"up": up, "wrong": wrong, "down": down}
+    for app in apps.values():
+        app.wait_api(60)
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root, host_vars={
+        "wrong": {"usage_meter_api_password": "not-the-api-password", "usage_meter_fail_on_unknown_version": True},
+        # nothing listens there; the retries are what the verify phase sets after the reboot
+        "down": {"usage_meter_api_port": 8444, "__usage_meter_api_retries": 2}})
+    res = play(PREFLIGHT, inv, vf)
+    counts = recap(res.stdout)
+    read = "Preflight | Read the version through the appliance API"
+    found = {h: result(res, "Preflight | Record the findings", h)["ansible_facts"]["usage_meter_preflight"] for h in apps}
+
+    assert counts["up"]["failed"] == 0 and counts["up"]["changed"] == 0, counts
+    assert found["up"]["ssh_open"] is False and found["up"]["route"] == "console", found["up"]
+    assert (found["up"]["version"], found["up"]["version_source"]) == ("4.1.0", "api"), found["up"]
+    assert found["up"]["api_error"] is None and found["up"]["ok"] is True, found["up"]
+    assert result(res, read, "up")["api"]["attempts"] == 1
+
+    assert counts["wrong"]["failed"] == 1, counts
+    assert found["wrong"]["version"] is None and found["wrong"]["version_source"] == "unknown", found["wrong"]
+    assert "401" in found["wrong"]["api_error"] and "api_password" in found["wrong"]["api_error"], found["wrong"]
+    assert result(res, read, "wrong")["api"]["attempts"] == 1     # an answer ends the retries
+    assert any("cannot be read through the appliance API" in p and "What to do" in p
+               for p in found["wrong"]["problems"]), found["wrong"]
+
+    assert counts["down"]["failed"] == 0, counts
+    assert result(res, read, "down")["api"]["attempts"] == 3
+    assert "refused" in found["down"]["api_error"] and "api_port" in found["down"]["api_error"], found["down"]
+    assert found["down"]["version_source"] == "unknown", found["down"]
+    assert "API: appliance API" in res.stdout
+
+    for app in apps.values():
+        assert sshd_state(app) == (False, False)
+    secrets_absent(res.output, apps.values())
+    assert "not-the-api-password" not in res.output
+
+
 def test_relative_bundle_of_the_installed_playbook_is_found_where_ansible_playbook_started(
         appliance_factory, umsim_root, bundle, tmp_play):
     """`ansible-playbook vcloud.usage_meter.preflight` with usage_meter_bundle relative:

@@ -28,7 +28,7 @@ def read(**kw) -> dict:
     """What roles/preflight hands over: a 4.2.0 appliance with SSH open and a good bundle."""
     base = {
         "target_version": "4.3", "source_versions": ["4.1", "4.2"], "fail_on_unknown_version": False,
-        "api_version": "4.2.0", "appliance": dict(APP), "ssh_open": True, "route": "none",
+        "api_version": "4.2.0", "api_error": "", "appliance": dict(APP), "ssh_open": True, "route": "none",
         "probe_msg": "no answer", "host": "10.0.0.5", "port": 22, "bundle": "ums.shar",
         "bundle_path": "/srv/ums.shar", "bundle_stat": {"isreg": True, "size": 4 * 1024 ** 2, "checksum": SHA},
         "bundle_checksum": "sha256:" + SHA, "free_space_factor": 2,
@@ -77,6 +77,21 @@ def test_unknown_version():
     assert findings(api_version="")["problems"] == []
     assert findings(api_version="", fail_on_unknown_version=True)["problems"] == [
         "the version cannot be read (set usage_meter_api_password) and usage_meter_fail_on_unknown_version is true"]
+
+
+def test_unknown_version_names_the_api_error_and_what_to_do():
+    error = ("appliance API um1:8443: login as usagemeter was refused (HTTP 401): wrong api_username or api_password."
+             " What to do: check api_username and api_password.")
+    f = findings(api_version="", api_error=error, ssh_open=False, appliance={})
+    # not a problem unless asked for: the version may come from SSH or the upgrade record later
+    assert f["version_source"] == "unknown" and not any("API" in p for p in f["problems"])
+    f = findings(api_version="", api_error=error, ssh_open=False, appliance={}, fail_on_unknown_version=True)
+    assert ("the version cannot be read through the appliance API (" + error.rstrip(".")
+            + ") and usage_meter_fail_on_unknown_version is true") in f["problems"]
+    # a version read over SSH makes the API error moot
+    f = findings(api_version="", api_error=error, appliance={**APP, "version": "4.2.0.0 build 1"},
+                 fail_on_unknown_version=True)
+    assert f["version_source"] == "appliance_info" and f["problems"] == []
 
 
 @pytest.mark.parametrize("version,problem", [("4.0.2", True), ("4.2.1", False), ("4.1", False), ("5.0.0", True),

@@ -57,6 +57,13 @@ impl ApiError {
         self
     }
 
+    /// Whether nothing answered (the API not listening yet, or not
+    /// reachable): worth trying again while the appliance starts. Any HTTP
+    /// answer, even 401, is not.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self.kind, ApiErrorKind::Refused | ApiErrorKind::Timeout | ApiErrorKind::Connect)
+    }
+
     /// As a module failure of `step`; `status` and `err_code` travel as result fields.
     pub fn into_failure(self, step: &str) -> Failure {
         let mut f = Failure::new(step, format!("appliance API {}: {}", self.target, self.detail)).hint(self.hint);

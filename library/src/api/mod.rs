@@ -15,9 +15,11 @@
 pub mod error;
 pub mod tls;
 pub mod types;
+pub mod version;
 
 pub use error::{ApiError, ApiErrorKind};
 pub use types::{AgentInfo, PendingCertificate, Product, UserAction, Version};
+pub use version::{read_version, with_retries, ApiRead, RetryArgs};
 
 use crate::protocol::Context;
 use crate::secret::Secret;
@@ -367,6 +369,18 @@ impl Client {
     pub fn agent_info(&mut self, ctx: &mut Context) -> Result<AgentInfo, ApiError> {
         let v = self.get_json(ctx, "/agent_info")?;
         types::parse_agent_info(&v).map_err(|m| ApiError::new(ApiErrorKind::Parse, &self.target, m))
+    }
+
+    /// `POST /logout` of the current session, if any: best effort (the
+    /// answer is not checked), and the session is forgotten either way.
+    pub fn logout(&mut self, ctx: &mut Context) {
+        if self.session.is_none() {
+            return;
+        }
+        if let Err(e) = self.send(ctx, Method::Post, "/logout", None, true) {
+            ctx.log(2, format!("API {}: logout failed: {e}", self.target));
+        }
+        self.session = None;
     }
 
     /// `GET /product`: the metered product servers.

@@ -1,27 +1,31 @@
 //! vcloud.usage_meter.appliance_info: the appliance's upgrade-relevant state,
 //! read-only, in one SSH round trip (one remote command printing `key=value`
-//! lines, parsed by the pure functions below).
+//! lines, parsed by the pure functions below), and the version through the
+//! appliance API when its options are given (also with SSH closed: `ssh: false`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use usage_meter::api::{ApiArgs, Version};
+use usage_meter::api::{ApiArgs, ApiRead, RetryArgs, Version};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, Ssh, SshErrorKind};
 use usage_meter::upgrade_state::{self, UpgradeRecord};
-use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+use usage_meter::{appliance, Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 fn default_install_dir() -> String {
-    "/opt/vmware/cloudusagemetering".into()
+    appliance::INSTALL_DIR.into()
 }
 fn default_old_install_dir() -> String {
-    "/opt/vmware/cloudusagemetering-old".into()
+    appliance::OLD_INSTALL_DIR.into()
 }
 fn default_state_dir() -> String {
     upgrade_state::DEFAULT_STATE_DIR.into()
 }
 fn default_service() -> String {
     "sshd".into()
+}
+fn default_true() -> bool {
+    true
 }
 
 /// Options of vcloud.usage_meter.appliance_info.
@@ -33,6 +37,13 @@ pub struct Params {
     /// O(api_password) is given (no on-disk version file is known for 4.1-4.3).
     #[serde(flatten)]
     pub api: ApiArgs,
+    /// Whether to read the appliance over SSH. V(false) reads only the
+    /// version through the appliance API (O(api_password) is then required),
+    /// for an appliance whose SSH is closed; RV(appliance) is then null.
+    #[serde(default = "default_true")]
+    pub ssh: bool,
+    #[serde(flatten)]
+    pub retry: RetryArgs,
     /// The Usage Meter installation directory.
     #[serde(default = "default_install_dir")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
@@ -111,9 +122,14 @@ pub struct Appliance {
 /// Result of vcloud.usage_meter.appliance_info.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The appliance's state. (Fields read through the appliance API, such as
-    /// the Usage Meter version, are added here when available.)
-    pub appliance: Appliance,
+    /// The appliance's state, read over SSH; null when O(ssh) is false.
+    /// (The version read through the appliance API is added here as well.)
+    #[schemars(extend("x-returned" = "always (null when ssh is false)"))]
+    pub appliance: Option<Appliance>,
+    /// The version read through the appliance API (login, C(GET /agent_info),
+    /// logout); null when O(api_password) is not given.
+    #[schemars(extend("x-returned" = "always (null without api_password)"))]
+    pub api: Option<ApiRead>,
 }
 
 /// The one remote command: every read, each answer on its own `key=value` line.
@@ -291,11 +307,12 @@ impl Module for ApplianceInfo {
             short_description: "Read the upgrade-relevant state of a Usage Meter appliance",
             description: &[
                 "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id, whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade) recorded (an upgrade run, whether it awaits the reboot).",
+                "With O(api_password), also reads the Usage Meter version through the appliance API (login, C(GET /agent_info), logout); with O(ssh=false) only that, for an appliance whose SSH is closed. O(api_retries) waits out an API that does not listen yet after a boot. An API problem is a warning and RV(api.error), never a failure.",
                 "Read-only: runs in check mode too and never reports a change.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
-                "sshd must be running: start it on the appliance console as root with C(service sshd start), or through VMware Tools as the upgrade role does when vCenter variables are set.",
+                "Unless O(ssh=false), sshd must be running: start it on the appliance console as root with C(service sshd start), or through VMware Tools as the upgrade role does when vCenter variables are set.",
             ],
             examples: r#"
 - name: Read the appliance's state
@@ -306,6 +323,18 @@ impl Module for ApplianceInfo {
   ansible.builtin.assert:
     that: um_info.appliance.opt_free_bytes > 2 * 1024 * 1024 * 1024
     fail_msg: /opt/vmware needs at least 2 GiB free
+
+- name: Read only the version, through the API (SSH may be closed)
+  vcloud.usage_meter.appliance_info:
+    ssh: false
+    api_password: "{{ usage_meter_api_password }}"
+    ca_path: files/um01-ca.pem
+    api_retries: 10          # the API may not listen yet right after a boot
+  register: um_api
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ um_api.api.version or um_api.api.error }}"
 "#,
             check_mode: Support::Full,
             diff_mode: Support::None,
@@ -313,47 +342,54 @@ impl Module for ApplianceInfo {
     }
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
-        let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| match e.kind {
-            SshErrorKind::Refused => e
-                .hint(
-                    "sshd is not running on the appliance, and this module reads over SSH: start it on the appliance console as root \
-                     with `service sshd start`, or through VMware Tools (the upgrade role does this when vCenter variables are set), then run again",
-                )
-                .into_failure("connect"),
-            _ => e.into_failure("connect"),
-        })?;
-        let timeout = Duration::from_secs(p.connection.connect_timeout.max(30));
-        let out = ssh.exec(&gather_cmd(&p), timeout).map_err(|e| e.into_failure("read state"))?;
-        let mut appliance = parse_gather(&out.stdout).ok_or_else(|| {
-            Failure::new(
-                "read state",
-                format!(
-                    "the state command did not complete (rc={}): {}",
-                    out.rc.map_or("none".into(), |r| r.to_string()),
-                    out.tail(5).join(" | ")
-                ),
-            )
-            .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
-        })?;
-        if p.api.api_password.is_some() {
+        if !p.ssh && p.api.api_password.is_none() {
+            return Err(Failure::new("options", "ssh is false and api_password is not given: there is nothing to read")
+                .hint("give api_password (the appliance's usagemeter account) to read the version through the API, or set ssh: true"));
+        }
+        let mut appliance = if p.ssh { Some(read_over_ssh(ctx, &p)?) } else { None };
+        let api = p.api.api_password.is_some().then(|| usage_meter::api::read_version(&p.connection.host, &p.api, &p.retry, ctx));
+        if let Some(read) = &api {
             // Read-only and the version is optional: an API problem is a warning.
-            let read = usage_meter::api::Client::new(&p.connection.host, &p.api, ctx).and_then(|mut c| c.agent_info(ctx));
-            match read {
-                Ok(info) => {
-                    appliance.version = Some(info.version.to_string());
-                    appliance.version_info = Some(info.version);
-                }
-                Err(e) => ctx.warn(format!(
-                    "the Usage Meter version could not be read from the appliance API: {}",
-                    e.into_failure("read version").render(None)
-                )),
+            if let Some(e) = &read.error {
+                ctx.warn(format!("the Usage Meter version could not be read from the appliance API: {e}"));
+            }
+            if let (Some(a), Some(v)) = (appliance.as_mut(), &read.version_info) {
+                a.version = Some(v.to_string());
+                a.version_info = Some(v.clone());
             }
         }
-        if appliance.root_password_expired == Some(true) {
+        if appliance.as_ref().is_some_and(|a| a.root_password_expired == Some(true)) {
             ctx.warn("the root password of the appliance has expired: set a new one on the console before SSH stops accepting it");
         }
-        Ok(Outcome::new(false, Output { appliance }))
+        Ok(Outcome::new(false, Output { appliance, api }))
     }
+}
+
+/// The one SSH round trip: connect, run [`gather_cmd`], parse it.
+fn read_over_ssh(ctx: &mut Context, p: &Params) -> Result<Appliance, Failure> {
+    let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| match e.kind {
+        SshErrorKind::Refused => e
+            .hint(
+                "sshd is not running on the appliance, and this module reads over SSH: start it on the appliance console as root \
+                 with `service sshd start`, or through VMware Tools (the upgrade role does this when vCenter variables are set), \
+                 then run again; or read only the version through the API with ssh: false and api_password",
+            )
+            .into_failure("connect"),
+        _ => e.into_failure("connect"),
+    })?;
+    let timeout = Duration::from_secs(p.connection.connect_timeout.max(30));
+    let out = ssh.exec(&gather_cmd(p), timeout).map_err(|e| e.into_failure("read state"))?;
+    parse_gather(&out.stdout).ok_or_else(|| {
+        Failure::new(
+            "read state",
+            format!(
+                "the state command did not complete (rc={}): {}",
+                out.rc.map_or("none".into(), |r| r.to_string()),
+                out.tail(5).join(" | ")
+            ),
+        )
+        .hint("run with -vvv; check that the login shell of the user is a POSIX shell")
+    })
 }
 
 #[cfg(test)]
@@ -447,6 +483,21 @@ mod tests {
         assert_eq!(parse_chage_date("Foo 25, 2026"), None);
         assert_eq!(parse_chage_date("Nov 32, 2026"), None);
         assert_eq!(parse_chage_date("é 1, 2026"), None);
+    }
+
+    #[test]
+    fn ssh_false_without_api_password_is_refused() {
+        let mut p = params();
+        p.ssh = false;
+        let e = ApplianceInfo::run(&mut Context::default(), p).unwrap_err();
+        assert!(e.render(None).contains("api_password"), "{}", e.render(None));
+    }
+
+    #[test]
+    fn api_options_default_to_one_try_three_seconds_apart() {
+        let p = params();
+        assert!(p.ssh);
+        assert_eq!((p.retry.api_retries, p.retry.api_retry_delay), (0, 3));
     }
 
     #[test]

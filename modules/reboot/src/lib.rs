@@ -315,15 +315,55 @@ impl Module for Reboot {
                 .diff(diff)
                 .msg("check mode: the appliance would be rebooted; nothing was done"));
         }
-
-        // Issue the reboot, detached.
-        let reboot_command = p.reboot_command.clone().unwrap_or_else(|| DEFAULT_REBOOT_COMMAND.to_string());
-        let tok = usage_meter::appliance::run_token();
         let issued_at = Instant::now();
-        let deadline = issued_at + Duration::from_secs(p.reboot_timeout);
-        let mut seen = Seen::default();
-        let mut dir = "/run".to_string();
-        match ssh.exec(&issue_cmd(&reboot_command, &tok, &p.state_dir), io) {
+        let mut run = Run {
+            p: &p,
+            io,
+            reboot_command: p.reboot_command.clone().unwrap_or_else(|| DEFAULT_REBOOT_COMMAND.to_string()),
+            tok: usage_meter::appliance::run_token(),
+            before,
+            issued_at,
+            deadline: issued_at + Duration::from_secs(p.reboot_timeout),
+            dir: "/run".to_string(),
+            seen: Seen::default(),
+        };
+        run.issue(ctx, ssh)?;
+        let (ssh, after) = run.wait_for_new_boot(ctx)?;
+        ctx.log(1, format!("back after {:.2} s with boot id {after}", run.issued_at.elapsed().as_secs_f64()));
+        if p.post_reboot_delay > 0 {
+            std::thread::sleep(Duration::from_secs(p.post_reboot_delay));
+        }
+        let session = run.test_command(ctx, ssh, &after)?;
+        let elapsed = secs(run.issued_at.elapsed());
+        run.clean_up(session.as_ref());
+        let diff = Diff::new(format!("boot_id: {}\n", run.before), format!("boot_id: {after}\n"));
+        Ok(Outcome::new(true, Output { rebooted: true, elapsed, boot_id_before: run.before, boot_id_after: Some(after) }).diff(diff))
+    }
+}
+
+/// One reboot under way: what the steps after the check share.
+struct Run<'a> {
+    p: &'a Params,
+    /// Time allowed for a remote command.
+    io: Duration,
+    reboot_command: String,
+    /// Names this run's files on the appliance.
+    tok: String,
+    /// The boot id before the reboot.
+    before: String,
+    issued_at: Instant,
+    /// `issued_at` + `reboot_timeout`.
+    deadline: Instant,
+    /// Where the detached reboot records its outcome (`/run`, else `/tmp`).
+    dir: String,
+    seen: Seen,
+}
+
+impl Run<'_> {
+    /// Issue the reboot, detached, over the first connection (which then ends).
+    fn issue(&mut self, ctx: &mut Context, ssh: Ssh) -> Result<(), Failure> {
+        let p = self.p;
+        match ssh.exec(&issue_cmd(&self.reboot_command, &self.tok, &p.state_dir), self.io) {
             Ok(out) => {
                 let issued = parse_issued(&out.stdout);
                 if issued.upgrade_running {
@@ -333,7 +373,7 @@ impl Module for Reboot {
                     )
                     .hint("wait for the upgrade to finish (run vcloud.usage_meter.upgrade again: it attaches to the running upgrade and reports its outcome), then reboot")
                     .with("rebooted", false)
-                    .with("boot_id_before", before.clone()));
+                    .with("boot_id_before", self.before.clone()));
                 }
                 if !issued.issued {
                     return Err(Failure::new(
@@ -347,9 +387,9 @@ impl Module for Reboot {
                     .hint("run the reboot on the appliance console; check that sh and nohup exist there"));
                 }
                 if let Some(d) = issued.dir {
-                    dir = d;
+                    self.dir = d;
                 }
-                seen.sshd_enabled = issued.sshd_enabled;
+                self.seen.sshd_enabled = issued.sshd_enabled;
                 if issued.sshd_enabled == Some(false) {
                     ctx.warn(
                         "sshd is not enabled at boot: after the reboot it will not listen, and this task waits until reboot_timeout \
@@ -363,41 +403,28 @@ impl Module for Reboot {
             }
             Err(e) => return Err(e.into_failure("issue reboot")),
         }
-        drop(ssh);
+        Ok(())
+    }
 
-        // Wait for a new boot id.
+    /// Wait until SSH answers with a new boot id; returns that session and the id.
+    fn wait_for_new_boot(&mut self, ctx: &mut Context) -> Result<(Ssh, String), Failure> {
+        let p = self.p;
         let mut backoff = Backoff::default();
         let mut timeouts_in_a_row = 0u32;
-        let (ssh, after) = loop {
+        loop {
             let started = Instant::now();
             match attempt(&p.connection, probe_timeout(timeouts_in_a_row, Duration::from_secs(p.connection.connect_timeout))) {
-                Attempt::Up(s, id, warning) if id != before => {
+                Attempt::Up(s, id, warning) if id != self.before => {
                     usage_meter::ssh::warn_once(ctx, warning);
-                    break (s, id);
+                    return Ok((s, id));
                 }
                 Attempt::Up(s, _, _) => {
-                    seen.old_boot_answers += 1;
+                    self.seen.old_boot_answers += 1;
                     timeouts_in_a_row = 0;
-                    if seen.reboot_rc.is_none() {
-                        if let Ok(o) = s.exec(&outcome_cmd(&dir, &tok), io) {
-                            if let Some((rc, output)) = parse_outcome(&o.stdout) {
-                                seen.reboot_rc = Some(rc);
-                                ctx.log(1, format!("reboot command finished with rc={rc}: {output}"));
-                                if rc != 0 {
-                                    return Err(Failure::new(
-                                        "issue reboot",
-                                        format!("the reboot command `{reboot_command}` failed with rc={rc}: {output}"),
-                                    )
-                                    .hint("run the reboot on the appliance console, or set reboot_command to one that works there")
-                                    .with("rc", rc)
-                                    .with("rebooted", false));
-                                }
-                            }
-                        }
-                    }
+                    self.check_reboot_outcome(ctx, &s)?;
                 }
-                Attempt::NotYet(e) if e.kind.is_fatal() && seen.went_down => {
-                    let at = secs(issued_at.elapsed());
+                Attempt::NotYet(e) if e.kind.is_fatal() && self.seen.went_down => {
+                    let at = secs(self.issued_at.elapsed());
                     return Err(Failure::new(
                         "wait for reboot",
                         format!(
@@ -407,36 +434,58 @@ impl Module for Reboot {
                     )
                     .hint(e.hint.clone())
                     .with("rebooted", true)
-                    .with("boot_id_before", before.clone()));
+                    .with("boot_id_before", self.before.clone()));
                 }
                 Attempt::NotYet(e) if e.kind.is_fatal() => return Err(e.into_failure("wait for reboot")),
                 Attempt::NotYet(e) => {
                     ctx.log(2, format!("not yet: {e}"));
-                    seen.went_down = true;
+                    self.seen.went_down = true;
                     timeouts_in_a_row = if e.kind == SshErrorKind::Timeout { timeouts_in_a_row + 1 } else { 0 };
-                    seen.last_error = Some((e, secs(issued_at.elapsed())));
+                    self.seen.last_error = Some((e, secs(self.issued_at.elapsed())));
                 }
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Err(timeout_failure(p.reboot_timeout, &seen)
-                    .with("boot_id_before", before.clone())
-                    .with("elapsed", secs(issued_at.elapsed())));
+            if now >= self.deadline {
+                return Err(timeout_failure(p.reboot_timeout, &self.seen)
+                    .with("boot_id_before", self.before.clone())
+                    .with("elapsed", secs(self.issued_at.elapsed())));
             }
             // Sleep only what is left of the backoff step: an attempt that timed out has waited already.
             let step = backoff.next().unwrap_or(Duration::from_millis(250));
-            let wake = (started + step).min(deadline);
+            let wake = (started + step).min(self.deadline);
             if wake > now {
                 std::thread::sleep(wake - now);
             }
-        };
-        ctx.log(1, format!("back after {:.2} s with boot id {after}", issued_at.elapsed().as_secs_f64()));
-
-        if p.post_reboot_delay > 0 {
-            std::thread::sleep(Duration::from_secs(p.post_reboot_delay));
         }
+    }
 
-        // The test command, retried until the deadline (reconnecting when needed).
+    /// The old boot still answers: read the reboot command's outcome once it
+    /// has finished, and fail when it failed.
+    fn check_reboot_outcome(&mut self, ctx: &mut Context, s: &Ssh) -> Result<(), Failure> {
+        if self.seen.reboot_rc.is_some() {
+            return Ok(());
+        }
+        let Some((rc, output)) = s.exec(&outcome_cmd(&self.dir, &self.tok), self.io).ok().and_then(|o| parse_outcome(&o.stdout)) else {
+            return Ok(());
+        };
+        self.seen.reboot_rc = Some(rc);
+        ctx.log(1, format!("reboot command finished with rc={rc}: {output}"));
+        if rc != 0 {
+            return Err(Failure::new(
+                "issue reboot",
+                format!("the reboot command `{}` failed with rc={rc}: {output}", self.reboot_command),
+            )
+            .hint("run the reboot on the appliance console, or set reboot_command to one that works there")
+            .with("rc", rc)
+            .with("rebooted", false));
+        }
+        Ok(())
+    }
+
+    /// The test command, retried until the deadline (reconnecting when
+    /// needed); returns the session it passed on.
+    fn test_command(&self, ctx: &mut Context, ssh: Ssh, after: &str) -> Result<Option<Ssh>, Failure> {
+        let p = self.p;
         let mut session = Some(ssh);
         let mut last_problem = String::new();
         let mut test_backoff = Backoff { next: Duration::from_millis(500), cap: Duration::from_secs(2) };
@@ -452,9 +501,9 @@ impl Module for Reboot {
                 }
             }
             if let Some(s) = &session {
-                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(10));
+                let left = self.deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(10));
                 match s.exec(&p.test_command, left) {
-                    Ok(o) if o.ok() => break,
+                    Ok(o) if o.ok() => return Ok(session),
                     Ok(o) => {
                         last_problem = format!(
                             "`{}` exited with {}: {}",
@@ -470,29 +519,29 @@ impl Module for Reboot {
                     }
                 }
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= self.deadline {
                 return Err(Failure::new(
                     "test command",
                     format!("the appliance is back (boot id {after}) but the test command did not succeed within reboot_timeout: {last_problem}"),
                 )
                 .hint("check the appliance on its console; fix test_command if it cannot succeed there")
                 .with("rebooted", true)
-                .with("boot_id_before", before.clone())
-                .with("boot_id_after", after.clone()));
+                .with("boot_id_before", self.before.clone())
+                .with("boot_id_after", after.to_string()));
             }
             std::thread::sleep(test_backoff.next().unwrap_or(Duration::from_secs(1)));
         }
-        let elapsed = secs(issued_at.elapsed());
+    }
 
-        // /run is emptied by the reboot; /tmp may not be.
-        if dir != "/run" {
-            if let Some(s) = &session {
-                let base = format!("{dir}/.um-reboot-{tok}");
-                let _ = s.exec(&Script::new(&[CLEAN_SH]).env("UM_BASE", base.as_str()).command(), io);
-            }
+    /// Remove the outcome files: /run is emptied by the reboot; /tmp may not be.
+    fn clean_up(&self, session: Option<&Ssh>) {
+        if self.dir == "/run" {
+            return;
         }
-        let diff = Diff::new(format!("boot_id: {before}\n"), format!("boot_id: {after}\n"));
-        Ok(Outcome::new(true, Output { rebooted: true, elapsed, boot_id_before: before, boot_id_after: Some(after) }).diff(diff))
+        if let Some(s) = session {
+            let base = format!("{}/.um-reboot-{}", self.dir, self.tok);
+            let _ = s.exec(&Script::new(&[CLEAN_SH]).env("UM_BASE", base.as_str()).command(), self.io);
+        }
     }
 }
 

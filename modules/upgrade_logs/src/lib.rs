@@ -417,15 +417,7 @@ impl Module for UpgradeLogs {
     }
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
-        let dest = expand_tilde(Path::new(&p.dest));
-        if !dest.is_absolute() {
-            return Err(Failure::new("check dest", format!("dest '{}' must be an absolute path", p.dest))
-                .hint("e.g. dest: \"{{ playbook_dir }}/usage-meter-logs/{{ inventory_hostname }}\""));
-        }
-        if dest.exists() && !dest.is_dir() {
-            return Err(Failure::new("check dest", format!("dest {} exists on the controller and is not a directory", dest.display()))
-                .hint("set dest to a directory (it is created when missing)"));
-        }
+        let dest = check_dest(&p)?;
         let patterns = p.patterns.clone().unwrap_or_else(|| default_patterns(&p.install_dir, &p.old_install_dir, &p.state_dir));
         let words = patterns
             .iter()
@@ -435,112 +427,155 @@ impl Module for UpgradeLogs {
 
         let ssh = Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?;
         let stall = Duration::from_secs(p.connection.connect_timeout.max(30));
+        let listed = list(ctx, &ssh, &words, p.max_bytes)?;
+        let plan = plan(ctx, &dest, listed);
+        let status = read_status(ctx, &ssh, &p, &dest);
 
-        // 1. What is there (one round trip).
-        let mut listed = Vec::new();
-        if !words.is_empty() {
-            let out = ssh.exec(&list_cmd(&words, p.max_bytes), Duration::from_secs(1800)).map_err(|e| e.into_failure("list logs"))?;
-            listed = parse_list(&out.stdout).ok_or_else(|| {
-                Failure::new("list logs", format!("unexpected output of the listing (rc={:?}): {}", out.rc, out.tail(5).join(" | ")))
-            })?;
-            if out.stdout.contains("SKIP ") {
-                ctx.warn("a file whose name contains a line break was skipped");
-            }
-        }
-
-        // 2. What the controller lacks.
-        let mut plan = Vec::new();
-        for l in listed {
-            let Some(local) = local_path(&dest, &l.path) else {
-                ctx.warn(format!("{} cannot be saved under dest and was skipped", l.path));
-                continue;
-            };
-            let have = already_saved(&local, l.len(), &l.sha256);
-            plan.push((l, local, !have));
-        }
-
-        // 3. The status output.
-        let mut status_rc = None;
-        let mut status_text = None;
-        if p.status {
-            let cmd =
-                Script::new(&[STATUS_SH]).env("UM_DIR", p.install_dir.as_str()).env("UM_COMMAND", p.status_command.as_str()).command();
-            match ssh.exec(&cmd, Duration::from_secs(120)) {
-                Ok(o) => {
-                    status_rc = o.rc;
-                    status_text = Some(format!("{}{}", o.stdout, o.stderr));
-                }
-                Err(e) => ctx.warn(format!("the status command could not run: {e}")),
-            }
-        }
-        let status_path = dest.join(STATUS_FILE);
-        let status_changed = status_text.as_ref().is_some_and(|t| std::fs::read(&status_path).map_or(true, |old| old != t.as_bytes()));
-
-        let to_fetch = plan.iter().filter(|(_, _, f)| *f).count() as u64;
-        // status.sh's output varies from run to run (times, uptimes): saving a
-        // newer one refreshes a snapshot and is no change; a first one is.
-        let status_new = status_text.is_some() && !status_path.exists();
-        let changed = to_fetch > 0 || status_new;
-        let saved = |l: &Listed, local: &Path, sha: String, fetched: bool| SavedFile {
-            remote: l.path.clone(),
-            local: local.display().to_string(),
-            size: l.size,
-            sha256: sha,
-            truncated: l.truncated(),
-            fetched,
-        };
-
+        let to_fetch = plan.iter().filter(|x| x.fetch).count() as u64;
+        let changed = to_fetch > 0 || status.new;
         if ctx.check_mode {
-            let files = plan.iter().map(|(l, local, f)| saved(l, local, l.sha256.clone(), *f)).collect();
+            let files = plan.iter().map(|x| saved(&x.listed, &x.local, x.listed.sha256.clone(), x.fetch)).collect();
             let out = Output {
                 dest: dest.display().to_string(),
                 files,
                 fetched: to_fetch,
-                status_file: status_text.as_ref().map(|_| status_path.display().to_string()),
-                status_rc,
+                status_file: status.text.as_ref().map(|_| status.path.display().to_string()),
+                status_rc: status.rc,
             };
             return Ok(Outcome::new(changed, out).msg(format!("would copy {to_fetch} file(s) to {}", dest.display())));
         }
 
-        // 4. Fetch.
-        if changed || status_changed {
+        if changed || status.changed {
             make_dir(&dest).map_err(|e| dest_failure(&dest, "create the folder", &e))?;
         }
-        let mut files = Vec::new();
-        let mut fetched = 0u64;
-        for (l, local, need) in &plan {
-            if !*need {
-                files.push(saved(l, local, l.sha256.clone(), false));
-                continue;
-            }
-            ctx.log(2, format!("fetching {} ({} bytes from {}) to {}", l.path, l.len(), l.offset, local.display()));
-            let (bytes, sha) = fetch_one(&ssh, l, local, stall)?;
-            if bytes != l.len() || sha != l.sha256 {
-                ctx.warn(format!(
-                    "{} changed while it was copied (listed {} bytes, sha256 {}; saved {bytes} bytes, sha256 {sha})",
-                    l.path,
-                    l.len(),
-                    l.sha256
-                ));
-            }
-            fetched += 1;
-            files.push(saved(l, local, sha, true));
-        }
+        let (files, fetched) = fetch_all(ctx, &ssh, &plan, stall)?;
         let mut status_file = None;
-        if let Some(t) = &status_text {
-            if status_changed {
-                write_atomic(&status_path, t.as_bytes()).map_err(|e| dest_failure(&dest, "write status.txt", &e))?;
+        if let Some(t) = &status.text {
+            if status.changed {
+                write_atomic(&status.path, t.as_bytes()).map_err(|e| dest_failure(&dest, "write status.txt", &e))?;
             }
-            status_file = Some(status_path.display().to_string());
+            status_file = Some(status.path.display().to_string());
         }
         let truncated = files.iter().filter(|f| f.truncated).count();
         let mut msg = format!("copied {fetched} of {} file(s) to {}", files.len(), dest.display());
         if truncated > 0 {
             msg.push_str(&format!("; {truncated} kept only their last {} bytes", p.max_bytes));
         }
-        let out = Output { dest: dest.display().to_string(), files, fetched, status_file, status_rc };
-        Ok(Outcome::new(fetched > 0 || status_new, out).msg(msg))
+        let out = Output { dest: dest.display().to_string(), files, fetched, status_file, status_rc: status.rc };
+        Ok(Outcome::new(fetched > 0 || status.new, out).msg(msg))
     }
+}
+
+/// `dest` on the controller: absolute, and a directory if it exists.
+fn check_dest(p: &Params) -> Result<PathBuf, Failure> {
+    let dest = expand_tilde(Path::new(&p.dest));
+    if !dest.is_absolute() {
+        return Err(Failure::new("check dest", format!("dest '{}' must be an absolute path", p.dest))
+            .hint("e.g. dest: \"{{ playbook_dir }}/usage-meter-logs/{{ inventory_hostname }}\""));
+    }
+    if dest.exists() && !dest.is_dir() {
+        return Err(Failure::new("check dest", format!("dest {} exists on the controller and is not a directory", dest.display()))
+            .hint("set dest to a directory (it is created when missing)"));
+    }
+    Ok(dest)
+}
+
+/// What is there on the appliance (one round trip).
+fn list(ctx: &mut Context, ssh: &Ssh, words: &[String], max_bytes: u64) -> Result<Vec<Listed>, Failure> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = ssh.exec(&list_cmd(words, max_bytes), Duration::from_secs(1800)).map_err(|e| e.into_failure("list logs"))?;
+    let listed = parse_list(&out.stdout).ok_or_else(|| {
+        Failure::new("list logs", format!("unexpected output of the listing (rc={:?}): {}", out.rc, out.tail(5).join(" | ")))
+    })?;
+    if out.stdout.contains("SKIP ") {
+        ctx.warn("a file whose name contains a line break was skipped");
+    }
+    Ok(listed)
+}
+
+/// A listed file, where it goes on the controller, and whether the controller lacks it.
+struct Planned {
+    listed: Listed,
+    local: PathBuf,
+    fetch: bool,
+}
+
+/// What the controller lacks.
+fn plan(ctx: &mut Context, dest: &Path, listed: Vec<Listed>) -> Vec<Planned> {
+    let mut plan = Vec::new();
+    for l in listed {
+        let Some(local) = local_path(dest, &l.path) else {
+            ctx.warn(format!("{} cannot be saved under dest and was skipped", l.path));
+            continue;
+        };
+        let have = already_saved(&local, l.len(), &l.sha256);
+        plan.push(Planned { listed: l, local, fetch: !have });
+    }
+    plan
+}
+
+/// The status output, and how it compares with the one saved before.
+struct Status {
+    rc: Option<i32>,
+    text: Option<String>,
+    /// `<dest>/status.txt`.
+    path: PathBuf,
+    /// It differs from the saved one (or none is saved).
+    changed: bool,
+    /// None was saved before. status.sh's output varies from run to run
+    /// (times, uptimes): saving a newer one refreshes a snapshot and is no
+    /// change; a first one is.
+    new: bool,
+}
+
+fn read_status(ctx: &mut Context, ssh: &Ssh, p: &Params, dest: &Path) -> Status {
+    let mut rc = None;
+    let mut text = None;
+    if p.status {
+        let cmd = Script::new(&[STATUS_SH]).env("UM_DIR", p.install_dir.as_str()).env("UM_COMMAND", p.status_command.as_str()).command();
+        match ssh.exec(&cmd, Duration::from_secs(120)) {
+            Ok(o) => {
+                rc = o.rc;
+                text = Some(format!("{}{}", o.stdout, o.stderr));
+            }
+            Err(e) => ctx.warn(format!("the status command could not run: {e}")),
+        }
+    }
+    let path = dest.join(STATUS_FILE);
+    let changed = text.as_ref().is_some_and(|t| std::fs::read(&path).map_or(true, |old| old != t.as_bytes()));
+    let new = text.is_some() && !path.exists();
+    Status { rc, text, path, changed, new }
+}
+
+fn saved(l: &Listed, local: &Path, sha: String, fetched: bool) -> SavedFile {
+    SavedFile { remote: l.path.clone(), local: local.display().to_string(), size: l.size, sha256: sha, truncated: l.truncated(), fetched }
+}
+
+/// Fetch what the controller lacks; returns every planned file and how many were fetched.
+fn fetch_all(ctx: &mut Context, ssh: &Ssh, plan: &[Planned], stall: Duration) -> Result<(Vec<SavedFile>, u64), Failure> {
+    let mut files = Vec::new();
+    let mut fetched = 0u64;
+    for Planned { listed: l, local, fetch } in plan {
+        if !*fetch {
+            files.push(saved(l, local, l.sha256.clone(), false));
+            continue;
+        }
+        ctx.log(2, format!("fetching {} ({} bytes from {}) to {}", l.path, l.len(), l.offset, local.display()));
+        let (bytes, sha) = fetch_one(ssh, l, local, stall)?;
+        if bytes != l.len() || sha != l.sha256 {
+            ctx.warn(format!(
+                "{} changed while it was copied (listed {} bytes, sha256 {}; saved {bytes} bytes, sha256 {sha})",
+                l.path,
+                l.len(),
+                l.sha256
+            ));
+        }
+        fetched += 1;
+        files.push(saved(l, local, sha, true));
+    }
+    Ok((files, fetched))
 }
 
 #[cfg(test)]

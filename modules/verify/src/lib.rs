@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use status::{parse_status, Patterns, StatusReport};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use usage_meter::api::{ApiArgs, ApiRead, RetryArgs};
 use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, ExecOutput, Ssh, SshError, SshErrorKind};
-use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
+use usage_meter::{appliance, Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 fn default_chdir() -> String {
-    "/opt/vmware/cloudusagemetering".into()
+    appliance::INSTALL_DIR.into()
 }
 fn default_command() -> String {
     "./scripts/status.sh".into()
@@ -34,7 +35,7 @@ fn default_offline() -> String {
     status::DEFAULT_OFFLINE.into()
 }
 fn default_old_install() -> String {
-    "/opt/vmware/cloudusagemetering-old".into()
+    appliance::OLD_INSTALL_DIR.into()
 }
 fn default_tail() -> u64 {
     20
@@ -48,6 +49,12 @@ fn default_settle_polls() -> u32 {
 pub struct Params {
     #[serde(flatten)]
     pub connection: ConnectionArgs,
+    /// The appliance API, used only to read the Usage Meter version once the
+    /// services are Running, when O(api_password) is given.
+    #[serde(flatten)]
+    pub api: ApiArgs,
+    #[serde(flatten)]
+    pub retry: RetryArgs,
     /// Directory on the appliance to run O(command) in: the Usage Meter installation.
     #[serde(default = "default_chdir")]
     #[schemars(length(min = 1), extend("x-ansible-type" = "path"))]
@@ -159,6 +166,12 @@ pub struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-sample" = ["INFO upgrade step 9/9 done", "ERROR vcdcol did not start"], "x-returned" = "failure"))]
     pub upgrade_log_tail: Option<Vec<String>>,
+    /// The version the appliance API reported once every service was Running
+    /// (login, C(GET /agent_info), logout; O(api_retries) waits out an API
+    /// that does not listen yet); null when O(api_password) is not given. An
+    /// API problem is a warning and C(api.error), not a failure.
+    #[schemars(extend("x-returned" = "success (null without api_password)"))]
+    pub api: Option<ApiRead>,
 }
 
 /// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
@@ -323,6 +336,7 @@ impl Module for Verify {
                 "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash loop, Running for a moment after each restart, does not pass, and is named as flapping in the failure.",
                 "The output is parsed defensively, because its format is not published [guess]: ANSI colours are removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is running)) or after it.",
                 "Fails, after the wait, when any service is Offline or no service is Running, with the names, the path of the newest upgrade log and its last lines.",
+                "With O(api_password), once every service is Running, also reads the Usage Meter version through the appliance API (RV(api)): the version the upgrade left. An API problem is a warning and RV(api.error), not a failure.",
                 "Read-only: it runs in check mode too and never reports a change.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
@@ -354,99 +368,19 @@ impl Module for Verify {
         let patterns = Patterns::new(&p.running_pattern, &p.offline_pattern)
             .map_err(|e| Failure::new("validate", e).hint("fix the regular expression (Rust regex syntax)"))?;
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(p.timeout);
         let mut ssh = Some(Ssh::connect(&p.connection, ctx).map_err(|e| e.into_failure("connect"))?);
-
-        let mut attempts: u32 = 0;
-        let mut last: Option<(StatusReport, ExecOutput)> = None;
-        let mut last_ssh_error: Option<SshError>;
-        let settle = if p.timeout == 0 {
-            Settle::new(1, Duration::ZERO)
-        } else {
-            Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
-        };
-        let mut settle = settle;
-        loop {
-            match run_status(&mut ssh, &p, ctx) {
-                Ok(out) => {
-                    attempts += 1;
-                    last_ssh_error = None;
-                    if out.stderr.contains(NO_DIR) {
-                        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
-                            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
-                    }
-                    if matches!(out.rc, Some(126 | 127)) {
-                        return Err(Failure::new(
-                            "run status",
-                            format!(
-                                "`{}` could not be run in {} (rc={}): {}",
-                                p.command,
-                                p.chdir,
-                                out.rc.unwrap_or_default(),
-                                out.tail(3).join(" | ")
-                            ),
-                        )
-                        .hint("check the command option; the documented check is ./scripts/status.sh in /opt/vmware/cloudusagemetering")
-                        .with("status_rc", out.rc.unwrap_or_default()));
-                    }
-                    let report = parse_status(&out.stdout, &patterns);
-                    ctx.log(2, format!("attempt {attempts}: {} services, offline: {:?}", report.services.len(), report.offline()));
-                    let ok = healthy(&report, out.rc, p.check_rc);
-                    let settled = settle.observe(&report, ok, Instant::now());
-                    last = Some((report, out));
-                    if settled {
-                        break;
-                    }
-                    if ok {
-                        ctx.log(2, format!("all Running in {} consecutive checks; settling", settle.streak));
-                    }
-                }
-                Err(e) if e.is_transient() => {
-                    ctx.log(1, format!("status check: {e}; retrying"));
-                    ssh = None;
-                    last_ssh_error = Some(e);
-                    settle.broken();
-                }
-                Err(e) => return Err(e.into_failure("run status")),
-            }
-            let now = Instant::now();
-            // past the timeout, only a settle window already under way goes on
-            if now >= deadline && settle.streak == 0 {
-                break;
-            }
-            let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
-            let pause = Duration::from_secs(p.interval).min(left);
-            match ssh.as_ref() {
-                Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
-                None => std::thread::sleep(pause),
-            }
-        }
+        let wait = wait_for_services(ctx, &p, &patterns, &mut ssh, start)?;
         let waited = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
 
-        let Some((report, out)) = last else {
-            let e =
-                last_ssh_error.unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
+        let Some((report, out)) = wait.last else {
+            let e = wait
+                .last_ssh_error
+                .unwrap_or_else(|| SshError::new(SshErrorKind::Other, &p.connection.label(), "the status command never ran"));
             return Err(e.into_failure("run status"));
         };
-        let ok = settle.is_settled();
-
-        // The log and the old install: one more round trip (with the log tail when failing).
-        let info_out = match ssh.as_ref() {
-            Some(s) => {
-                s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
-            }
-            None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
-        };
-        let info = match info_out {
-            Ok(o) => parse_info(&o.stdout),
-            Err(e) if !ok => {
-                ctx.warn(format!("could not read the upgrade log: {e}"));
-                Info::default()
-            }
-            Err(e) => return Err(e.into_failure("read upgrade log")),
-        };
-
-        let output = Output {
+        let ok = wait.settle.is_settled();
+        let info = read_info(ctx, &p, ssh.as_ref(), ok)?;
+        let mut output = Output {
             all_running: ok,
             offline: report.offline(),
             services: report.services.clone(),
@@ -454,62 +388,172 @@ impl Module for Verify {
             old_install_present: info.old_install_present,
             status_rc: out.rc,
             stdout_lines: report.lines.clone(),
-            flapping: settle.flapping(),
-            attempts,
+            flapping: wait.settle.flapping(),
+            attempts: wait.attempts,
             waited,
             upgrade_log_tail: None,
+            api: None,
         };
         if ok {
+            output.api = p.api.api_password.is_some().then(|| usage_meter::api::read_version(&p.connection.host, &p.api, &p.retry, ctx));
+            if let Some(e) = output.api.as_ref().and_then(|a| a.error.as_ref()) {
+                ctx.warn(format!("the services are Running, but the Usage Meter version could not be read from the appliance API: {e}"));
+            }
             return Ok(Outcome::new(false, output));
         }
-
-        let mut what = problem(&report, out.rc, p.check_rc, &p.command);
-        if healthy(&report, out.rc, p.check_rc) {
-            what = format!(
-                "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
-                settle.polls,
-                settle.window.as_secs()
-            );
-        }
-        let flapping = settle.flapping();
-        if !flapping.is_empty() {
-            what = format!("{what}; flapping (seen Running, then not Running: a crash loop or restarts): {}", flapping.join(", "));
-        }
-        let log_part = match &info.upgrade_log {
-            Some(l) => {
-                let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
-                format!("; upgrade log {l}, last lines: {}", last_lines.join(" | "))
-            }
-            None => "; no upgrade log (var/logs/inplaceupgradeum-*) was found".to_string(),
-        };
-        let msg = format!("after {waited} s and {attempts} checks, {what}{log_part}");
-        let hint = if report.services.is_empty() {
-            "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it"
-        } else {
-            "check those services on the appliance (cd /opt/vmware/cloudusagemetering && ./scripts/status.sh) and read the upgrade log; \
-             raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
-             is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again"
-        };
-        let mut f = Failure::new("verify services", msg)
-            .hint(hint)
-            .with("offline", output.offline.clone())
-            .with("all_running", false)
-            .with("flapping", flapping)
-            .with("attempts", attempts)
-            .with("waited", waited)
-            .with("stdout_lines", output.stdout_lines.clone())
-            .with("upgrade_log", info.upgrade_log.clone())
-            .with("upgrade_log_tail", info.tail.clone())
-            .with("old_install_present", info.old_install_present);
-        f = f.with("services", serde_json::Value::Object(output.services.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
-        if let Some(rc) = out.rc {
-            f = f.with("status_rc", rc);
-        }
-        if !out.stderr.trim().is_empty() {
-            f = f.with("stderr", out.stderr.trim().to_string());
-        }
-        Err(f)
+        Err(services_failure(&p, &wait.settle, &report, &out, &info, &output))
     }
+}
+
+/// What the wait for the services saw.
+struct Waited {
+    /// How many times the status command ran.
+    attempts: u32,
+    /// The last report and the output it was parsed from.
+    last: Option<(StatusReport, ExecOutput)>,
+    /// The connection error of the last try, when it could not run.
+    last_ssh_error: Option<SshError>,
+    settle: Settle,
+}
+
+/// Run the status command every `interval` until the services have settled
+/// Running or `timeout` has passed (a settle window under way goes on).
+fn wait_for_services(ctx: &mut Context, p: &Params, patterns: &Patterns, ssh: &mut Option<Ssh>, start: Instant) -> Result<Waited, Failure> {
+    let deadline = start + Duration::from_secs(p.timeout);
+    let settle = if p.timeout == 0 {
+        Settle::new(1, Duration::ZERO)
+    } else {
+        Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
+    };
+    let mut w = Waited { attempts: 0, last: None, last_ssh_error: None, settle };
+    loop {
+        match run_status(ssh, p, ctx) {
+            Ok(out) => {
+                w.attempts += 1;
+                w.last_ssh_error = None;
+                check_ran(p, &out)?;
+                let report = parse_status(&out.stdout, patterns);
+                ctx.log(2, format!("attempt {}: {} services, offline: {:?}", w.attempts, report.services.len(), report.offline()));
+                let ok = healthy(&report, out.rc, p.check_rc);
+                let settled = w.settle.observe(&report, ok, Instant::now());
+                w.last = Some((report, out));
+                if settled {
+                    return Ok(w);
+                }
+                if ok {
+                    ctx.log(2, format!("all Running in {} consecutive checks; settling", w.settle.streak));
+                }
+            }
+            Err(e) if e.is_transient() => {
+                ctx.log(1, format!("status check: {e}; retrying"));
+                *ssh = None;
+                w.last_ssh_error = Some(e);
+                w.settle.broken();
+            }
+            Err(e) => return Err(e.into_failure("run status")),
+        }
+        let now = Instant::now();
+        // past the timeout, only a settle window already under way goes on
+        if now >= deadline && w.settle.streak == 0 {
+            return Ok(w);
+        }
+        let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
+        let pause = Duration::from_secs(p.interval).min(left);
+        match ssh.as_ref() {
+            Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
+            None => std::thread::sleep(pause),
+        }
+    }
+}
+
+/// A status command that could not run at all (no directory, not found or
+/// not executable) fails at once: waiting will not help.
+fn check_ran(p: &Params, out: &ExecOutput) -> Result<(), Failure> {
+    if out.stderr.contains(NO_DIR) {
+        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
+            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
+    }
+    if matches!(out.rc, Some(126 | 127)) {
+        return Err(Failure::new(
+            "run status",
+            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
+        )
+        .hint(format!("check the command option; the documented check is ./scripts/status.sh in {}", appliance::INSTALL_DIR))
+        .with("status_rc", out.rc.unwrap_or_default()));
+    }
+    Ok(())
+}
+
+/// The log and the old install: one more round trip (with the log tail when
+/// failing, where a read error is only a warning).
+fn read_info(ctx: &mut Context, p: &Params, ssh: Option<&Ssh>, ok: bool) -> Result<Info, Failure> {
+    let info_out = match ssh {
+        Some(s) => {
+            s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
+        }
+        None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
+    };
+    match info_out {
+        Ok(o) => Ok(parse_info(&o.stdout)),
+        Err(e) if !ok => {
+            ctx.warn(format!("could not read the upgrade log: {e}"));
+            Ok(Info::default())
+        }
+        Err(e) => Err(e.into_failure("read upgrade log")),
+    }
+}
+
+/// The failure when the services did not settle Running: what, the log, and what to do.
+fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &ExecOutput, info: &Info, output: &Output) -> Failure {
+    let mut what = problem(report, out.rc, p.check_rc, &p.command);
+    if healthy(report, out.rc, p.check_rc) {
+        what = format!(
+            "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
+            settle.polls,
+            settle.window.as_secs()
+        );
+    }
+    let flapping = settle.flapping();
+    if !flapping.is_empty() {
+        what = format!("{what}; flapping (seen Running, then not Running: a crash loop or restarts): {}", flapping.join(", "));
+    }
+    let log_part = match &info.upgrade_log {
+        Some(l) => {
+            let last_lines: Vec<&str> = info.tail.iter().rev().take(3).rev().map(String::as_str).collect();
+            format!("; upgrade log {l}, last lines: {}", last_lines.join(" | "))
+        }
+        None => "; no upgrade log (var/logs/inplaceupgradeum-*) was found".to_string(),
+    };
+    let msg = format!("after {} s and {} checks, {what}{log_part}", output.waited, output.attempts);
+    let hint = if report.services.is_empty() {
+        "look at stdout_lines: if the services are listed in a format this module does not read, set running_pattern and offline_pattern to match it".to_string()
+    } else {
+        format!(
+            "check those services on the appliance (cd {} && {}) and read the upgrade log; \
+             raise timeout if the appliance is only slow to start them. If they stay Offline after the 4.3 upgrade, the documented recovery \
+             is to revert the appliance to the snapshot taken before the upgrade and run the upgrade again",
+            p.chdir, p.command
+        )
+    };
+    let mut f = Failure::new("verify services", msg)
+        .hint(hint)
+        .with("offline", output.offline.clone())
+        .with("all_running", false)
+        .with("flapping", flapping)
+        .with("attempts", output.attempts)
+        .with("waited", output.waited)
+        .with("stdout_lines", output.stdout_lines.clone())
+        .with("upgrade_log", info.upgrade_log.clone())
+        .with("upgrade_log_tail", info.tail.clone())
+        .with("old_install_present", info.old_install_present);
+    f = f.with("services", serde_json::Value::Object(output.services.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()));
+    if let Some(rc) = out.rc {
+        f = f.with("status_rc", rc);
+    }
+    if !out.stderr.trim().is_empty() {
+        f = f.with("stderr", out.stderr.trim().to_string());
+    }
+    f
 }
 
 #[cfg(test)]
@@ -530,8 +574,11 @@ mod tests {
             attempts: 1,
             waited: 0.0,
             upgrade_log_tail: None,
+            api: None,
         };
         assert!(serde_json::to_value(&out).unwrap().get("upgrade_log_tail").is_none());
+        // the version through the API is null, not absent, without api_password
+        assert_eq!(serde_json::to_value(&out).unwrap()["api"], serde_json::Value::Null);
         out.upgrade_log_tail = Some(vec!["x".into()]);
         assert_eq!(serde_json::to_value(&out).unwrap()["upgrade_log_tail"], serde_json::json!(["x"]));
         let schema = serde_json::to_value(schemars::schema_for!(Output)).unwrap();
@@ -543,8 +590,9 @@ mod tests {
         let c = status_cmd("/opt/my dir", "./scripts/status.sh");
         assert!(c.starts_with("cd '/opt/my dir' 2>/dev/null ||"));
         assert!(c.ends_with("; ./scripts/status.sh"));
-        let i = info_cmd("/opt/vmware/cloudusagemetering", "/opt/vmware/cloudusagemetering-old", Some(20));
-        assert!(i.contains("ls -1td -- /opt/vmware/cloudusagemetering/var/logs/inplaceupgradeum-* /opt/vmware/cloudusagemetering-old/var/logs/inplaceupgradeum-*"));
+        let (inst, old) = (appliance::INSTALL_DIR, appliance::OLD_INSTALL_DIR);
+        let i = info_cmd(inst, old, Some(20));
+        assert!(i.contains(&format!("ls -1td -- {inst}/var/logs/inplaceupgradeum-* {old}/var/logs/inplaceupgradeum-*")));
         assert!(i.contains("tail -n 20"));
         assert!(!info_cmd("/a", "/b", None).contains("tail"));
     }
