@@ -48,8 +48,9 @@ description:
     is released as soon as the copy ends or its SSH connection closes. The second copy waits (see
     O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up,
     it names the other copy (controller, source, age)."
-  - "The controller hashes the local file while it sends; the appliance hashes the written file (with
-    C(openssl dgst), else C(sha256sum))."
+  - "The appliance hashes the written file (with C(openssl dgst), else C(sha256sum)). That sum is
+    compared with O(checksum) when given; else with the local file's, which the controller hashes while
+    it sends."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
     options."
@@ -65,8 +66,11 @@ notes:
 options:
   checksum:
     description:
-      - "Expected checksum of O(src), C(sha256:<64 hex digits>) as published with the bundle. The local file
-        is checked before a byte is sent, and the copy on the appliance is checked against it too."
+      - "Expected checksum of O(src), C(sha256:<64 hex digits>) as published with the bundle. The copy on the
+        appliance is checked against it; the local file is checked against it before a byte is sent when its
+        checksum is known on the controller already (cached), in check mode, and when O(dest) has the
+        bundle's size; else only when the copy does not verify, to tell a wrong local file (the task fails
+        naming it; its copy is not put in place) from a transfer that went wrong (copied again once)."
     type: str
   dest:
     default: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"

@@ -109,12 +109,80 @@ def test_check_mode_transfers_nothing(appliance, bundle):
     assert not remote_exists(appliance, PART)
 
 
-def test_checksum_mismatch_refused_before_sending(appliance, bundle):
+def test_checksum_mismatch_refused_before_sending(appliance, bundle, tmp_path):
+    # the local file's checksum is known on the controller (its cache, here
+    # filled by a check-mode run): a wrong one is refused before a byte is sent
     wrong = "sha256:" + "0" * 64
-    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=wrong))
+    env = {"TMPDIR": str(tmp_path)}
+    warm = run_module(MODULE, conn(appliance, src=str(bundle)), check=True, env=env)
+    assert warm["_status"] == "ok", warm["_output"]
+    before = rx_bytes(appliance)
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=wrong), env=env)
+    received = rx_bytes(appliance) - before
     assert r["_status"] == "failed"
     assert "nothing was sent" in r["msg"] and sha256(bundle) in r["msg"]
+    assert received < 2 * 1024 * 1024, f"{received} bytes reached the appliance"
     assert not remote_exists(appliance, DEST)
+    assert not remote_exists(appliance, PART)
+    # check mode, too, refuses it (it hashes the local file)
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=wrong), check=True, env={"TMPDIR": str(cold)})
+    assert r["_status"] == "failed" and "nothing was sent" in r["msg"], r["_output"]
+
+
+def test_wrong_local_file_is_named_when_the_copy_does_not_verify(appliance, bundle, tmp_path):
+    """With a published checksum and the local file's not known yet, the local
+    file is not hashed before the copy: the appliance's sum of what it received
+    is compared with the checksum. When they differ, the local file is hashed to
+    say which side is wrong: here the local file (a corrupt download), and its
+    copy is neither put in place nor left behind."""
+    want = sha256(bundle)
+    corrupt = tmp_path / "ums-system-upgrade.shar"
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    corrupt.write_bytes(bytes(data))
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    r = run_module(MODULE, conn(appliance, src=str(corrupt), checksum=f"sha256:{want}"), env={"TMPDIR": str(cold)})
+    assert r["_status"] == "failed", r["_output"]
+    assert "step 'verify src'" in r["msg"], r["msg"]
+    assert f"has sha256:{sha256(corrupt)}, not the expected sha256:{want}" in r["msg"], r["msg"]
+    assert "not put in place" in r["msg"], r["msg"]
+    assert not remote_exists(appliance, DEST)
+    assert not remote_exists(appliance, PART)
+
+
+def test_published_checksum_verified_on_the_appliance(appliance, bundle, tmp_path):
+    """A cold controller (no local checksum cached) and a published checksum:
+    the copy is verified on the appliance against it, the controller then knows
+    the file's checksum (its cache), and a re-run changes nothing."""
+    want = sha256(bundle)
+    env = {"TMPDIR": str(tmp_path)}
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env=env)
+    assert r["_status"] == "ok" and r["changed"] is True, r["_output"]
+    assert r["checksum"] == f"sha256:{want}" and r["transferred"] == r["size"]
+    assert remote_sha(appliance) == want
+    assert not remote_exists(appliance, PART)
+    cached = [p.read_text() for p in tmp_path.glob("vcloud-usage-meter-*/sha256-*")]
+    assert any(t.endswith(f"\n{want}\n") and str(bundle) in t for t in cached), cached
+    again = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env=env)
+    assert again["_status"] == "ok" and again["changed"] is False and again["transferred"] == 0, again["_output"]
+
+    # a partial file of the bundle's size with other bytes: the appliance's sum
+    # differs, the local file is the published one, so the transfer is what
+    # went wrong: copied again from the start, then verified
+    assert appliance.exec(["rm", "-f", DEST]).returncode == 0
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"z" * bundle.stat().st_size)
+    assert appliance.scp_to(junk, PART).returncode == 0
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env={"TMPDIR": str(cold)})
+    assert r["_status"] == "ok", r["_output"]
+    assert any("did not verify" in w for w in r.get("warnings", [])), r.get("warnings")
+    assert r["transferred"] == r["size"] and r["resumed"] is False
+    assert remote_sha(appliance) == want
     assert not remote_exists(appliance, PART)
 
 

@@ -4,8 +4,10 @@
 //! Streams the file into `.<name>.part` next to `dest` (one SSH channel, 4 MiB
 //! writes), then, in one remote command, hashes the partial file on the
 //! appliance and renames it into place only when size and sha256 match. An
-//! interrupted copy resumes from the partial file. The local file is hashed on
-//! its own thread while it is sent.
+//! interrupted copy resumes from the partial file. The expected sha256 is the
+//! `checksum` option when given (the local file is then hashed only when that
+//! is free or needed, see [`Params::checksum`]), else the local file's, hashed
+//! on its own thread while it is sent.
 //!
 //! Copies to one appliance take turns: each holds an exclusive `flock` on
 //! [`LOCK_FILE`] under the state dir for as long as it runs (see [`CopyLock`]),
@@ -60,8 +62,12 @@ pub struct Params {
     #[schemars(length(min = 1))]
     pub dest: String,
     /// Expected checksum of O(src), C(sha256:<64 hex digits>) as published with
-    /// the bundle. The local file is checked before a byte is sent, and the
-    /// copy on the appliance is checked against it too.
+    /// the bundle. The copy on the appliance is checked against it; the local
+    /// file is checked against it before a byte is sent when its checksum is
+    /// known on the controller already (cached), in check mode, and when O(dest)
+    /// has the bundle's size; else only when the copy does not verify, to tell a
+    /// wrong local file (the task fails naming it; its copy is not put in place)
+    /// from a transfer that went wrong (copied again once).
     pub checksum: Option<String>,
     /// Copy even when O(dest) already has the same sha256.
     #[serde(default)]
@@ -130,6 +136,13 @@ fn check_options(p: &Params) -> Result<(PathBuf, std::fs::Metadata, Option<Strin
     }
     let want = checksum_option(p.checksum.as_deref())?;
     Ok((src, meta, want))
+}
+
+/// The local file is not the published bundle: `then` says what became of the copy.
+pub(crate) fn wrong_src(src: &std::path::Path, have: &str, want: &str, size: u64, then: &str) -> Failure {
+    Failure::new("verify src", format!("{} has sha256:{have}, not the expected sha256:{want}; {then}", src.display()))
+        .hint("download the bundle again (it is incomplete or not the one published), or fix the checksum option")
+        .with("size", size)
 }
 
 /// What dest holds: the gathered facts and, when it has the source's size,
@@ -214,7 +227,7 @@ impl Module for SharCopy {
                 "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the destination filesystem first.",
                 "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
                 "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock) on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock is released as soon as the copy ends or its SSH connection closes. The second copy waits (see O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up, it names the other copy (controller, source, age).",
-                "The controller hashes the local file while it sends; the appliance hashes the written file (with C(openssl dgst), else C(sha256sum)).",
+                "The appliance hashes the written file (with C(openssl dgst), else C(sha256sum)). That sum is compared with O(checksum) when given; else with the local file's, which the controller hashes while it sends.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
@@ -237,16 +250,18 @@ impl Module for SharCopy {
         let (src, meta, want) = check_options(&p)?;
         let size = meta.len();
         let key = local_key(&src, &meta);
-        let mut local = LocalSum::start(&src, &key);
+        // With a published checksum the appliance's sha256 of what it received
+        // is compared with that checksum, and the local file is hashed only when
+        // it costs nothing (cached), in check mode, when dest has its size, or
+        // after a mismatch (to tell a wrong local file from a bad transfer).
+        // Without one, the local file is hashed on its own thread while it is sent.
+        let mut local = LocalSum::start(&src, &key, want.is_none());
         if let Some(w) = &want {
-            let have = local.get(&src, &key)?;
-            if &have != w {
-                return Err(Failure::new(
-                    "verify src",
-                    format!("{} has sha256:{have}, not the expected sha256:{w}; nothing was sent", src.display()),
-                )
-                .hint("download the bundle again (it is incomplete or not the one published), or fix the checksum option")
-                .with("size", size));
+            if ctx.check_mode || local.known().is_some() {
+                let have = local.get(&src, &key)?;
+                if &have != w {
+                    return Err(wrong_src(&src, &have, w, size, "nothing was sent"));
+                }
             }
         }
 
@@ -272,8 +287,18 @@ impl Module for SharCopy {
         let (remote, before_sum) = inspect(ctx, &mut cr, size)?;
         // The local checksum is needed now only to compare with a dest of the
         // same size, or for check mode's diff; else it is finished on its own
-        // thread while the bytes go out (a cold 1 GiB copy: ~0.7 s less).
-        let known_sum = if before_sum.is_some() || ctx.check_mode { Some(local.get(&src, &key)?) } else { None };
+        // thread while the bytes go out (a cold 1 GiB copy: ~0.7 s less), or,
+        // with a published checksum, not computed at all unless the copy does
+        // not verify.
+        let known_sum = if before_sum.is_some() || ctx.check_mode {
+            let have = local.get(&src, &key)?;
+            if let Some(w) = want.as_ref().filter(|w| **w != have) {
+                return Err(wrong_src(&src, &have, w, size, "nothing was sent"));
+            }
+            Some(have)
+        } else {
+            want.clone()
+        };
         let out = |checksum: &str, transferred, resumed| Output {
             dest: p.dest.clone(),
             checksum: checksum.to_string(),
@@ -317,8 +342,16 @@ impl Module for SharCopy {
 
         // Transfer, resuming after a dropped connection up to `retries` times,
         // restarting from zero once if the file does not verify.
-        let source = Source { path: &src, key: &key, size };
+        let source = Source { path: &src, key: &key, size, checked: local.known().is_some() || want.is_none() };
         let sent = transfer(ctx, &mut cr, &source, &mut local, known_sum, offset)?;
+        if sent.one_stream && local.known().is_none() && !sent.by_other {
+            // The appliance hashed every byte read from the file in one stream
+            // and found the published checksum: that is the file's sha256, as
+            // long as the file has not changed since (same identity and times).
+            if std::fs::metadata(&src).is_ok_and(|m| local_key(&src, &m) == key) {
+                store_local_sum(&key, &sent.sum);
+            }
+        }
         let checksum = format!("sha256:{}", sent.sum);
         let msg = if sent.by_other {
             format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has {checksum}", p.dest)

@@ -58,27 +58,48 @@ pub fn store_local_sum(key: &str, sum: &str) {
     }
 }
 
-/// The local checksum: known now, or being computed on a thread.
+/// The local checksum: known now, being computed on a thread, or computed
+/// only when asked for.
 pub(crate) enum LocalSum {
     Known(String),
     Pending(JoinHandle<std::io::Result<String>>),
+    Later(PathBuf),
 }
 
 impl LocalSum {
-    pub(crate) fn start(path: &Path, key: &str) -> LocalSum {
+    /// From the cache, else on its own thread from now (`background`), else
+    /// when [`LocalSum::get`] first asks for it.
+    pub(crate) fn start(path: &Path, key: &str, background: bool) -> LocalSum {
         if let Some(s) = cached_local_sum(key) {
             return LocalSum::Known(s);
         }
         let p = path.to_path_buf();
+        if !background {
+            return LocalSum::Later(p);
+        }
         LocalSum::Pending(std::thread::spawn(move || hash_file(&p)))
     }
 
+    /// The checksum if it costs nothing to get (cached or already computed).
+    pub(crate) fn known(&self) -> Option<&str> {
+        match self {
+            LocalSum::Known(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub(crate) fn get(&mut self, src: &Path, key: &str) -> Result<String, Failure> {
+        let read_err = |e: std::io::Error| Failure::new("hash src", format!("reading {}: {e}", src.display()));
         let s = match std::mem::replace(self, LocalSum::Known(String::new())) {
             LocalSum::Known(s) => s,
             LocalSum::Pending(h) => {
                 let r = h.join().map_err(|_| Failure::new("hash src", "the hashing thread failed"))?;
-                let s = r.map_err(|e| Failure::new("hash src", format!("reading {}: {e}", src.display())))?;
+                let s = r.map_err(read_err)?;
+                store_local_sum(key, &s);
+                s
+            }
+            LocalSum::Later(p) => {
+                let s = hash_file(&p).map_err(read_err)?;
                 store_local_sum(key, &s);
                 s
             }

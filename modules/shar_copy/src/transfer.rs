@@ -1,14 +1,16 @@
 //! The transfer: send from an offset, verify on the appliance and rename,
 //! resume after a dropped connection, start over once when the copy does not verify.
 
+use crate::lock::REMOVE_PART_SH;
 use crate::lock::{guarded, lock_paths, take_lock_retrying, CopyLock, RunId};
 use crate::remote::{dest_dir, finish_cmd, gather_cmd, parse_finished, parse_gather, part_path, receive_cmd, resume_offset, Finished};
-use crate::{LocalSum, Params};
+use crate::{wrong_src, LocalSum, Params};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use usage_meter::reply::Reply;
+use usage_meter::shell::Script;
 use usage_meter::ssh::{ExecOutput, Reconnecting};
 use usage_meter::upgrade_state;
 use usage_meter::{Context, Failure};
@@ -36,6 +38,9 @@ pub(crate) struct Source<'s> {
     /// Its identity for the local checksum cache.
     pub(crate) key: &'s str,
     pub(crate) size: u64,
+    /// The checksum the copy is verified against is the local file's own (else
+    /// it is the published one, and the local file is hashed after a mismatch).
+    pub(crate) checked: bool,
 }
 
 /// What [`transfer`] did.
@@ -47,6 +52,8 @@ pub(crate) struct Sent {
     pub(crate) resumed: bool,
     /// Another copy put the same bundle in place while this one reconnected.
     pub(crate) by_other: bool,
+    /// What was put in place was written by one stream of this run, from byte 0.
+    pub(crate) one_stream: bool,
 }
 
 /// Send `source` from `offset` and put it in place, verified.
@@ -67,7 +74,9 @@ pub(crate) fn transfer(
     let mut known_sum = known_sum;
     let mut transferred = 0u64;
     let mut resumed = false;
+    let mut one_stream = false;
     let mut restarted = false;
+    let mut checked = source.checked;
     loop {
         if offset > 0 {
             resumed = true;
@@ -94,7 +103,7 @@ pub(crate) fn transfer(
                 ctx.warn(format!("the connection dropped during the copy ({}); resuming (retry {} of {})", e.detail, cr.drops, p.retries));
                 match resume_after_drop(ctx, cr, &sum, size)? {
                     Some(o) => offset = o,
-                    None => return Ok(Sent { sum, transferred, resumed, by_other: true }),
+                    None => return Ok(Sent { sum, transferred, resumed, by_other: true, one_stream: false }),
                 }
                 continue;
             }
@@ -114,7 +123,7 @@ pub(crate) fn transfer(
                 cr.drops += 1;
                 match resume_after_drop(ctx, cr, &sum, size)? {
                     Some(o) => offset = o,
-                    None => return Ok(Sent { sum, transferred, resumed, by_other: true }),
+                    None => return Ok(Sent { sum, transferred, resumed, by_other: true, one_stream: false }),
                 }
                 continue;
             }
@@ -149,7 +158,26 @@ pub(crate) fn transfer(
                 continue;
             }
         };
-        let Some((rsize, rsha)) = finished(&fout, p)? else { break };
+        let Some((rsize, rsha)) = finished(&fout, p)? else {
+            one_stream = offset == 0;
+            break;
+        };
+        if !checked {
+            // Verified against the published checksum: is the local file that bundle?
+            let have = local.get(src, source.key)?;
+            if have != sum {
+                let rm = guarded(&p.state_dir, &cr.id.token, Script::new(&[REMOVE_PART_SH]).env("UM_PART", part.as_str()));
+                let removed =
+                    cr.conn.get().and_then(|s| s.exec(&rm, io_t)).is_ok_and(|o| o.rc == Some(0) && !o.stdout.contains("UMLOSTLOCK"));
+                let then = if removed {
+                    "its copy on the appliance was not put in place and was removed"
+                } else {
+                    "its copy on the appliance was not put in place"
+                };
+                return Err(wrong_src(src, &have, &sum, size, then));
+            }
+            checked = true;
+        }
         if !restarted {
             // A resumed (or stale) partial file that does not verify: start over once.
             restarted = true;
@@ -167,7 +195,7 @@ pub(crate) fn transfer(
 
     // the loop ends only after a send, which made the checksum known
     let sum = known_sum.ok_or_else(|| Failure::new("copy", "internal error: no checksum after the copy").hint("run again"))?;
-    Ok(Sent { sum, transferred, resumed, by_other: false })
+    Ok(Sent { sum, transferred, resumed, by_other: false, one_stream })
 }
 
 /// This copy lost its lock.
