@@ -34,7 +34,7 @@ UMS = "/opt/vmware/cloudusagemetering"
 DEST = f"{UMS}/ums-system-upgrade.shar"
 BAR = 1.3
 
-HOW = ("Distance (issue 16, figure 2). One appliance (4.2.0, sshd off, as shipped) in umsim's net mode `forward` "
+HOW = ("9. Distance (issue 16, its figure 2). One appliance (4.2.0, sshd off, as shipped) in umsim's net mode `forward` "
        f"with `delay_ms: {DELAY_MS}`: the gateway's forwarder adds {DELAY_MS} ms of round-trip time (this kernel has "
        "no sch_netem): each chunk read from either side is written to the other side half the round trip after it "
        "arrived, in order, reading going on meanwhile (no bandwidth cap), and the connection to the appliance is "
@@ -365,7 +365,7 @@ def rows(out: dict):
              f"{rl['wall']:.1f} s, hand {hl['wall']:.1f} s ({rl['wall'] / hl['wall']:.2f}×), so the distance added "
              f"{role_['wall'] - rl['wall']:+.1f} s to the role and {hand['wall'] - hl['wall']:+.1f} s by hand"
              if rl and hl else "")
-    row = (f"Distance (issue 16, 2): full role on one appliance {d['delay_ms']} ms away (round trip, measured "
+    row = (f"9. Distance: full role on one appliance {d['delay_ms']} ms away (round trip, measured "
            f"{role_['rtt']['rtt_s'] * 1000:.1f} and {hand['rtt']['rtt_s'] * 1000:.1f} ms), "
            f"{d['bytes'] // (1024 * 1024)} MiB bundle, short timings",
            f"role {role_['wall']:.1f} s: {role_['ssh_logins']} SSH logins, {role_['ssh_connections']} SSH "
@@ -375,7 +375,7 @@ def rows(out: dict):
            f"{ratio:.2f}×{local}", f"role ≤ {BAR}× hand", "MET" if ok else "NOT MET")
     notes = []
     steps = "; ".join(f"{n} {s:.1f} s" for n, s in hand["steps"])
-    notes.append(f"Distance: the hand procedure's steps ({d['delay_ms']} ms): {steps}.")
+    notes.append(f"9 (distance): the hand procedure's steps ({d['delay_ms']} ms): {steps}.")
     top = "; ".join(f"{t['task']} {t['s']:.1f} s" for t in role_["task_times"][:6])
     logins = "; ".join(f"{p['task']}: {p['logins']} login(s), {p['connections']} connection(s)"
                        for p in role_.get("per_task", []))
@@ -391,12 +391,12 @@ def rows(out: dict):
             return sum(xs) / len(xs) if xs else None
         far, near = login_s(hand), login_s(hl)
         if far is not None and near is not None:
-            notes.append(f"Distance: one OpenSSH password login (the hand procedure's ControlMaster logins, mean of "
+            notes.append(f"9 (distance): one OpenSSH password login (the hand procedure's ControlMaster logins, mean of "
                          f"{len([n for n, _ in hand['steps'] if n.startswith('login')])}) took {far:.2f} s "
                          f"{d['delay_ms']} ms away and {near:.2f} s with no delay: {far - near:+.2f} s per login; the "
                          f"role's {role_['ssh_logins'] - hand['ssh_logins']} logins more than by hand would cost about "
                          f"{(role_['ssh_logins'] - hand['ssh_logins']) * (far - near):.1f} s at that price.")
-    notes.append(f"Distance: the role {'met' if ok else 'did not meet'} the bar at {ratio:.2f}× the hand procedure "
+    notes.append(f"9 (distance): the role {'met' if ok else 'did not meet'} the bar at {ratio:.2f}× the hand procedure "
                  f"({role_['wall'] - hand['wall']:+.1f} s). Its longest tasks: {top}. Where its "
                  f"{role_['ssh_logins']} SSH logins (hand: {hand['ssh_logins']}) happen, per task: {logins}.{delta}")
     return [row], notes

@@ -23,7 +23,7 @@ TASKS = {"copy": "Copy | Put the upgrade bundle on the appliance", "run": "Upgra
          "reboot": "Reboot | Reboot the appliance and wait for it",
          "services": "Verify | Wait for every service to be Running"}
 
-HOW = ("Physical limit (issue 16, figure 3). One appliance (4.2.0, sshd off, local link: net mode direct) with "
+HOW = ("10. Physical limit (issue 16, its figure 3). One appliance (4.2.0, sshd off, local link: net mode direct) with "
        "umsim's default timings (reboot_delay_s 0.5, down_s 1.5, boot_s 1, services_up_s 2), the 64 MiB bundle "
        "(upgrade script 2 s), and the role with its DEFAULT timings (roles/inplace_upgrade/defaults: upgrade "
        "poll_interval 10 s, verify interval 10 s and so its settle window of 4 × 10 s, timeouts as shipped; no "
@@ -116,7 +116,7 @@ def rows(out: dict):
     parts = (f"bundle over the link {link['transfer_s']:.2f} s ({link['mb_s']:.0f} MB/s), bundle's run "
              f"{link['shar_run_s']:.2f} s, reboot to SSH banner {p['reboot_to_banner_s']:.2f} s, services up after it "
              f"{p['services_after_banner_s']:.2f} s")
-    row = (f"Physical limit (issue 16, 3): full role, one appliance, local link, {d['bytes'] // (1024 * 1024)} MiB "
+    row = (f"10. Physical limit: full role, one appliance, local link, {d['bytes'] // (1024 * 1024)} MiB "
            f"bundle, default timings",
            f"play {p['wall']:.1f} s; overhead {p['overhead_s']:.1f} s = {share * 100:.0f} % of the play"
            + (f" (with the short role timings: play {s['wall']:.1f} s, overhead {s['overhead_s']:.1f} s = "
@@ -130,13 +130,13 @@ def rows(out: dict):
     def per_phase(x):
         return "; ".join(f"{names[k]} task {x['tasks'][k]:.1f} s against {floor[k]:.1f} s unsavable"
                          for k in TASKS if x["tasks"].get(k) is not None)
-    notes = [f"Physical limit, default timings: {per_phase(p)}; the rest of the play "
+    notes = [f"10 (physical limit), default timings: {per_phase(p)}; the rest of the play "
              f"({p['wall'] - sum(v for v in p['tasks'].values() if v):.1f} s) is the other tasks and Ansible's "
              f"start. Longest tasks: " + "; ".join(f"{t['task']} {t['s']:.1f} s" for t in p["top"]) + "."]
     if s:
-        notes.append(f"Physical limit, short timings (LOADED): {per_phase(s)}; play {s['wall']:.1f} s.")
+        notes.append(f"10 (physical limit), short timings (LOADED): {per_phase(s)}; play {s['wall']:.1f} s.")
     if not ok:
-        notes.append(f"Physical limit: not met. The simulated appliance's default timings are seconds (the whole "
+        notes.append(f"10 (physical limit): not met. The simulated appliance's default timings are seconds (the whole "
                      f"unsavable part is {p['floor_s']:.1f} s here), so every fixed cost of the play counts against "
                      f"very little: Ansible's per-task cost across the play's tasks, the SSH probe, and with the "
                      f"default role timings verify's settle window (3 consecutive all-Running checks spanning "

@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO / "tests" / "appliance"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import umsim  # noqa: E402
-import distance  # noqa: E402  (issue 16, figure 2)
-import physical_limit  # noqa: E402  (issue 16, figure 3)
+import distance  # noqa: E402  (figure 9: a site 50 ms away, role vs by hand)
+import physical_limit  # noqa: E402  (figure 10: the play against its physical limit)
 import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
