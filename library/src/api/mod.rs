@@ -12,21 +12,20 @@
 //! once: the request is retried once after a fresh login, and a refusal of
 //! that retry is an error (at most [`MAX_RENEWALS`] renewals per client).
 
+mod args;
 pub mod error;
 pub mod tls;
 pub mod types;
 pub mod version;
 
+pub use args::ApiArgs;
 pub use error::{ApiError, ApiErrorKind};
 pub use types::{AgentInfo, PendingCertificate, Product, UserAction, Version};
 pub use version::{read_version, with_retries, ApiRead, RetryArgs};
 
 use crate::protocol::Context;
 use crate::secret::Secret;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::unversioned::resolver::DefaultResolver;
@@ -37,67 +36,6 @@ pub const MAX_RENEWALS: u32 = 5;
 
 /// The errCode of a session the appliance no longer knows.
 pub const LOGIN_REQUIRED: &str = "GW_LOGIN_REQUIRED";
-
-fn default_api_port() -> u16 {
-    8443
-}
-fn default_api_username() -> String {
-    "usagemeter".into()
-}
-fn default_true() -> bool {
-    true
-}
-fn default_api_timeout() -> u64 {
-    30
-}
-
-/// Options to reach the appliance's REST API over HTTPS (flatten into a module's Params).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-pub struct ApiArgs {
-    /// HTTPS port of the appliance API. Some public scripts reach it on C(443).
-    #[serde(default = "default_api_port")]
-    #[schemars(range(min = 1))]
-    pub api_port: u16,
-
-    /// Account of the appliance's web UI and API (not root).
-    #[serde(default = "default_api_username")]
-    #[schemars(length(min = 1))]
-    pub api_username: String,
-
-    /// Password of O(api_username). Never shown in output or logs.
-    pub api_password: Option<Secret>,
-
-    /// Whether to check the appliance's TLS certificate against O(ca_path), or
-    /// the controller's system CA store when O(ca_path) is not set.
-    ///
-    /// V(false) accepts any certificate and returns a warning; use it only in labs.
-    #[serde(default = "default_true")]
-    pub validate_certs: bool,
-
-    /// PEM file on the controller with the CA certificates to trust for the
-    /// appliance API, instead of the system store. It may hold the appliance's
-    /// own self-signed certificate, which is then trusted exactly.
-    #[schemars(extend("x-ansible-type" = "path"))]
-    pub ca_path: Option<PathBuf>,
-
-    /// Seconds to wait for each API request (connect, TLS, response) before giving up.
-    #[serde(default = "default_api_timeout")]
-    #[schemars(range(min = 1, max = 3600))]
-    pub api_timeout: u64,
-}
-
-impl Default for ApiArgs {
-    fn default() -> Self {
-        ApiArgs {
-            api_port: default_api_port(),
-            api_username: default_api_username(),
-            api_password: None,
-            validate_certs: true,
-            ca_path: None,
-            api_timeout: default_api_timeout(),
-        }
-    }
-}
 
 /// HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,42 +352,4 @@ impl Client {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_hosts_are_bracketed() {
-        assert_eq!(url_host("10.0.0.1"), "10.0.0.1");
-        assert_eq!(url_host("fd00::1"), "[fd00::1]");
-        assert_eq!(url_host("[fd00::1]"), "[fd00::1]");
-    }
-
-    #[test]
-    fn error_bodies() {
-        assert_eq!(
-            api_error_text(r#"{"errCode":"GW_LOGIN_REQUIRED","errMsg":"login"}"#),
-            (Some("GW_LOGIN_REQUIRED".into()), Some("login".into()))
-        );
-        assert_eq!(api_error_text("<html>"), (None, None));
-    }
-
-    #[test]
-    fn client_needs_a_password_before_any_request() {
-        let mut ctx = Context::default();
-        let args = ApiArgs { validate_certs: false, ..ApiArgs::default() };
-        let mut c = Client::new("192.0.2.1", &args, &mut ctx).unwrap();
-        assert_eq!(ctx.warnings().len(), 1);
-        let e = c.login(&mut ctx).unwrap_err();
-        assert_eq!(e.kind, ApiErrorKind::Config);
-        assert!(e.to_string().contains("api_password is not set"));
-    }
-
-    #[test]
-    fn unreadable_ca_path_is_a_config_error() {
-        let mut ctx = Context::default();
-        let args = ApiArgs { ca_path: Some("/nonexistent/ca.pem".into()), ..ApiArgs::default() };
-        let e = Client::new("h", &args, &mut ctx).unwrap_err();
-        assert_eq!(e.kind, ApiErrorKind::Config);
-        assert!(e.into_failure("connect").render(None).contains("ca_path"));
-    }
-}
+mod tests;

@@ -1,17 +1,25 @@
 //! vcloud.usage_meter.verify: wait until `scripts/status.sh` reports every
 //! Usage Meter service Running (step 7 of the 4.3 procedure), read-only.
 
+mod info;
+mod settle;
 pub mod status;
+mod wait;
 
+pub use info::{info_cmd, parse_info, Info};
+pub use settle::{healthy, problem, Settle};
+pub use wait::status_cmd;
+
+use info::read_info;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use status::{parse_status, Patterns, StatusReport};
+use status::{Patterns, StatusReport};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use usage_meter::api::{ApiArgs, ApiRead, RetryArgs};
-use usage_meter::shell::quote;
 use usage_meter::ssh::{ConnectionArgs, ExecOutput, Ssh, SshError, SshErrorKind};
 use usage_meter::{appliance, Context, Failure, Module, ModuleDoc, Outcome, Support};
+use wait::wait_for_services;
 
 fn default_chdir() -> String {
     appliance::INSTALL_DIR.into()
@@ -174,153 +182,8 @@ pub struct Output {
     pub api: Option<ApiRead>,
 }
 
-/// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
-pub fn status_cmd(chdir: &str, command: &str) -> String {
-    format!("cd {} 2>/dev/null || {{ echo '{NO_DIR}' >&2; exit 1; }}; {command}", quote(chdir))
-}
-const NO_DIR: &str = "um-verify: no such directory";
-const TAIL_MARK: &str = "--- um-verify log tail ---";
-
-/// The remote command that finds the upgrade log, checks the old install and, if asked, tails the log.
-pub fn info_cmd(chdir: &str, old: &str, tail: Option<u64>) -> String {
-    let glob = "var/logs/inplaceupgradeum-*";
-    let (c, o) = (quote(chdir), quote(old));
-    let mut cmd = format!(
-        "if [ -e {o} ]; then echo old=1; else echo old=0; fi; \
-         log=$(ls -1td -- {c}/{glob} {o}/{glob} 2>/dev/null | head -n 1); echo \"log=$log\""
-    );
-    if let Some(n) = tail {
-        cmd.push_str(&format!("; if [ -n \"$log\" ]; then echo '{TAIL_MARK}'; tail -n {n} -- \"$log\" 2>&1; fi"));
-    }
-    cmd
-}
-
-/// What the info command reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Info {
-    pub old_install_present: bool,
-    pub upgrade_log: Option<String>,
-    pub tail: Vec<String>,
-}
-
-pub fn parse_info(out: &str) -> Info {
-    let mut info = Info::default();
-    let mut in_tail = false;
-    for line in out.lines() {
-        if in_tail {
-            info.tail.push(status::strip_ansi(line));
-            continue;
-        }
-        if line == TAIL_MARK {
-            in_tail = true;
-        } else if let Some(v) = line.strip_prefix("old=") {
-            info.old_install_present = v.trim() == "1";
-        } else if let Some(v) = line.strip_prefix("log=") {
-            info.upgrade_log = Some(v.trim().to_string()).filter(|s| !s.is_empty());
-        }
-    }
-    info
-}
-
-/// Whether one run counts as healthy.
-pub fn healthy(report: &StatusReport, rc: Option<i32>, check_rc: bool) -> bool {
-    report.all_running() && (!check_rc || rc == Some(0))
-}
-
-/// Why the services are not healthy, for the failure message.
-pub fn problem(report: &StatusReport, rc: Option<i32>, check_rc: bool, command: &str) -> String {
-    let offline = report.offline();
-    if !offline.is_empty() {
-        return format!("{} of {} services not Running: {}", offline.len(), report.services.len(), offline.join(", "));
-    }
-    if report.running_count() == 0 {
-        return format!("no line of the output of `{command}` reads as a service status (Running or Offline)");
-    }
-    if check_rc && rc != Some(0) {
-        return format!("`{command}` exited with {} (check_rc is on)", rc.map_or("no exit status".into(), |r| r.to_string()));
-    }
-    "unknown".into()
-}
-
-/// The settle window: healthy means every service Running in at least
-/// `polls` consecutive checks, the first and the last at least `window` apart.
-/// Also remembers the services seen Running and later not Running.
-#[derive(Debug, Clone)]
-pub struct Settle {
-    pub polls: u32,
-    pub window: Duration,
-    /// Consecutive healthy checks so far, and when the first of them ran.
-    pub streak: u32,
-    since: Option<Instant>,
-    settled: bool,
-    seen_running: std::collections::BTreeSet<String>,
-    flapping: std::collections::BTreeSet<String>,
-}
-
-impl Settle {
-    pub fn new(polls: u32, window: Duration) -> Self {
-        Settle {
-            polls: polls.max(1),
-            window,
-            streak: 0,
-            since: None,
-            settled: false,
-            seen_running: Default::default(),
-            flapping: Default::default(),
-        }
-    }
-
-    /// One check's report; true once the window is complete.
-    pub fn observe(&mut self, report: &StatusReport, ok: bool, now: Instant) -> bool {
-        for (name, st) in &report.services {
-            if st == status::RUNNING {
-                self.seen_running.insert(name.clone());
-            } else if self.seen_running.contains(name) {
-                self.flapping.insert(name.clone());
-            }
-        }
-        if !ok {
-            self.broken();
-            return false;
-        }
-        let since = *self.since.get_or_insert(now);
-        self.streak += 1;
-        self.settled = self.streak >= self.polls && now.duration_since(since) >= self.window;
-        self.settled
-    }
-
-    /// A check that failed or could not run ends the streak.
-    pub fn broken(&mut self) {
-        self.streak = 0;
-        self.since = None;
-        self.settled = false;
-    }
-
-    pub fn is_settled(&self) -> bool {
-        self.settled
-    }
-
-    pub fn flapping(&self) -> Vec<String> {
-        self.flapping.iter().cloned().collect()
-    }
-}
-
 #[derive(Debug)]
 pub struct Verify;
-
-/// One run of the status command, reconnecting first if needed.
-fn run_status(ssh: &mut Option<Ssh>, p: &Params, ctx: &mut Context) -> Result<ExecOutput, SshError> {
-    if ssh.is_none() {
-        let (s, warning) = Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout))?;
-        usage_meter::ssh::warn_once(ctx, warning);
-        *ssh = Some(s);
-    }
-    let Some(s) = ssh.as_ref() else {
-        return Err(SshError::new(SshErrorKind::Other, &p.connection.label(), "no SSH session"));
-    };
-    ctx.log(2, format!("running {}", p.command));
-    s.exec(&status_cmd(&p.chdir, &p.command), Duration::from_secs(p.command_timeout))
-}
 
 impl Module for Verify {
     const NAME: &'static str = "verify";
@@ -405,104 +268,6 @@ impl Module for Verify {
     }
 }
 
-/// What the wait for the services saw.
-struct Waited {
-    /// How many times the status command ran.
-    attempts: u32,
-    /// The last report and the output it was parsed from.
-    last: Option<(StatusReport, ExecOutput)>,
-    /// The connection error of the last try, when it could not run.
-    last_ssh_error: Option<SshError>,
-    settle: Settle,
-}
-
-/// Run the status command every `interval` until the services have settled
-/// Running or `timeout` has passed (a settle window under way goes on).
-fn wait_for_services(ctx: &mut Context, p: &Params, patterns: &Patterns, ssh: &mut Option<Ssh>, start: Instant) -> Result<Waited, Failure> {
-    let deadline = start + Duration::from_secs(p.timeout);
-    let settle = if p.timeout == 0 {
-        Settle::new(1, Duration::ZERO)
-    } else {
-        Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
-    };
-    let mut w = Waited { attempts: 0, last: None, last_ssh_error: None, settle };
-    loop {
-        match run_status(ssh, p, ctx) {
-            Ok(out) => {
-                w.attempts += 1;
-                w.last_ssh_error = None;
-                check_ran(p, &out)?;
-                let report = parse_status(&out.stdout, patterns);
-                ctx.log(2, format!("attempt {}: {} services, offline: {:?}", w.attempts, report.services.len(), report.offline()));
-                let ok = healthy(&report, out.rc, p.check_rc);
-                let settled = w.settle.observe(&report, ok, Instant::now());
-                w.last = Some((report, out));
-                if settled {
-                    return Ok(w);
-                }
-                if ok {
-                    ctx.log(2, format!("all Running in {} consecutive checks; settling", w.settle.streak));
-                }
-            }
-            Err(e) if e.is_transient() => {
-                ctx.log(1, format!("status check: {e}; retrying"));
-                *ssh = None;
-                w.last_ssh_error = Some(e);
-                w.settle.broken();
-            }
-            Err(e) => return Err(e.into_failure("run status")),
-        }
-        let now = Instant::now();
-        // past the timeout, only a settle window already under way goes on
-        if now >= deadline && w.settle.streak == 0 {
-            return Ok(w);
-        }
-        let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
-        let pause = Duration::from_secs(p.interval).min(left);
-        match ssh.as_ref() {
-            Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
-            None => std::thread::sleep(pause),
-        }
-    }
-}
-
-/// A status command that could not run at all (no directory, not found or
-/// not executable) fails at once: waiting will not help.
-fn check_ran(p: &Params, out: &ExecOutput) -> Result<(), Failure> {
-    if out.stderr.contains(NO_DIR) {
-        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
-            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
-    }
-    if matches!(out.rc, Some(126 | 127)) {
-        return Err(Failure::new(
-            "run status",
-            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
-        )
-        .hint(format!("check the command option; the documented check is ./scripts/status.sh in {}", appliance::INSTALL_DIR))
-        .with("status_rc", out.rc.unwrap_or_default()));
-    }
-    Ok(())
-}
-
-/// The log and the old install: one more round trip (with the log tail when
-/// failing, where a read error is only a warning).
-fn read_info(ctx: &mut Context, p: &Params, ssh: Option<&Ssh>, ok: bool) -> Result<Info, Failure> {
-    let info_out = match ssh {
-        Some(s) => {
-            s.exec(&info_cmd(&p.chdir, &p.old_install_dir, (!ok).then_some(p.log_tail_lines)), Duration::from_secs(p.command_timeout))
-        }
-        None => Err(SshError::new(SshErrorKind::Dropped, &p.connection.label(), "the connection was lost")),
-    };
-    match info_out {
-        Ok(o) => Ok(parse_info(&o.stdout)),
-        Err(e) if !ok => {
-            ctx.warn(format!("could not read the upgrade log: {e}"));
-            Ok(Info::default())
-        }
-        Err(e) => Err(e.into_failure("read upgrade log")),
-    }
-}
-
 /// The failure when the services did not settle Running: what, the log, and what to do.
 fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &ExecOutput, info: &Info, output: &Output) -> Failure {
     let mut what = problem(report, out.rc, p.check_rc, &p.command);
@@ -557,97 +322,4 @@ fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &Ex
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upgrade_log_tail_is_documented_for_failures_and_absent_on_success() {
-        let mut out = Output {
-            services: BTreeMap::new(),
-            all_running: true,
-            offline: vec![],
-            upgrade_log: None,
-            old_install_present: false,
-            status_rc: Some(0),
-            stdout_lines: vec![],
-            flapping: vec![],
-            attempts: 1,
-            waited: 0.0,
-            upgrade_log_tail: None,
-            api: None,
-        };
-        assert!(serde_json::to_value(&out).unwrap().get("upgrade_log_tail").is_none());
-        // the version through the API is null, not absent, without api_password
-        assert_eq!(serde_json::to_value(&out).unwrap()["api"], serde_json::Value::Null);
-        out.upgrade_log_tail = Some(vec!["x".into()]);
-        assert_eq!(serde_json::to_value(&out).unwrap()["upgrade_log_tail"], serde_json::json!(["x"]));
-        let schema = serde_json::to_value(schemars::schema_for!(Output)).unwrap();
-        assert_eq!(schema["properties"]["upgrade_log_tail"]["x-returned"], "failure");
-    }
-
-    #[test]
-    fn commands_quote_paths() {
-        let c = status_cmd("/opt/my dir", "./scripts/status.sh");
-        assert!(c.starts_with("cd '/opt/my dir' 2>/dev/null ||"));
-        assert!(c.ends_with("; ./scripts/status.sh"));
-        let (inst, old) = (appliance::INSTALL_DIR, appliance::OLD_INSTALL_DIR);
-        let i = info_cmd(inst, old, Some(20));
-        assert!(i.contains(&format!("ls -1td -- {inst}/var/logs/inplaceupgradeum-* {old}/var/logs/inplaceupgradeum-*")));
-        assert!(i.contains("tail -n 20"));
-        assert!(!info_cmd("/a", "/b", None).contains("tail"));
-    }
-
-    #[test]
-    fn info_parsing() {
-        let i = parse_info("old=1\nlog=/x/var/logs/inplaceupgradeum-1\n--- um-verify log tail ---\nline a\nold=0\n");
-        assert_eq!(
-            i,
-            Info {
-                old_install_present: true,
-                upgrade_log: Some("/x/var/logs/inplaceupgradeum-1".into()),
-                tail: vec!["line a".into(), "old=0".into()]
-            }
-        );
-        assert_eq!(parse_info("old=0\nlog=\n"), Info::default());
-        assert_eq!(parse_info(""), Info::default());
-    }
-
-    #[test]
-    fn settle_needs_consecutive_checks_over_the_window() {
-        let pats = Patterns::defaults().unwrap();
-        let up = parse_status("gw : Running\nvcdcol : Running", &pats);
-        let down = parse_status("gw : Running\nvcdcol : Offline", &pats);
-        let t0 = Instant::now();
-        let s = |secs: u64| t0 + Duration::from_secs(secs);
-        let mut st = Settle::new(3, Duration::from_secs(20));
-        assert!(!st.observe(&down, false, s(0)));
-        assert!(!st.observe(&up, true, s(5)));
-        assert!(!st.observe(&up, true, s(10)));
-        assert!(!st.observe(&down, false, s(15)), "a crash loop breaks the streak");
-        assert_eq!(st.flapping(), vec!["vcdcol".to_string()]);
-        assert!(!st.observe(&up, true, s(20)));
-        assert!(!st.observe(&up, true, s(25)));
-        assert!(!st.observe(&up, true, s(30)), "3 checks, but only 10 s apart");
-        assert!(st.observe(&up, true, s(40)));
-        assert!(st.is_settled());
-        // one check is enough with polls 1 and no window (timeout 0)
-        let mut once = Settle::new(1, Duration::ZERO);
-        assert!(once.observe(&up, true, s(0)));
-        assert!(once.flapping().is_empty());
-    }
-
-    #[test]
-    fn health_and_problem() {
-        let pats = Patterns::defaults().unwrap();
-        let ok = parse_status("gw : Running\ncore : Running", &pats);
-        assert!(healthy(&ok, Some(1), false));
-        assert!(!healthy(&ok, Some(1), true));
-        assert!(healthy(&ok, Some(0), true));
-        assert!(problem(&ok, Some(1), true, "s").contains("exited with 1"));
-        let bad = parse_status("gw : Running\ncore : Offline\ndss : Offline", &pats);
-        assert!(!healthy(&bad, Some(0), false));
-        assert_eq!(problem(&bad, Some(1), false, "s"), "2 of 3 services not Running: core, dss");
-        let none = parse_status("hello", &pats);
-        assert!(problem(&none, Some(0), false, "./scripts/status.sh").contains("no line"));
-    }
-}
+mod tests;

@@ -1,0 +1,116 @@
+//! The wait for the services: the status command, run every `interval`
+//! (reconnecting when needed) until the settle window is complete or the
+//! timeout has passed; a command that cannot run at all fails at once.
+
+use crate::settle::{healthy, Settle};
+use crate::status::{parse_status, Patterns, StatusReport};
+use crate::Params;
+use std::time::{Duration, Instant};
+use usage_meter::shell::quote;
+use usage_meter::ssh::{ExecOutput, Ssh, SshError, SshErrorKind};
+use usage_meter::{appliance, Context, Failure};
+
+/// The remote status command: `cd`, then the command; a missing directory is reported distinctly.
+pub fn status_cmd(chdir: &str, command: &str) -> String {
+    format!("cd {} 2>/dev/null || {{ echo '{NO_DIR}' >&2; exit 1; }}; {command}", quote(chdir))
+}
+const NO_DIR: &str = "um-verify: no such directory";
+
+/// One run of the status command, reconnecting first if needed.
+fn run_status(ssh: &mut Option<Ssh>, p: &Params, ctx: &mut Context) -> Result<ExecOutput, SshError> {
+    if ssh.is_none() {
+        let (s, warning) = Ssh::connect_quiet(&p.connection, Duration::from_secs(p.connection.connect_timeout))?;
+        usage_meter::ssh::warn_once(ctx, warning);
+        *ssh = Some(s);
+    }
+    let Some(s) = ssh.as_ref() else {
+        return Err(SshError::new(SshErrorKind::Other, &p.connection.label(), "no SSH session"));
+    };
+    ctx.log(2, format!("running {}", p.command));
+    s.exec(&status_cmd(&p.chdir, &p.command), Duration::from_secs(p.command_timeout))
+}
+
+/// What the wait for the services saw.
+pub(crate) struct Waited {
+    /// How many times the status command ran.
+    pub(crate) attempts: u32,
+    /// The last report and the output it was parsed from.
+    pub(crate) last: Option<(StatusReport, ExecOutput)>,
+    /// The connection error of the last try, when it could not run.
+    pub(crate) last_ssh_error: Option<SshError>,
+    pub(crate) settle: Settle,
+}
+
+/// Run the status command every `interval` until the services have settled
+/// Running or `timeout` has passed (a settle window under way goes on).
+pub(crate) fn wait_for_services(
+    ctx: &mut Context,
+    p: &Params,
+    patterns: &Patterns,
+    ssh: &mut Option<Ssh>,
+    start: Instant,
+) -> Result<Waited, Failure> {
+    let deadline = start + Duration::from_secs(p.timeout);
+    let settle = if p.timeout == 0 {
+        Settle::new(1, Duration::ZERO)
+    } else {
+        Settle::new(p.settle_polls, Duration::from_secs(p.settle_seconds.unwrap_or(4 * p.interval)))
+    };
+    let mut w = Waited { attempts: 0, last: None, last_ssh_error: None, settle };
+    loop {
+        match run_status(ssh, p, ctx) {
+            Ok(out) => {
+                w.attempts += 1;
+                w.last_ssh_error = None;
+                check_ran(p, &out)?;
+                let report = parse_status(&out.stdout, patterns);
+                ctx.log(2, format!("attempt {}: {} services, offline: {:?}", w.attempts, report.services.len(), report.offline()));
+                let ok = healthy(&report, out.rc, p.check_rc);
+                let settled = w.settle.observe(&report, ok, Instant::now());
+                w.last = Some((report, out));
+                if settled {
+                    return Ok(w);
+                }
+                if ok {
+                    ctx.log(2, format!("all Running in {} consecutive checks; settling", w.settle.streak));
+                }
+            }
+            Err(e) if e.is_transient() => {
+                ctx.log(1, format!("status check: {e}; retrying"));
+                *ssh = None;
+                w.last_ssh_error = Some(e);
+                w.settle.broken();
+            }
+            Err(e) => return Err(e.into_failure("run status")),
+        }
+        let now = Instant::now();
+        // past the timeout, only a settle window already under way goes on
+        if now >= deadline && w.settle.streak == 0 {
+            return Ok(w);
+        }
+        let left = if now < deadline { deadline - now } else { Duration::from_secs(p.interval) };
+        let pause = Duration::from_secs(p.interval).min(left);
+        match ssh.as_ref() {
+            Some(s) => s.idle(pause), // keepalives: a NAT must not drop the idle flow
+            None => std::thread::sleep(pause),
+        }
+    }
+}
+
+/// A status command that could not run at all (no directory, not found or
+/// not executable) fails at once: waiting will not help.
+fn check_ran(p: &Params, out: &ExecOutput) -> Result<(), Failure> {
+    if out.stderr.contains(NO_DIR) {
+        return Err(Failure::new("run status", format!("{} does not exist on the appliance", p.chdir))
+            .hint("check that this is a Usage Meter appliance, or set chdir to its installation directory"));
+    }
+    if matches!(out.rc, Some(126 | 127)) {
+        return Err(Failure::new(
+            "run status",
+            format!("`{}` could not be run in {} (rc={}): {}", p.command, p.chdir, out.rc.unwrap_or_default(), out.tail(3).join(" | ")),
+        )
+        .hint(format!("check the command option; the documented check is ./scripts/status.sh in {}", appliance::INSTALL_DIR))
+        .with("status_rc", out.rc.unwrap_or_default()));
+    }
+    Ok(())
+}
