@@ -1145,6 +1145,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.render:
         saved = json.loads(RESULTS.read_text())
+        raw = saved["out"].get("fleet", {}).get("raw", {})   # JSON made its int keys (fleet sizes) strings
+        saved["out"].get("fleet", {})["raw"] = {int(k) if k.isdigit() else k: v for k, v in raw.items()}
         return report(saved["out"], args, saved["started"], saved["finished"])
     if args.tarball is None:
         version = re.search(r"^version:\s*['\"]?([^'\"\s#]+)", (REPO / "galaxy.yml").read_text(), re.M).group(1)
