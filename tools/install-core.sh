@@ -17,9 +17,11 @@ read -r _ pyver pin <<<"$row"
 
 find_python() {
   local v=$1 p
-  if p=$(command -v "python$v" 2>/dev/null) && [ -x "$p" ]; then echo "$p"; return 0; fi
-  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v"; do
-    [ -x "$p" ] && { echo "$p"; return 0; }
+  # pyenv's shims are on PATH for every version but run only the selected one:
+  # a candidate counts when it starts and says it is X.Y.
+  for p in $(command -v "python$v" 2>/dev/null) "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python"$v"; do
+    [ -x "$p" ] && [ "$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$v" ] \
+      && { echo "$p"; return 0; }
   done
   return 1
 }
