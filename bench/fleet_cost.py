@@ -318,6 +318,25 @@ def console_tasks(path: Path, groups: Groups | None) -> Path:
     return path
 
 
+def host_spans(tasks: list, hosts: dict) -> dict:
+    """{host: (first task start, last task end)} from the bench_times callback's records."""
+    spans = {}
+    for t in tasks:
+        if t["host"] in hosts and t["start"]:
+            s, e = spans.get(t["host"], (t["start"], t["end"]))
+            spans[t["host"]] = (min(s, t["start"]), max(e, t["end"]))
+    return spans
+
+
+def running_at(tasks: list, at) -> dict:
+    """{task name: hosts running it} at the time `at` (the memory peak)."""
+    running = {}
+    for t in tasks:
+        if at and t["start"] and t["start"] <= at <= t["end"]:
+            running[t["task"]] = running.get(t["task"], 0) + 1
+    return running
+
+
 def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> dict:
     k = key(n, forks)
     t0 = time.monotonic()
@@ -363,20 +382,12 @@ def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> di
             failed = [t for t in tasks if t["status"] in ("failed", "unreachable")]
             raise RuntimeError(f"cost {k}: rc {rc}, failed {failed[:3]}\n{(d / 'out').read_text()[-4000:]}\n"
                                f"{(d / 'err').read_text()[-3000:]}")
-        spans = {}
-        for t in tasks:
-            if t["host"] in hosts and t["start"]:
-                s, e = spans.get(t["host"], (t["start"], t["end"]))
-                spans[t["host"]] = (min(s, t["start"]), max(e, t["end"]))
+        spans = host_spans(tasks, hosts)
         summaries = [t for t in tasks if t["task"].endswith("Put the summary together") and t["host"] in hosts]
         if len(summaries) != n or len(spans) != n:
             raise RuntimeError(f"cost {k}: {len(summaries)} summaries, {len(spans)} hosts with tasks, of {n}")
         span = [e - s for s, e in spans.values()]
-        at = sampler.peak["at"] if sampler.peak else None
-        running = {}                 # the tasks that were running on some host at the memory peak
-        for t in tasks:
-            if at and t["start"] and t["start"] <= at <= t["end"]:
-                running[t["task"]] = running.get(t["task"], 0) + 1
+        running = running_at(tasks, sampler.peak["at"] if sampler.peak else None)
         ru_cpu = ru.ru_utime + ru.ru_stime
         row = {"n": n, "forks": forks, "wall": wall, "startup_s": startup,
                "span_median": statistics.median(span), "span_max": max(span),
