@@ -1,4 +1,4 @@
-"""Controller cost per appliance (issue 16, figure 1), for bench/run.py (`--only cost`).
+"""Controller cost per appliance (figure 8 of BENCHMARKS.md), for bench/run.py (`--only cost`).
 
 The installed collection's playbook `vcloud.usage_meter.upgrade` (the whole role, as bench/run.py's
 bench_fleet runs it: 64 MiB bundle, the tests' LOADED timings) against 1, 10, 25 and 50 fresh simulated
