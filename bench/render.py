@@ -247,7 +247,7 @@ def cost_rows(out: dict) -> list:
     if not done:
         return []
     raw, one = c["raw"], c["raw"].get("1")
-    r = ratio(raw["50"]["cpu_per_appliance"], one["cpu_per_appliance"]) if one and "50" in raw else None
+    r = ratio(raw["50"]["cpu_per_appliance"], one["cpu_per_appliance"]) if one and "50" in done else None
     row = Row("8", "Controller CPU per appliance, full role", "; ".join(
         f"{run_name(raw[k])}: {raw[k]['cpu_per_appliance']:.2f} s" for k in done),
         f"1 appliance {one['cpu_per_appliance']:.2f} s" if one else "n/a", f"50 vs 1: {f(r)}×", "50 ≤ 1.2× of 1",
@@ -259,7 +259,7 @@ def cost_rows(out: dict) -> list:
     if r is not None and r > 1.2:
         row.cause = f"CPU per appliance at 50 is {r:.2f}× that at 1."
     rows = [row]
-    big = raw.get("50") or raw[done[-1]]
+    big = raw["50"] if "50" in done else raw[done[-1]]
     pk = big.get("peak_kinds")
     if pk:
         share = ratio(pk["modules"]["pss"], big["peak_pss"]) or 0.0
