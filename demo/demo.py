@@ -102,9 +102,10 @@ def summaries(records: list) -> dict:
 
 
 def line(host: str, s: dict) -> str:
-    """The summary's own `line` when the role gives one, else the same facts in one line."""
+    """The summary's own `line` (named after the host) when the role gives one, else the same facts in one line."""
     if s.get("line"):
-        return str(s["line"])
+        text = str(s["line"])
+        return text if text.startswith(f"{host}:") else f"{host}: {text}"
     services = s.get("services") or {}
     running = sum(1 for v in services.values() if v == "Running")
     parts = [str(s.get("result")), f"{s.get('from_version') or '?'} -> {s.get('to_version') or '-'}",

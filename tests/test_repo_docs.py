@@ -343,7 +343,7 @@ def test_the_demo_prints_the_summary_the_role_publishes(tmp_path, capsys):
     records = [{"task": "renamed", "host": "um42", "status": "ok",
                 "result": {"ansible_stats": {"data": {"usage_meter_summary": {"um42": _summary("um42")}}}}},
                {"task": "also renamed", "host": "um41", "status": "ok",
-                "result": {"ansible_facts": {"usage_meter_summary": {**_summary("um41"), "line": "um41: as the role says"}}}}]
+                "result": {"ansible_facts": {"usage_meter_summary": {**_summary("um41"), "line": "as the role says"}}}}]
     (tmp_path / "results.json").write_text(json.dumps(records))
     assert _load("demo/demo.py").main(["summary", str(tmp_path / "results.json"), "um41", "um42"]) == 0
     lines = capsys.readouterr().out.splitlines()
