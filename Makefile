@@ -24,6 +24,7 @@ bootstrap:
 unit:
 	cargo fmt --all --check
 	shellcheck $$(git ls-files '*.sh')
+	bin=$$(tools/install-ruff.sh) && $$bin/ruff check --config tools/ruff.toml bench demo tests plugins
 	cargo test --workspace --all-targets --locked
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -1,4 +1,4 @@
-"""Issue 16, figure 2 ("Distance"): the full role against one appliance 50 ms away, against the
+"""Figure 9 ("Distance"): the full role against one appliance 50 ms away, against the
 same procedure done by hand with OpenSSH over one multiplexed connection.
 
 This kernel has no sch_netem, so the delay is made in userspace: the appliance runs in umsim's net
@@ -6,7 +6,7 @@ mode `forward` with `delay_ms` (tests/appliance/umsim_forward.py: every chunk is
 round-trip time after it arrived, in each direction, bandwidth not limited; the connection to the
 appliance is opened 1.5 round trips after the client's, when a real handshake would complete).
 
-measure(b, out) fills out["distance"]; rows(out) gives the table rows and notes; HOW says how it is
+measure(b, out) fills out["distance"]; bench/render.py reports it, bench/README.md says how it is
 taken. Called by bench/run.py (--only distance).
 """
 from __future__ import annotations
@@ -32,36 +32,6 @@ DELAY_MS = 50                 # the added round-trip time
 BUNDLE = ("64M", 2.0)         # figure 5's bundle: size, run time of the upgrade script (s)
 UMS = "/opt/vmware/cloudusagemetering"
 DEST = f"{UMS}/ums-system-upgrade.shar"
-BAR = 1.3
-
-HOW = ("9. Distance (issue 16, its figure 2). One appliance (4.2.0, sshd off, as shipped) in umsim's net mode `forward` "
-       f"with `delay_ms: {DELAY_MS}`: the gateway's forwarder adds {DELAY_MS} ms of round-trip time (this kernel has "
-       "no sch_netem): each chunk read from either side is written to the other side half the round trip after it "
-       "arrived, in order, reading going on meanwhile (no bandwidth cap), and the connection to the appliance is "
-       "opened 1.5 round trips after the client's, so that the appliance's first bytes reach the client two round "
-       "trips after its connect, as over a real link. The RTT is measured (`umsim.measure_rtt`): an SSH banner "
-       "arrives two round trips after connect plus sshd's own time, which a banner at the appliance's own address "
-       "(no gateway) measures; RTT = (min of 8 banners through the gateway − min of 8 at the appliance, "
-       "interleaved) / 2. Role = the installed "
-       "playbook `vcloud.usage_meter.upgrade` as figure 5 runs it (64 MiB bundle with its sha256 given, the "
-       "benchmark's short role timings `LOADED`, sshd started through the console stand-in), wall time of "
-       "ansible-playbook. Hand = the same procedure scripted with OpenSSH (`bench/distance.py`, `Hand`): the "
-       "version through the API (one HTTPS connection: login, agent_info, logout), sshd started on the console "
-       "(the same "
-       "`umsim exec systemctl start sshd`), wait for the banner, one ControlMaster connection (password "
-       "login as the role's, typed by SSH_ASKPASS; ControlPersist) for: `df`, `chage -l root`, the boot id, "
-       "`systemctl enable sshd`; `scp` "
-       "of the bundle; `sha256sum -c` against the published checksum and `bash ums-system-upgrade.shar`; `reboot`; "
-       "wait until the banner goes and comes back (0.2 s polls); a new ControlMaster login for: the new boot id, "
-       "`status.sh` every 1 s until no service is Offline (no settle window); the API again (login, version, "
-       "logout; no certificates, which the role accepts only when asked, and is not here); "
-       "`systemctl disable sshd; service sshd stop`. Counts at "
-       "the appliance: sshd runs with `LogLevel VERBOSE`; TCP connections = its `Connection from` lines, logins "
-       "= its `Accepted <method> for` lines, API requests = the lines of the API's access log, all taken from the "
-       "part of each log written during that procedure. Per-task logins: the forwarder logs each connection it "
-       "opens to the appliance (`forward-connect`, with the source port sshd logs), which ties each sshd line to "
-       "a time and so to the task running then (bench callback).")
-
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -340,63 +310,3 @@ def measure(b, out: dict):
     res["hand"] = by_hand(b, shar, sha, DELAY_MS)
     res["role_local"] = role(b, shar, sha, 0)
     res["hand_local"] = by_hand(b, shar, sha, 0)
-
-
-def task_delta(far: dict, near: dict) -> list:
-    """Per task: what the distance added (the 50 ms run minus the no-delay run)."""
-    n = {t["task"]: t["s"] for t in near["task_times"]}
-    return sorted(({"task": t["task"], "s": t["s"] - n[t["task"]]} for t in far["task_times"] if t["task"] in n),
-                  key=lambda x: -x["s"])
-
-
-def _f(x, spec=".1f"):
-    return "n/a" if x is None else f"{x:{spec}}"
-
-
-def rows(out: dict):
-    d = out.get(KEY)
-    if not d or "role" not in d or "hand" not in d:
-        return [], []
-    role_, hand = d["role"], d["hand"]
-    rl, hl = d.get("role_local"), d.get("hand_local")
-    ratio = role_["wall"] / hand["wall"]
-    ok = ratio <= BAR
-    local = (f"; through the same forwarder with no delay (measured RTT {rl['rtt']['rtt_s'] * 1000:.1f} ms): role "
-             f"{rl['wall']:.1f} s, hand {hl['wall']:.1f} s ({rl['wall'] / hl['wall']:.2f}×), so the distance added "
-             f"{role_['wall'] - rl['wall']:+.1f} s to the role and {hand['wall'] - hl['wall']:+.1f} s by hand"
-             if rl and hl else "")
-    row = (f"9. Distance: full role on one appliance {d['delay_ms']} ms away (round trip, measured "
-           f"{role_['rtt']['rtt_s'] * 1000:.1f} and {hand['rtt']['rtt_s'] * 1000:.1f} ms), "
-           f"{d['bytes'] // (1024 * 1024)} MiB bundle, short timings",
-           f"role {role_['wall']:.1f} s: {role_['ssh_logins']} SSH logins, {role_['ssh_connections']} SSH "
-           f"connections, {role_['api_requests']} API requests",
-           f"by hand (OpenSSH, one ControlMaster per boot) {hand['wall']:.1f} s: {hand['ssh_logins']} SSH logins, "
-           f"{hand['ssh_connections']} SSH connections, {hand['api_requests']} API requests",
-           f"{ratio:.2f}×{local}", f"role ≤ {BAR}× hand", "MET" if ok else "NOT MET")
-    notes = []
-    steps = "; ".join(f"{n} {s:.1f} s" for n, s in hand["steps"])
-    notes.append(f"9 (distance): the hand procedure's steps ({d['delay_ms']} ms): {steps}.")
-    top = "; ".join(f"{t['task']} {t['s']:.1f} s" for t in role_["task_times"][:6])
-    logins = "; ".join(f"{p['task']}: {p['logins']} login(s), {p['connections']} connection(s)"
-                       for p in role_.get("per_task", []))
-    delta = ""
-    if rl:
-        dl = task_delta(role_, rl)
-        delta = (f" What the {d['delay_ms']} ms added per task (this run minus the no-delay run), the largest: "
-                 + "; ".join(f"{t['task']} {t['s']:+.1f} s" for t in dl[:8])
-                 + f"; all {len(dl)} tasks together {sum(t['s'] for t in dl):+.1f} s.")
-    if hl:
-        def login_s(h):
-            xs = [t for n, t in h["steps"] if n.startswith("login")]
-            return sum(xs) / len(xs) if xs else None
-        far, near = login_s(hand), login_s(hl)
-        if far is not None and near is not None:
-            notes.append(f"9 (distance): one OpenSSH password login (the hand procedure's ControlMaster logins, mean of "
-                         f"{len([n for n, _ in hand['steps'] if n.startswith('login')])}) took {far:.2f} s "
-                         f"{d['delay_ms']} ms away and {near:.2f} s with no delay: {far - near:+.2f} s per login; the "
-                         f"role's {role_['ssh_logins'] - hand['ssh_logins']} logins more than by hand would cost about "
-                         f"{(role_['ssh_logins'] - hand['ssh_logins']) * (far - near):.1f} s at that price.")
-    notes.append(f"9 (distance): the role {'met' if ok else 'did not meet'} the bar at {ratio:.2f}× the hand procedure "
-                 f"({role_['wall'] - hand['wall']:+.1f} s). Its longest tasks: {top}. Where its "
-                 f"{role_['ssh_logins']} SSH logins (hand: {hand['ssh_logins']}) happen, per task: {logins}.{delta}")
-    return [row], notes

@@ -1,4 +1,4 @@
-"""Controller cost per appliance (issue 16, figure 1), for bench/run.py (`--only cost`).
+"""Controller cost per appliance (figure 8 of BENCHMARKS.md), for bench/run.py (`--only cost`).
 
 The installed collection's playbook `vcloud.usage_meter.upgrade` (the whole role, as bench/run.py's
 bench_fleet runs it: 64 MiB bundle, the tests' LOADED timings) against 1, 10, 25 and 50 fresh simulated
@@ -50,9 +50,7 @@ from lib.playbook import VENV_BIN
 from lib.timings import LOADED
 
 REPO = Path(__file__).resolve().parents[1]
-FIG = "8"                      # the figure's number in BENCHMARKS.md
 BUNDLE = "64M"                 # bench_fleet's bundle
-BAR = 1.2                      # CPU per appliance at 50 <= 1.2x at 1
 # (appliances, forks); $BENCH_COST_RUNS overrides, e.g. "1,3,3/2" (n or n/forks)
 RUNS = [(1, 1), (10, 10), (25, 25), (50, 50), (50, 10)]
 QUICK_RUNS = [(1, 1), (5, 5), (5, 2)]
@@ -62,8 +60,6 @@ TIMINGS = {**LOADED, "usage_meter_connect_timeout": 20, "usage_meter_reboot_time
            "usage_meter_verify_timeout": 180, "usage_meter_upgrade_timeout": 300}
 INTERVAL = 0.15                # memory sampling period, s
 KINDS = ("main", "workers", "modules", "ssh", "other")
-KIND_TEXT = {"main": "ansible-playbook main process", "workers": "its forked workers",
-             "modules": "usage_meter binaries", "ssh": "ssh", "other": "other (command module's python, sh)"}
 MiB = 1024 * 1024
 
 
@@ -322,6 +318,25 @@ def console_tasks(path: Path, groups: Groups | None) -> Path:
     return path
 
 
+def host_spans(tasks: list, hosts: dict) -> dict:
+    """{host: (first task start, last task end)} from the bench_times callback's records."""
+    spans = {}
+    for t in tasks:
+        if t["host"] in hosts and t["start"]:
+            s, e = spans.get(t["host"], (t["start"], t["end"]))
+            spans[t["host"]] = (min(s, t["start"]), max(e, t["end"]))
+    return spans
+
+
+def running_at(tasks: list, at) -> dict:
+    """{task name: hosts running it} at the time `at` (the memory peak)."""
+    running = {}
+    for t in tasks:
+        if at and t["start"] and t["start"] <= at <= t["end"]:
+            running[t["task"]] = running.get(t["task"], 0) + 1
+    return running
+
+
 def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> dict:
     k = key(n, forks)
     t0 = time.monotonic()
@@ -367,20 +382,12 @@ def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> di
             failed = [t for t in tasks if t["status"] in ("failed", "unreachable")]
             raise RuntimeError(f"cost {k}: rc {rc}, failed {failed[:3]}\n{(d / 'out').read_text()[-4000:]}\n"
                                f"{(d / 'err').read_text()[-3000:]}")
-        spans = {}
-        for t in tasks:
-            if t["host"] in hosts and t["start"]:
-                s, e = spans.get(t["host"], (t["start"], t["end"]))
-                spans[t["host"]] = (min(s, t["start"]), max(e, t["end"]))
+        spans = host_spans(tasks, hosts)
         summaries = [t for t in tasks if t["task"].endswith("Put the summary together") and t["host"] in hosts]
         if len(summaries) != n or len(spans) != n:
             raise RuntimeError(f"cost {k}: {len(summaries)} summaries, {len(spans)} hosts with tasks, of {n}")
         span = [e - s for s, e in spans.values()]
-        at = sampler.peak["at"] if sampler.peak else None
-        running = {}                 # the tasks that were running on some host at the memory peak
-        for t in tasks:
-            if at and t["start"] and t["start"] <= at <= t["end"]:
-                running[t["task"]] = running.get(t["task"], 0) + 1
+        running = running_at(tasks, sampler.peak["at"] if sampler.peak else None)
         ru_cpu = ru.ru_utime + ru.ru_stime
         row = {"n": n, "forks": forks, "wall": wall, "startup_s": startup,
                "span_median": statistics.median(span), "span_max": max(span),
@@ -425,141 +432,3 @@ def measure(b, out: dict) -> None:
     for n, forks in runs:
         res[key(n, forks)] = run_one(b, n, forks, shar, sha, why is None)
     out["cost"]["runtime_s"] = round(time.monotonic() - t0, 1)
-
-
-# --------------------------------------------------------------------------- report
-
-def mib(x) -> str:
-    return "n/a" if x is None else f"{x / MiB:.0f} MiB"
-
-
-def rows(out: dict):
-    """[(measurement, figures, baseline, ratio, bar, verdict)], notes: bench/run.py's rows_and_notes format."""
-    if "cost" not in out:
-        return [], []
-    c = out["cost"]
-    raw = c["raw"]
-    done = [k for k in c["runs"] if k in raw]
-    notes = []
-    if not done:
-        return [], notes
-    how = "cgroup cpuacct" if not c.get("no_cgroups") else "wait4 rusage (no cgroups: daemonized processes missed)"
-    one = raw.get("1")
-    curve = "; ".join(
-        f"{k}{'' if raw[k]['n'] == raw[k]['forks'] else ' (forks ' + str(raw[k]['forks']) + ')'}: "
-        f"{raw[k]['cpu_per_appliance']:.2f} s CPU/appliance"
-        + (f" ({raw[k]['cpu_per_appliance'] / one['cpu_per_appliance']:.2f}×)" if one else "")
-        + f", peak {mib(raw[k]['peak_pss'])}, wall {raw[k]['wall']:.1f} s, host span {raw[k]['span_median']:.1f}/"
-          f"{raw[k]['span_max']:.1f} s" for k in done)
-    r = raw["50"]["cpu_per_appliance"] / one["cpu_per_appliance"] if one and "50" in raw else None
-    ok = None if r is None else r <= BAR
-    verdict = "n/a" if ok is None else ("MET" if ok else "NOT MET")
-    out_rows = [(f"{FIG}. Controller cost per appliance, full role, {c['bundle']}iB bundle "
-                 f"(appliances: CPU per appliance, peak Pss, wall, host span median/max; {how})", curve,
-                 f"1 appliance {one['cpu_per_appliance']:.2f} s CPU" if one else "n/a",
-                 f"50 vs 1: {r:.2f}×" if r else "n/a", f"50 ≤ {BAR}× of 1", verdict)]
-    big = raw.get("50") or raw[max(done, key=lambda k: (raw[k]["n"], raw[k]["forks"]))]
-    pk = big.get("peak_kinds")
-    if pk:
-        parts = "; ".join(f"{KIND_TEXT[kd]} {mib(pk[kd]['pss'])} Pss / {mib(pk[kd]['rss'])} Rss "
-                          f"({pk[kd]['n']} process{'es' if pk[kd]['n'] > 1 else ''})" for kd in KINDS if pk[kd]["n"])
-        gp = big.get("group_peak")
-        share = pk["modules"]["pss"] / big["peak_pss"] if big["peak_pss"] else None
-        out_rows.append((f"{FIG}b. Peak controller memory, {big['n']} appliances, forks {big['forks']}",
-                         f"{mib(big['peak_pss'])} Pss ({mib(big['peak_rss'])} Rss summed over processes); at that "
-                         f"sample: {parts}. Each kind's own peak (summed Rss, any sample): "
-                         + ", ".join(f"{KIND_TEXT[kd]} {mib(big['kind_peak_rss'][kd])}" for kd in KINDS)
-                         + (f". The group's memory.stat peak: {mib(gp['total'])} (anon {mib(gp['anon'])} + mapped "
-                            f"files {mib(gp['mapped_file'])}); memory.max_usage_in_bytes {mib(big['mem_max_usage'])} "
-                            f"(with the page cache the run touched)" if gp else ""),
-                         "", f"usage_meter binaries {share * 100:.0f} % of the peak" if share is not None else "",
-                         "report", "—"))
-    if ok is False:
-        notes.append(f"{FIG}: CPU per appliance at 50 is {r:.2f}× that at 1 (bar ≤ {BAR}×).")
-    if c.get("no_cgroups"):
-        notes.append(f"{FIG}: cgroups were not usable ({c['no_cgroups']}): CPU is wait4's rusage of "
-                     f"ansible-playbook (RUSAGE_CHILDREN-style: itself and the descendants it waited for; daemonized "
-                     f"processes such as ssh ControlPersist masters are missed) and memory is sampled over its "
-                     f"descendants by parent PID.")
-    for k in done:
-        if raw[k].get("foreign"):
-            notes.append(f"{FIG} ({k}): appliance processes were seen in the controller's group: "
-                         f"{', '.join(raw[k]['foreign'])}; the figure includes them.")
-    return out_rows, notes
-
-
-def section(out: dict) -> list:
-    """The figure's own table for BENCHMARKS.md (after the notes)."""
-    c = out.get("cost")
-    if not c or not c["raw"]:
-        return []
-    raw = c["raw"]
-    one = raw.get("1")
-    lines = ["", f"## Controller cost per appliance (figure {FIG})", "",
-             "The whole role (`vcloud.usage_meter.upgrade`) against N fresh appliances; the controller is "
-             "ansible-playbook and every process under it, from "
-             + ("its cgroup (cpuacct.usage)" if not c.get("no_cgroups") else "wait4's rusage (no cgroups here)")
-             + ". Memory is the peak of the summed Pss of those processes (sampled every "
-             f"{c['interval'] * 1000:.0f} ms).", "",
-             "| appliances (forks) | CPU s | CPU s / appliance | vs 1 | user / system s | wait4 rusage s | "
-             "peak Pss (Rss) | main / workers / binaries / ssh / other Pss at the peak | usage_meter binaries' "
-             "own peak Rss | cgroup anon + mapped peak (max usage with cache) | wall s | host span median / max s | "
-             "processes at most |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for k in c["runs"]:
-        x = raw.get(k)
-        if not x:
-            continue
-        pk = x.get("peak_kinds") or {}
-        split = " / ".join(mib(pk.get(kd, {}).get("pss")) for kd in KINDS) if pk else "n/a"
-        vs1 = f"{x['cpu_per_appliance'] / one['cpu_per_appliance']:.2f}×" if one else "n/a"
-        lines.append(f"| {x['n']} ({x['forks']}) | {x['cpu_s']:.1f} | {x['cpu_per_appliance']:.2f} | {vs1} | "
-                     f"{x['user_s']:.1f} / {x['system_s']:.1f} | {x['rusage_cpu_s']:.1f} | {mib(x['peak_pss'])} "
-                     f"({mib(x['peak_rss'])}) | {split} | {mib(x['kind_peak_rss']['modules'])} | "
-                     f"{mib((x.get('group_peak') or {}).get('total'))} ({mib(x.get('mem_max_usage'))}) | "
-                     f"{x['wall']:.1f} | {x['span_median']:.1f} / {x['span_max']:.1f} | {x['max_procs']} |")
-    cons = [raw[k]["console_cpu_s"] for k in c["runs"] if k in raw and raw[k].get("console_cpu_s") is not None]
-    lines += ["", "- Appliance start-up (not measured, before the groups exist): "
-              + ", ".join(f"{k}: {raw[k]['startup_s']:.0f} s" for k in c["runs"] if k in raw)
-              + f". The figure's runs took {c.get('runtime_s', 'n/a')} s in all, start-up and clean-up included.",
-              "- wait4 rusage = ansible-playbook and the descendants it waited for (what RUSAGE_CHILDREN would "
-              "see); the cgroup also counts processes that were not waited for."]
-    if cons:
-        lines.append("- Not counted: the console stand-in (umsim exec, nsenter) and what it starts in the "
-                     "appliance (its sshd and the SSH sessions it serves until the reboot), in its own group: "
-                     + ", ".join(f"{k}: {raw[k]['console_cpu_s']:.1f} s" for k in c["runs"]
-                                 if k in raw and raw[k].get("console_cpu_s") is not None) + " CPU.")
-    lines.append("- The memory sampler (a thread of the benchmark, outside the groups) took " + ", ".join(
-        f"{k}: {raw[k]['samples']} samples with {raw[k]['pss_passes']} Pss passes, {raw[k]['sampler_cpu_s']:.1f} s CPU"
-        for k in c["runs"] if k in raw) + ".")
-    pk = [(k, raw[k]["peak_kinds"]["other"]["comms"]) for k in c["runs"] if k in raw and raw[k].get("peak_kinds")]
-    if pk:
-        lines.append("- \"other\" processes at the peak: " + "; ".join(
-            f"{k}: " + (", ".join(f"{n}× {cm}" for cm, n in sorted(o.items(), key=lambda x: -x[1])) or "none")
-            for k, o in pk) + ".")
-    pt = [(k, raw[k]["peak_tasks"]) for k in c["runs"] if k in raw and raw[k].get("peak_tasks")]
-    if pt:
-        lines.append("- Tasks running at the memory peak (hosts): " + "; ".join(
-            f"{k}: " + ", ".join(f"{name} ({n})" for name, n in ts) for k, ts in pt) + ".")
-    lines += [f"- How it is taken: {HOW}"]
-    return lines
-
-
-HOW = ("bench/fleet_cost.py. The installed collection's playbook `vcloud.usage_meter.upgrade`, as in "
-       f"figure 5 (64 MiB bundle, the tests' LOADED poll intervals with longer timeouts), against 1, 10, 25 and 50 "
-       f"fresh appliances with `ANSIBLE_FORKS` = appliances, and 50 with forks 10. The appliances are started and "
-       f"waited for first (not measured). ansible-playbook is started by a `sh` that moves itself into new "
-       f"cgroup-v1 groups (cpuacct, memory; nested under the benchmark's own) and execs it, so every process under "
-       f"it, daemonized ones too, is accounted there and no appliance process is (they are started by the "
-       f"benchmark, outside; the console stand-in, which starts the appliance's sshd by nsenter, is moved to a "
-       f"separate group first; a sampler reports any process of another PID namespace seen in the group). CPU = "
-       f"`cpuacct.usage` at ansible-playbook's exit, per appliance = / N; bar: at 50 ≤ {BAR}× at 1. Memory: every "
-       f"{INTERVAL * 1000:.0f} ms, the Rss of each process in the group (`/proc/PID/statm`), summed by kind "
-       f"(ansible-playbook's main process; its forked workers; the usage_meter binaries; ssh; other), and the "
-       f"group's `memory.stat` (anon + mapped files); when the summed Rss is within 10 % of its peak so far (at most "
-       f"once a second; smaps_rollup costs ~2 ms of CPU per Python process), Pss from `/proc/PID/smaps_rollup`: "
-       f"peak = the Pss pass with the highest total (shared pages, e.g. the workers' copy-on-write pages, counted "
-       f"once), and its split. Wall = ansible-playbook's; "
-       f"host span = first task start to last task end of each host (callback), median and max. Without writable "
-       f"cgroups, CPU is wait4's rusage of ansible-playbook (daemonized processes missed) and memory is sampled over "
-       f"its descendants; the table says which.")

@@ -1,9 +1,9 @@
-"""Issue 16, figure 3 ("The play against its physical limit"): one appliance on a local link, the
+"""Figure 10 ("The play against its physical limit"): one appliance on a local link, the
 role's default (production) timings and the appliance's default ones: the play's wall time minus
 what no tool can save (the bundle at the link's measured speed, the bundle's own run time, the
 reboot until an SSH banner, the services coming up), as seconds of overhead and as a share.
 
-measure(b, out) fills out["physical_limit"]; rows(out) gives the table rows and notes; HOW says
+measure(b, out) fills out["physical_limit"]; bench/render.py reports it, bench/README.md says
 how it is taken. Called by bench/run.py (--only physical_limit).
 """
 from __future__ import annotations
@@ -17,27 +17,10 @@ from distance import BUNDLE, DEST, UMS, log, run_role
 from lib.timings import LOADED
 
 KEY = "physical_limit"
-BAR = 0.10
 # the phases' tasks, to set each unsavable part next to the task that contains it
 TASKS = {"copy": "Copy | Put the upgrade bundle on the appliance", "run": "Upgrade | Run the upgrade bundle",
          "reboot": "Reboot | Reboot the appliance and wait for it",
          "services": "Verify | Wait for every service to be Running"}
-
-HOW = ("10. Physical limit (issue 16, its figure 3). One appliance (4.2.0, sshd off, local link: net mode direct) with "
-       "umsim's default timings (reboot_delay_s 0.5, down_s 1.5, boot_s 1, services_up_s 2), the 64 MiB bundle "
-       "(upgrade script 2 s), and the role with its DEFAULT timings (roles/inplace_upgrade/defaults: upgrade "
-       "poll_interval 10 s, verify interval 10 s and so its settle window of 4 × 10 s, timeouts as shipped; no "
-       "`tests/lib/timings.py` override). Play = wall time of ansible-playbook `vcloud.usage_meter.upgrade`, as "
-       "figure 5 runs it. The parts that cannot be saved, each measured: (1) the bundle at the link's speed = "
-       "median of 3 `scp` of the bundle to the appliance's disk minus the median of 3 `ssh true` (the login), on a "
-       "second appliance of the same kind (sshd running, same link type) measured just before; (2) the bundle's "
-       "own run time = `bash ums-system-upgrade.shar` on that second appliance, bracketed by `date +%s.%N` on the "
-       "appliance (no SSH in it); (3) reboot until an SSH banner = in the play appliance's supervisor log, the "
-       "`power-request` event to the first `sshd-listening` of the new boot; (4) services up = from that "
-       "`sshd-listening` to the new boot's `services-started` (when they come later). Overhead = play − (1+2+3+4). "
-       "The same play with the benchmark's short role timings (`LOADED`: poll and verify interval 1 s) runs next, "
-       "on a fresh appliance, to show how much of the overhead is the default poll intervals.")
-
 
 def calibrate(b, shar, reps: int = 3) -> dict:
     """The link's speed and the bundle's own run time, on an appliance of the same kind."""
@@ -104,43 +87,3 @@ def measure(b, out: dict):
                         + p["services_after_banner_s"])
         p["overhead_s"] = p["wall"] - p["floor_s"]
         log(f"physical limit ({key} timings): play {p['wall']:.1f}s, floor {p['floor_s']:.1f}s")
-
-
-def rows(out: dict):
-    d = out.get(KEY)
-    if not d or "default" not in d:
-        return [], []
-    link, p, s = d["link"], d["default"], d.get("short")
-    share = p["overhead_s"] / p["wall"]
-    ok = share <= BAR
-    parts = (f"bundle over the link {link['transfer_s']:.2f} s ({link['mb_s']:.0f} MB/s), bundle's run "
-             f"{link['shar_run_s']:.2f} s, reboot to SSH banner {p['reboot_to_banner_s']:.2f} s, services up after it "
-             f"{p['services_after_banner_s']:.2f} s")
-    row = (f"10. Physical limit: full role, one appliance, local link, {d['bytes'] // (1024 * 1024)} MiB "
-           f"bundle, default timings",
-           f"play {p['wall']:.1f} s; overhead {p['overhead_s']:.1f} s = {share * 100:.0f} % of the play"
-           + (f" (with the short role timings: play {s['wall']:.1f} s, overhead {s['overhead_s']:.1f} s = "
-              f"{s['overhead_s'] / s['wall'] * 100:.0f} %)" if s else ""),
-           f"unsavable {p['floor_s']:.1f} s: {parts}",
-           f"{share:.2f}", f"overhead ≤ {BAR * 100:.0f} % of the play", "MET" if ok else "NOT MET")
-    names = {"copy": "copy", "run": "upgrade", "reboot": "reboot", "services": "verify"}
-    floor = {"copy": link["transfer_s"], "run": link["shar_run_s"], "reboot": p["reboot_to_banner_s"],
-             "services": p["services_after_banner_s"]}
-
-    def per_phase(x):
-        return "; ".join(f"{names[k]} task {x['tasks'][k]:.1f} s against {floor[k]:.1f} s unsavable"
-                         for k in TASKS if x["tasks"].get(k) is not None)
-    notes = [f"10 (physical limit), default timings: {per_phase(p)}; the rest of the play "
-             f"({p['wall'] - sum(v for v in p['tasks'].values() if v):.1f} s) is the other tasks and Ansible's "
-             f"start. Longest tasks: " + "; ".join(f"{t['task']} {t['s']:.1f} s" for t in p["top"]) + "."]
-    if s:
-        notes.append(f"10 (physical limit), short timings (LOADED): {per_phase(s)}; play {s['wall']:.1f} s.")
-    if not ok:
-        notes.append(f"10 (physical limit): not met. The simulated appliance's default timings are seconds (the whole "
-                     f"unsavable part is {p['floor_s']:.1f} s here), so every fixed cost of the play counts against "
-                     f"very little: Ansible's per-task cost across the play's tasks, the SSH probe, and with the "
-                     f"default role timings verify's settle window (3 consecutive all-Running checks spanning "
-                     f"4 × interval = 40 s). "
-                     f"A real appliance's upgrade and reboot run for minutes (not published), against which the same "
-                     f"fixed seconds would be a smaller share; that is not measured here.")
-    return [row], notes

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Benchmarks of vcloud.usage_meter against what users would do instead (issues 7 and 12).
+"""Benchmarks of vcloud.usage_meter against what users would do instead: the measuring half.
 
     bench/run.sh [--no-build] [--quick] [--only NAME]     # builds the release tarball first
     .venv/bin/python bench/run.py [--quick] [--only NAME] [--tarball PATH]
 
 NAME: copy (1, 2 and 6: full copy, re-copy, peak RSS), overhead (3), reboot (4),
-fleet (5, and 7: the full role on one appliance against 1.0.0's figure).
+fleet (5, and 7: the full role on one appliance against 1.0.0's figure), cost (8:
+bench/fleet_cost.py), distance (9: bench/distance.py), physical_limit (10:
+bench/physical_limit.py). The raw results go to bench/results.json; bench/render.py
+writes BENCHMARKS.md from them (--render: only that). bench/README.md: how each
+figure is taken.
 Everything runs against simulated appliances (tests/appliance/umsim.py) under a
 private state root; every appliance started here is stopped and purged, and the
 temporary files are removed, pass or fail. Results are ratios against baselines
@@ -50,27 +54,16 @@ import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
 import fleet_cost  # noqa: E402  (figure 8: controller cost per appliance)
+import render  # noqa: E402  (BENCHMARKS.md from the results: bench/render.py)
 
-# One run's raw results, so that the report can be rendered again (--render).
-RESULTS = REPO / ".work" / "bench-results.json"
+# One run's raw results (committed): BENCHMARKS.md is rendered from them (bench/render.py).
+RESULTS = render.RESULTS
 MODULES: list[str] = []          # from the installed collection's plugins/modules/*.py
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 DEST = "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
 STATE_DIR = "/var/lib/vcloud-usage-meter"
 MB = 1_000_000
 MiB = 1024 * 1024
-
-# 1.0.0's figures (per-module binaries in plugins/modules, tasks delegate_to localhost), from
-# BENCHMARKS.md as committed with 1.0.0: full run of bench/run.sh on 2026-11-25 10:14-10:20 UTC,
-# commit 23aaa26, load 0.22 before the run. Quoted as history; nothing here re-measures them.
-HISTORY_1_0_0 = {
-    "when": "2026-11-25 10:14 UTC, commit 23aaa26 (1.0.0), load 0.22 before the run", "commit": "23aaa26",
-    "fleet_1_wall": 18.8, "fleet_1_span": 18.2, "fleet_5_wall": 28.4, "fleet_10_wall": 44.4,
-    "ours_task_ms": 132, "ping_task_ms": 205, "ratio3": 0.643, "ours_direct_ms": 85,
-    "sizes_x86_64": {"appliance_info": 6217680, "certificates": 2155552, "reboot": 4978704, "shar_copy": 5072944,
-                     "sshd": 4976128, "upgrade": 5032912, "upgrade_logs": 5015648, "verify": 5796928},
-}
-
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -306,116 +299,131 @@ def task_time(r, name):
 
 # --------------------------------------------------------------------------- 1, 2, 6: copy
 
+class CopyRun:
+    """Figures 1, 2 and 6 against one appliance: the bundle, the appliance, the calls, the raw times."""
+
+    KEYS = ("direct", "direct_warm", "direct_mod", "play_task", "play_wall", "scp", "acopy_task", "acopy_wall",
+            "recopy", "recopy_play_task", "rss", "acopy_recopy_task")
+
+    def __init__(self, b: Bench, shar: Path, checksum: str):
+        self.b, self.shar, self.nbytes = b, shar, shar.stat().st_size
+        self.a = a = b.start(version="4.2.0", sshd="running")
+        self.sc_args = {**conn_args(a), "src": str(shar), "dest": DEST, "checksum": checksum}
+        self.copy_task = {"name": "copy", "ansible.builtin.copy": {"src": str(shar), "dest": DEST, "mode": "0644"}}
+        # the task in 1.1.0's form: the connection from the inventory host, no delegate_to
+        self.sc_task = {"name": "shar_copy", "vcloud.usage_meter.shar_copy": {
+            **task_args(a), "src": str(shar), "dest": DEST, "checksum": checksum}}
+        self.inv = app_inventory(a)
+        self.res = {k: [] for k in self.KEYS}
+
+    def clean(self, controller=True):
+        # Cold start for every full copy: no bundle, no partial, no checksum cache on
+        # either side (appliance state_dir, controller TMPDIR), no Ansible remote tmp.
+        self.a.ssh(f"rm -rf {DEST} /opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part {STATE_DIR} "
+                   "/root/.ansible/tmp", check=True)
+        for p in (self.b.controller_tmp.iterdir() if controller else []):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+        os.sync()
+
+    def remote_ok(self):
+        cp = self.a.ssh(f"stat -c %s {DEST}", check=True)
+        if int(cp.stdout.strip()) != self.nbytes:
+            raise RuntimeError(f"size on appliance {cp.stdout.strip()} != {self.nbytes}")
+
+    def full_copy(self, key: str, what: str):
+        """shar_copy, the binary run directly with an args file, as Ansible runs it: a full copy."""
+        r = self.b.module("shar_copy", self.sc_args, rss=True)
+        if r["rc"] != 0 or r["result"].get("failed") or r["result"].get("transferred") != self.nbytes:
+            raise RuntimeError(f"shar_copy {what}failed: {r['result']} {r['err'][-2000:]}")
+        self.remote_ok()
+        self.res[key].append(r["wall"])
+        self.res["rss"].append(r["maxrss_kib"])
+        return r
+
+    def direct(self, i: int):
+        self.clean()
+        r = self.full_copy("direct", "")
+        self.res["direct_mod"].append(r["result"].get("seconds"))
+        log(f"copy[{i}] shar_copy direct {r['wall']:.2f}s rss {r['maxrss_kib'] // 1024} MiB")
+        # 2: the same again, unchanged file: the idempotent path
+        r2 = self.b.module("shar_copy", self.sc_args, rss=True)
+        if r2["rc"] != 0 or r2["result"].get("changed") or r2["result"].get("transferred") != 0:
+            raise RuntimeError(f"shar_copy re-copy: {r2['result']}")
+        self.res["recopy"].append(r2["wall"])
+        self.res["rss"].append(r2["maxrss_kib"])
+        log(f"copy[{i}] shar_copy re-copy {r2['wall']:.3f}s")
+        # the same full copy with the controller's checksum cache warm (the 2nd..Nth appliance of a fleet)
+        self.clean(controller=False)
+        r3 = self.full_copy("direct_warm", "(warm controller cache) ")
+        log(f"copy[{i}] shar_copy direct, controller cache warm {r3['wall']:.2f}s")
+
+    def as_task(self, i: int):
+        """shar_copy as an ansible-playbook task, then the same task again (nothing to copy)."""
+        self.clean()
+        play = [{"hosts": "all", "gather_facts": False, "tasks": [self.sc_task]}]
+        r = self.b.playbook(play, self.inv)
+        t = task_time(r, "shar_copy")
+        if t["result"].get("transferred") != self.nbytes:
+            raise RuntimeError(f"shar_copy task did not copy: {t}")
+        check_inventory_conn(t, self.a)
+        self.remote_ok()
+        self.res["play_task"].append(t["end"] - t["start"])
+        self.res["play_wall"].append(r["wall"])
+        log(f"copy[{i}] shar_copy task {t['end'] - t['start']:.2f}s (playbook {r['wall']:.2f}s)")
+        t = task_time(self.b.playbook(play, self.inv), "shar_copy")
+        self.res["recopy_play_task"].append(t["end"] - t["start"])
+
+    def scp(self, i: int):
+        """OpenSSH scp, key auth, no verification."""
+        self.clean()
+        t0 = time.monotonic()
+        cp = self.a.scp_to(self.shar, DEST, timeout=1800)
+        dt = time.monotonic() - t0
+        if cp.returncode != 0:
+            raise RuntimeError(f"scp failed: {cp.stderr}")
+        self.remote_ok()
+        self.res["scp"].append(dt)
+        log(f"copy[{i}] scp {dt:.2f}s (shar_copy direct / scp: {dt / self.res['direct'][-1]:.2f}x)")
+
+    def ansible_copy(self, i: int):
+        """ansible.builtin.copy over Ansible's ssh connection (defaults: sftp, -C, ControlPersist)."""
+        self.clean()
+        play = [{"hosts": "all", "gather_facts": False, "tasks": [self.copy_task]}]
+        r = self.b.playbook(play, ssh_inventory(self.a))
+        t = task_time(r, "copy")
+        self.remote_ok()
+        self.res["acopy_task"].append(t["end"] - t["start"])
+        self.res["acopy_wall"].append(r["wall"])
+        log(f"copy[{i}] ansible.builtin.copy task {t['end'] - t['start']:.2f}s (playbook {r['wall']:.2f}s)")
+        if i == 0:
+            t = task_time(self.b.playbook(play, ssh_inventory(self.a)), "copy")
+            self.res["acopy_recopy_task"].append(t["end"] - t["start"])
+
+
 def bench_copy(b: Bench, out: dict):
     size = "256M" if b.quick else "1G"
     reps = 2 if b.quick else 5              # every figure is the median of the repetitions
     log(f"copy: building/reusing a {size} bundle")
     shar = umsim.make_shar(size=size, seconds=2.0)
-    nbytes = shar.stat().st_size
     with open(shar, "rb") as f:             # the published checksum, given as the role gives it
         checksum = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
-    a = b.start(version="4.2.0", sshd="running")
+    c = CopyRun(b, shar, checksum)
+    a = c.a
     free = a.ssh("df -Pk /opt/vmware | tail -1", check=True).stdout.split()
-    log(f"copy: appliance {a.name} at {a.host}, /opt/vmware free {int(free[3]) // 1024} MiB, bundle {nbytes} bytes")
+    log(f"copy: appliance {a.name} at {a.host}, /opt/vmware free {int(free[3]) // 1024} MiB, bundle {c.nbytes} bytes")
     py = a.ssh("/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])'")
     out["appliance_python"] = py.stdout.strip() or f"none ({py.stderr.strip()})"
-
-    def clean(controller=True):
-        # Cold start for every full copy: no bundle, no partial, no checksum cache on
-        # either side (appliance state_dir, controller TMPDIR), no Ansible remote tmp.
-        a.ssh(f"rm -rf {DEST} /opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part {STATE_DIR} /root/.ansible/tmp",
-              check=True)
-        for p in (b.controller_tmp.iterdir() if controller else []):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
-        os.sync()
-
-    def remote_ok():
-        cp = a.ssh(f"stat -c %s {DEST}", check=True)
-        if int(cp.stdout.strip()) != nbytes:
-            raise RuntimeError(f"size on appliance {cp.stdout.strip()} != {nbytes}")
-
-    sc_args = {**conn_args(a), "src": str(shar), "dest": DEST, "checksum": checksum}
-    copy_task = {"name": "copy", "ansible.builtin.copy": {"src": str(shar), "dest": DEST, "mode": "0644"}}
-    # the task in 1.1.0's form: the connection from the inventory host, no delegate_to
-    sc_task = {"name": "shar_copy",
-               "vcloud.usage_meter.shar_copy": {**task_args(a), "src": str(shar), "dest": DEST, "checksum": checksum}}
-    inv = app_inventory(a)
-
-    res = {k: [] for k in ("direct", "direct_warm", "direct_mod", "play_task", "play_wall", "scp", "acopy_task", "acopy_wall",
-                           "recopy", "recopy_play_task", "rss", "acopy_recopy_task")}
     for i in range(reps):
-        # shar_copy, the binary run directly with an args file, as Ansible runs it
-        clean()
-        r = b.module("shar_copy", sc_args, rss=True)
-        if r["rc"] != 0 or r["result"].get("failed") or r["result"].get("transferred") != nbytes:
-            raise RuntimeError(f"shar_copy failed: {r['result']} {r['err'][-2000:]}")
-        remote_ok()
-        res["direct"].append(r["wall"])
-        res["direct_mod"].append(r["result"].get("seconds"))
-        res["rss"].append(r["maxrss_kib"])
-        log(f"copy[{i}] shar_copy direct {r['wall']:.2f}s rss {r['maxrss_kib'] // 1024} MiB")
-        # 2: the same again, unchanged file: the idempotent path
-        r2 = b.module("shar_copy", sc_args, rss=True)
-        if r2["rc"] != 0 or r2["result"].get("changed") or r2["result"].get("transferred") != 0:
-            raise RuntimeError(f"shar_copy re-copy: {r2['result']}")
-        res["recopy"].append(r2["wall"])
-        res["rss"].append(r2["maxrss_kib"])
-        log(f"copy[{i}] shar_copy re-copy {r2['wall']:.3f}s")
-        # the same full copy with the controller's checksum cache warm (the 2nd..Nth appliance of a fleet)
-        clean(controller=False)
-        r3 = b.module("shar_copy", sc_args, rss=True)
-        if r3["rc"] != 0 or r3["result"].get("failed") or r3["result"].get("transferred") != nbytes:
-            raise RuntimeError(f"shar_copy (warm controller cache) failed: {r3['result']} {r3['err'][-2000:]}")
-        remote_ok()
-        res["direct_warm"].append(r3["wall"])
-        res["rss"].append(r3["maxrss_kib"])
-        log(f"copy[{i}] shar_copy direct, controller cache warm {r3['wall']:.2f}s")
-
-        # shar_copy as an ansible-playbook task
-        clean()
-        r = b.playbook([{"hosts": "all", "gather_facts": False, "tasks": [sc_task]}], inv)
-        t = task_time(r, "shar_copy")
-        if t["result"].get("transferred") != nbytes:
-            raise RuntimeError(f"shar_copy task did not copy: {t}")
-        check_inventory_conn(t, a)
-        remote_ok()
-        res["play_task"].append(t["end"] - t["start"])
-        res["play_wall"].append(r["wall"])
-        log(f"copy[{i}] shar_copy task {t['end'] - t['start']:.2f}s (playbook {r['wall']:.2f}s)")
-        r = b.playbook([{"hosts": "all", "gather_facts": False, "tasks": [sc_task]}], inv)
-        t = task_time(r, "shar_copy")
-        res["recopy_play_task"].append(t["end"] - t["start"])
-
-        # OpenSSH scp, key auth, no verification
-        clean()
-        t0 = time.monotonic()
-        cp = a.scp_to(shar, DEST, timeout=1800)
-        dt = time.monotonic() - t0
-        if cp.returncode != 0:
-            raise RuntimeError(f"scp failed: {cp.stderr}")
-        remote_ok()
-        res["scp"].append(dt)
-        log(f"copy[{i}] scp {dt:.2f}s (shar_copy direct / scp: {dt / res['direct'][-1]:.2f}x)")
-
-        # ansible.builtin.copy over Ansible's ssh connection (defaults: sftp, -C, ControlPersist);
-        # at most 2 repetitions (it is by far the slowest, and the bar has room)
-        if i >= 2:
-            continue
-        clean()
-        r = b.playbook([{"hosts": "all", "gather_facts": False, "tasks": [copy_task]}], ssh_inventory(a))
-        t = task_time(r, "copy")
-        remote_ok()
-        res["acopy_task"].append(t["end"] - t["start"])
-        res["acopy_wall"].append(r["wall"])
-        log(f"copy[{i}] ansible.builtin.copy task {t['end'] - t['start']:.2f}s (playbook {r['wall']:.2f}s)")
-        if i == 0:
-            r = b.playbook([{"hosts": "all", "gather_facts": False, "tasks": [copy_task]}], ssh_inventory(a))
-            t = task_time(r, "copy")
-            res["acopy_recopy_task"].append(t["end"] - t["start"])
-    clean()
+        c.direct(i)
+        c.as_task(i)
+        c.scp(i)
+        # at most 2 repetitions of ansible.builtin.copy (it is by far the slowest, and the bar has room)
+        if i < 2:
+            c.ansible_copy(i)
+    c.clean()
     b.stop(a)
-    out["copy"] = {"bytes": nbytes, "reps": reps, "raw": res,
-                   "median": {k: med(v) for k, v in res.items()}}
+    out["copy"] = {"bytes": c.nbytes, "reps": reps, "raw": c.res,
+                   "median": {k: med(v) for k, v in c.res.items()}}
 
 
 # --------------------------------------------------------------------------- 3: per-task overhead
@@ -720,434 +728,22 @@ def machine() -> dict:
             "kernel": platform.release(), "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
 
 
-def ratio(x, y):
-    return x / y if x and y else None
-
-
-def fmt(x, spec=".2f", unit=""):
-    return "n/a" if x is None else f"{x:{spec}}{unit}"
-
-
-def ms(x, spec=".0f"):
-    return fmt(None if x is None else x * 1000, spec)
-
-
-def diff(x, y):
-    return None if x is None or y is None else x - y
-
-
-def add(x, y):
-    return None if x is None or y is None else x + y
-
-
-def verdict(ok):
-    return "n/a" if ok is None else ("MET" if ok else "NOT MET")
-
-
-def rows_and_notes(out: dict):
-    """[(measurement, figures, baseline, ratio, bar, verdict)], notes"""
-    rows, notes = [], []
-    if "copy" in out:
-        c = out["copy"]
-        m = c["median"]
-        nb = c["bytes"]
-        tp = {k: nb / MB / m[k] if m.get(k) else None for k in
-              ("direct", "direct_warm", "play_task", "play_wall", "scp", "acopy_task", "acopy_wall")}
-        r_scp = ratio(tp["direct"], tp["scp"])
-        r_scp_play = ratio(tp["play_task"], tp["scp"])
-        r_ac = ratio(tp["direct"], tp["acopy_task"])
-        r_ac_play = ratio(tp["play_task"], tp["acopy_task"])
-        ok1 = None if r_scp is None else (r_scp >= 1.0 and r_ac >= 2.0)
-        rows.append(("1. Bundle copy, %d MiB, verified" % (nb // MiB),
-                     f"shar_copy direct {fmt(tp['direct'], '.0f')} MB/s ({fmt(m['direct'])} s; with the controller's "
-                     f"checksum cache warm {fmt(tp['direct_warm'], '.0f')} MB/s, {fmt(ratio(tp['direct_warm'], tp['scp']))}× scp); "
-                     f"as ansible task {fmt(tp['play_task'], '.0f')} MB/s ({fmt(m['play_task'])} s; whole playbook "
-                     f"{fmt(m['play_wall'])} s)",
-                     f"scp {fmt(tp['scp'], '.0f')} MB/s ({fmt(m['scp'])} s); ansible.builtin.copy task "
-                     f"{fmt(tp['acopy_task'], '.0f')} MB/s ({fmt(m['acopy_task'])} s)",
-                     f"vs scp {fmt(r_scp)}× (task {fmt(r_scp_play)}×); vs copy {fmt(r_ac)}× (task {fmt(r_ac_play)}×)",
-                     "≥ 1.0× scp and ≥ 2× copy", verdict(ok1)))
-        if ok1 is False:
-            if r_scp < 1.0:
-                notes.append(
-                    f"1 (vs scp): shar_copy reached {r_scp:.2f}× scp's throughput (as an Ansible task "
-                    f"{fmt(r_scp_play)}×). With the checksum given the controller no longer hashes the file; "
-                    f"the appliance still hashes the written file before the rename (about 0.7 s per GiB). Most of "
-                    f"the gap is libssh2's send, measured apart (docs/DEVELOPING.md, \"SSH transport\"): it costs "
-                    f"the controller about 3× the CPU of OpenSSH's client on the same cipher and the same remote "
-                    f"`cat`, because libssh2 encrypts AES one 16-byte block per OpenSSL call; and OpenSSH's own "
-                    f"`ssh host 'cat > file'` was about 2× faster than scp there. So the bar is held back by the "
-                    f"SSH library, not by the link or the verification; ways out (a libssh2 that encrypts a packet "
-                    f"per call, or two streams) are not done.")
-            if r_ac < 2.0:
-                notes.append(f"1 (vs ansible.builtin.copy): {r_ac:.2f}×.")
-        rr = ratio(m["recopy"], m["direct"])
-        ok2 = None if rr is None else rr <= 0.3
-        rows.append(("2. Re-copy of an identical file", f"{fmt(m['recopy'], '.3f')} s direct "
-                     f"(as ansible task {fmt(m['recopy_play_task'], '.3f')} s); ansible.builtin.copy re-run "
-                     f"{fmt(m['acopy_recopy_task'])} s", f"full copy {fmt(m['direct'])} s", f"{fmt(rr, '.3f')}",
-                     "≤ 0.3", verdict(ok2)))
-        if ok2 is False:
-            notes.append(f"2: re-copy took {rr:.2f}× a full copy.")
-        rss = max(c["raw"]["rss"]) / 1024 if c["raw"]["rss"] else None
-        ok6 = None if rss is None else rss <= 32
-        out["_rss"] = (rss, ok6)
-        if ok6 is False:
-            notes.append(f"6: peak RSS {rss:.1f} MiB exceeds 32 MiB.")
-    if "overhead" in out:
-        o = out["overhead"]
-        m = o["median"]
-        bd = o.get("breakdown", {})
-        r3 = ratio(m["ours_task"], m["ping_task"])
-        r3_old = ratio(m.get("ours_old_task"), m["ping_task"])
-        ok3 = None if r3 is None else r3 <= 0.5
-        rows.append((f"3. Per-task overhead, {o['n']} tasks",
-                     f"vcloud.usage_meter.sshd, check mode (an SSH login and a service query on the appliance): "
-                     f"1.1.0 form (task on the inventory host, connection from the inventory, no delegate_to) "
-                     f"{ms(m['ours_task'])} ms/task; 1.0.0 form (delegate_to localhost, connection options in the "
-                     f"task) {ms(m.get('ours_old_task'))} ms/task ({fmt(r3_old, '.3f')}× ping); the binary alone "
-                     f"{ms(m['ours_direct'])} ms",
-                     f"ansible.builtin.ping on localhost (`ansible_connection: local`) {ms(m['ping_task'])} ms/task "
-                     f"(ansible.builtin.debug, no process at all: {ms(m.get('debug_task'))} ms/task)",
-                     fmt(r3, '.3f'), "≤ 0.5", verdict(ok3)))
-        if ok3 is False:
-            ours, dbg = bd.get("ours", {}), bd.get("debug", {})
-            floor = m.get("debug_task")
-            notes.append(
-                f"3: {r3:.3f}× (the bar needs ≤ {ms(m['ping_task'] * 0.5)} ms per task). "
-                f"ansible.builtin.debug, which starts no process and talks to nothing, costs {ms(floor)} ms per task "
-                f"here ({fmt(ratio(floor, m['ping_task']), '.2f')}× ping): that is Ansible's fixed cost of any task "
-                f"on this machine (the strategy between tasks, the worker fork, templating in the worker, the "
-                f"result's way back), which no module can remove. Ours is that floor plus its binary "
-                f"({ms(ours.get('subprocesses'))} ms inside the task; {ms(m['ours_direct'])} ms run alone, of which "
-                f"start-up is {ms(m.get('binary_floor'), '.1f')} ms and the rest the SSH login and the query: "
-                f"OpenSSH's `ssh` doing the same takes {ms(m.get('openssh'))} ms) plus "
-                f"{ms(diff(ours.get('worker'), dbg.get('worker')))} ms more Python in the worker than debug (loading "
-                f"the collection's action plugin, resolving the inventory host's connection, building the JSON). "
-                f"Floor + binary alone = {ms(add(floor, ours.get('subprocesses')))} ms, already "
-                f"{fmt(ratio(add(floor, ours.get('subprocesses')), m['ping_task']), '.2f')}× ping. The breakdown is "
-                f"under \"Where the per-task time goes\".")
-    if "sizes" in out:
-        sz = out["sizes"]
-        bins = sz["binaries"]
-        parts = [f"usage_meter-linux-{a} {v['bytes'] / MiB:.1f} MiB ({v['bytes']:,} bytes"
-                 + ("" if v["from"] == "tarball" else f", from {v['from']}") + ")"
-                 + ("" if v["stripped"] else " NOT stripped") for a, v in bins.items()]
-        tb = [f"{'tarball' if k == 'under test' else 'universal tarball'} {v['path']} {v['bytes'] / MiB:.1f} MiB "
-              f"({v['bytes']:,} bytes" + (", this machine's binary only" if v["host_only"] else ", both binaries") + ")"
-              for k, v in sz["tarballs"].items()]
-        old = sum(HISTORY_1_0_0["sizes_x86_64"].values())
-        x86 = bins.get("x86_64", {}).get("bytes")
-        universal = [v["bytes"] for v in sz["tarballs"].values() if not v["host_only"]]
-        ok3b = (universal[0] <= 20 * MB and all(v["stripped"] for v in bins.values())) if universal else None
-        rows.append(("3b. Release sizes (static musl, stripped, one multicall binary per arch)",
-                     "; ".join(parts + tb),
-                     f"1.0.0: {len(HISTORY_1_0_0['sizes_x86_64'])} per-module x86_64 binaries, {old / MiB:.1f} MiB "
-                     f"together (one tarball per arch)",
-                     f"x86_64 {fmt(ratio(x86, old), '.2f')}× of 1.0.0", "universal tarball ≤ 20 MB (Galaxy)",
-                     verdict(ok3b)))
-        if ok3b is False:
-            notes.append(f"3b: the universal tarball is {universal[0]:,} bytes, over Galaxy's 20 MB, or a binary "
-                         f"is not stripped.")
-    if "reboot" in out:
-        r = out["reboot"]
-        m = r["median"]
-        fails = r.get("failures", {})
-
-        def nf(key):
-            n = len(fails.get(key, []))
-            return f", {n} of {r['reps']} repetitions failed (counted as ∞)" if n else ""
-
-        ours_failed = bool(fails.get("ours_direct") or fails.get("ours_task"))
-        if m["ours_direct"] is None or m["ours_task"] is None:
-            ok4 = False if ours_failed else None
-        else:
-            ok4 = m["ours_direct"] <= 1.0 and m["ours_task"] <= 1.0
-        rows.append((f"4. Reboot detection lag (median of {r['reps']})",
-                     f"reboot module direct {fmt(m['ours_direct'], '.3f')} s{nf('ours_direct')}; as ansible task "
-                     f"{fmt(m['ours_task'], '.3f')} s{nf('ours_task')} (reboot issued → back: "
-                     f"{fmt(m['ours_elapsed'])} s)",
-                     f"ansible.builtin.reboot {fmt(m['builtin'], '.3f')} s{nf('builtin')} (whole task "
-                     f"{fmt(m['builtin_total'])} s)",
-                     f"{fmt(ratio(m['ours_direct'], m['builtin']))}× of builtin", "median ≤ 1 s", verdict(ok4)))
-        if ok4 is False:
-            notes.append(f"4: median lag {fmt(m['ours_direct'])} s (task {fmt(m['ours_task'])} s); failed "
-                         f"repetitions count as an infinite lag.")
-        for key, what in (("ours_direct", "the reboot module (run directly)"), ("ours_task", "the reboot task"),
-                          ("builtin", "ansible.builtin.reboot (baseline)")):
-            for f in fails.get(key, []):
-                notes.append(f"4: {what} failed in {f}. Counted as an infinite lag in its median.")
-    if "fleet" in out:
-        f = out["fleet"]
-        raw = f["raw"]
-        s = f["sizes"]
-        s = [n for n in s if n in raw]      # a size whose run broke is reported under errors
-        first = s[0] if s else None
-        base = raw[first]["wall"] if s else None
-        curve = "; ".join(f"{n}: {raw[n]['wall']:.1f} s ({raw[n]['wall'] / base:.2f}×, median host span "
-                          f"{fmt(raw[n]['host_span_median'], '.1f')} s)" for n in s) or "n/a"
-        last = s[-1] if s else None
-        r5 = ratio(raw[last]["wall"], base) if s else None
-        ok5 = r5 <= 1.5 if (first, last) == (1, 10) else None
-        rows.append(("5. Fleet scaling, full role, forks = appliances, 64 MiB bundle", curve,
-                     f"{first} appliance{'' if first == 1 else 's'} {fmt(base, '.1f')} s",
-                     f"{last} vs {first}: {fmt(r5)}×", "10 ≤ 1.5× of 1",
-                     verdict(ok5) if ok5 is not None else f"n/a (fleets {', '.join(map(str, s)) or 'none'})"))
-        if ok5 is False:
-            notes.append(
-                f"5: {r5:.2f}×. The appliances are real sshd + init + services + API processes in namespaces on "
-                f"this same 2-core machine, as are the {last} ansible-playbook forks and the module processes: "
-                f"10 appliances means ~10× the CPU work (SSH crypto and hashing of {last}×64 MiB, {last} shar "
-                f"extractions, {last} reboots and service start-ups) on the same 2 cores, so the wall time cannot "
-                f"stay flat here. The per-host span and the wall time of 1 are the figures to compare on real "
-                f"appliances, where each appliance brings its own CPU.")
-    if "_rss" in out:
-        rss, ok6 = out["_rss"]
-        rows.append((f"6. Peak RSS of shar_copy copying {out['copy']['bytes'] // MiB} MiB", f"{fmt(rss, '.1f')} MiB "
-                     "(max over all direct runs, GNU time %M)", "", "", "≤ 32 MiB", verdict(ok6)))
-    if "fleet" in out and 1 in out["fleet"]["raw"]:
-        one = out["fleet"]["raw"][1]
-        h = HISTORY_1_0_0
-        r7 = ratio(one["wall"], h["fleet_1_wall"])
-        ns = out["fleet"]["raw"].get("1_no_settle")
-        extra = ""
-        if one.get("verify"):
-            extra += f"; verify {one['verify']['s']:.1f} s of it ({one['verify'].get('attempts')} status checks)"
-        if ns:
-            extra += (f"; the same with verify's settle window off (as 1.0.0 verified): {ns['wall']:.1f} s"
-                      + (f", verify {ns['verify']['s']:.1f} s" if ns.get("verify") else ""))
-        rows.append(("7. Full role on one appliance (playbook vcloud.usage_meter.upgrade, 64 MiB bundle), "
-                     "before → after",
-                     f"after (1.1.0, this run): {one['wall']:.1f} s (host span {fmt(one['host_span_median'], '.1f')} s, "
-                     f"{one.get('tasks', '?')} task results){extra}",
-                     f"before (1.0.0): {h['fleet_1_wall']} s (host span {h['fleet_1_span']} s), {h['when']}",
-                     f"{fmt(r7)}× ({fmt(diff(one['wall'], h['fleet_1_wall']), '+.1f')} s)"
-                     + (f"; settle window off: {fmt(ratio(ns['wall'], h['fleet_1_wall']))}×" if ns else ""),
-                     "report", "—"))
-    return rows, notes
-
-
-def render(out, rows, notes, args, started, finished) -> str:
-    mc = out["machine"]
-    tb = out.get("tarball", {})
-    opts = (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
-    build = out.get("build_s")
-    lines = [
-        "# Benchmarks",
-        "",
-        "Produced by:",
-        "",
-        "```sh",
-        f"bench/run.sh{opts}   # = tools/bootstrap.sh (as make test) + tools/build-collection.sh (both arches -> "
-        f"dist/vcloud-usage_meter-<version>.tar.gz), then .venv/bin/python bench/run.py{opts}",
-        "```",
-        "",
-        f"- Date: {started} → {finished} (UTC)",
-        f"- Machine: nproc {mc['nproc']}, {mc['mem_gib']} GiB RAM, {mc['cpu']}, kernel {mc['kernel']}",
-        f"- Load average before the run: {' '.join(mc['loadavg'])}; after: {' '.join(out.get('load_after', []))} "
-        f"(1, 5, 15 min); benchmarks {out.get('runtime_s')} s"
-        + (f", plus {build} s for bootstrap and build-collection before them" if build is not None else ""),
-        f"- Collection under test: the release tarball `{tb.get('path')}` ({tb.get('bytes', 0):,} bytes, sha256 "
-        f"{tb.get('sha256', '?')[:16]}…, written {tb.get('mtime')}, by tools/build-collection.sh from the working tree: HEAD "
-        f"{out.get('commit')}{', with uncommitted changes' if out.get('dirty') else ''}), installed with "
-        f"`ansible-galaxy collection install --no-deps --offline -p <private path>`: the action plugins run its "
-        f"static multicall binary `plugins/bin/usage_meter-linux-x86_64`, exactly as users get it.",
-        "- Module tasks (figures 1, 3, 4, 5, 7) are in 1.1.0's form: the appliance is the inventory host "
-        "(`ansible_host`, `ansible_user: root`, `ansible_ssh_private_key_file`, `ansible_host_key_checking: true`), "
-        "no `delegate_to`, and the task names only `known_hosts` and `connect_timeout` (the role: its own "
-        "variables). Figure 3 also measures 1.0.0's form (`delegate_to: localhost`, every connection option in the "
-        "task).",
-        f"- Appliances: `tests/appliance/umsim.py` with its default (short) timings: reboot_delay_s 0.5, down_s 1.5, "
-        f"boot_s 1, services_up_s 2; bundles built by `make_shar` (random filler, incompressible), upgrade "
-        f"runs 2 s. Appliance python3 (for ansible.builtin.*): {out.get('appliance_python', 'n/a')}.",
-        "- Ratios are between figures measured in this same run (figure 7 compares with 1.0.0's run, quoted); "
-        "figures are medians of the repetitions.",
-    ]
-    if mc["loadavg"] and float(mc["loadavg"][0]) > 1.5:
-        lines.append(f"- **The machine was loaded** (load {mc['loadavg'][0]} on {mc['nproc']} cores before the run, "
-                     f"{out.get('load_after', ['?'])[0]} after; other engineers' builds and tests ran alongside): "
-                     f"absolute times are inflated and noisy; ratios are less affected but not immune.")
-    lines += ["", "| measurement | ours | baseline | ratio | bar | verdict |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append("| " + " | ".join(str(x).replace("|", "/") for x in r) + " |")
-    lines += ["", "## Bars not met, and failures", ""]
-    lines += [f"- {n}" for n in notes] or ["- none"]
-    lines += breakdown_section(out) + role_section(out) + fleet_cost.section(out) + history_section()
-    lines += ["", "## How each figure is taken", "",
-              "1. Every full copy starts cold: the bundle, its `.part`, the appliance-side checksum cache "
-              "(`/var/lib/vcloud-usage-meter`) and the controller-side one (the module's `TMPDIR`) are removed "
-              "first, then `sync`. `shar_copy` direct = the release binary run with a JSON args file "
-              "(`usage_meter-linux-x86_64 shar_copy args.json`; the action plugin runs the same binary with "
-              "`shar_copy /dev/stdin`), key auth, strict host key; wall time of "
-              "the process, which includes hashing on both sides and the verification. \"Cache warm\" = the "
-              "same, with only the controller-side cache kept (the local file is not hashed again). Task = the "
-              "task's start to end in ansible-playbook (a callback, bench/callback_plugins), the task in 1.1.0's "
-              "form on the appliance's inventory host. scp = `scp -q` with key auth "
-              "(OpenSSH defaults, no compression). ansible.builtin.copy = a play over `ansible_connection: ssh` "
-              "with key auth and Ansible's defaults (`-C`, ControlPersist, sftp transfer); it sha1-checks the "
-              "file on both sides; the appliance runs it with the host's python3 from the overlay's lower layer. "
-              "Throughput is bytes / time in MB/s (10^6).",
-              "2. Right after each direct full copy, the same call again (no `force`): time of that process / "
-              "time of the full copy.",
-              "3. 50 identical tasks in one play; per-task = (end of the last task − start of the first) / 50; "
-              "the four plays interleaved, each repeated. Ours: `vcloud.usage_meter.sshd` state=started, "
-              "check_mode, against a running appliance (it logs in over SSH and queries the service): in 1.1.0's "
-              "form on the inventory host `app` (ansible_host etc., no delegate_to; the action plugin runs on the "
-              "controller and nothing connects through the host's ssh connection), and in 1.0.0's form on "
-              "`localhost` with `delegate_to: localhost` and the connection in the task. Baseline: "
-              "`ansible.builtin.ping` on the inventory host `localhost` with `ansible_connection: local` (no "
-              "delegate_to; the same as 1.0.0's delegated ping). `ansible.builtin.debug` on the same host shows "
-              "Ansible's floor. The breakdown comes from the same runs: the callback, loaded by ansible-playbook "
-              "before any worker forks, wraps `TaskExecutor.run` and `subprocess.Popen` when `BENCH_TRACE_FILE` "
-              "is set, so each worker logs its start, end and subprocesses (a few small file appends per task). "
-              "\"Binary alone\" = the direct run with an args file; start-up = the same binary refusing an "
-              "unknown option (no connection); OpenSSH = `ssh -i key root@appliance systemctl is-active sshd`.",
-              "4. Lag = the time the module process exited (direct; the parent reaps it with wait4 and takes "
-              "`time.time()`), or the task's end in the callback, minus the first `sshd-listening` timestamp of "
-              "the new boot in the appliance's supervisor log (ns resolution, same clock). The appliance has "
-              "sshd enabled. ansible.builtin.reboot: `reboot_command: systemctl reboot`, `test_command: whoami`, "
-              "over ssh with key auth, measured the same way against the same appliance.",
-              "5. The installed collection's playbook `vcloud.usage_meter.upgrade` (the whole role: preflight, sshd "
-              "through the appliance console, copy, upgrade, reboot, verify, restore sshd, report) against N fresh "
-              "appliances (alternating 4.2.0 and 4.1.0, shipped with sshd off; inventory: ansible_host, "
-              "ansible_user, ansible_password), `ANSIBLE_FORKS=N`; wall time of ansible-playbook.",
-              "6. Peak RSS (`/usr/bin/time -f %M`, i.e. ru_maxrss of the module process exec'd from the small "
-              "`time` process) of every direct shar_copy run, full copies and re-copies; the maximum is reported. "
-              "Not Python's `wait4`/`RUSAGE_CHILDREN` on a child forked from the benchmark itself: Linux carries "
-              "the forking process's RSS high-water mark across exec, so that reports the benchmark's own "
-              "~130 MiB (a first version of this script fell into that).",
-              "7. Figure 5's run with 1 appliance (this run), against the same measurement of 1.0.0 quoted under "
-              "History. Different days, so the machine's load differs; both runs' loads are given.",
-              ""]
-    lines += [m.HOW for m in (distance, physical_limit) if m.KEY in out] + [""]
-    lines += ["## Raw figures (seconds)", "", "```json", json.dumps(
-        {k: v for k, v in out.items() if not k.startswith("_")}, indent=1, default=str), "```", ""]
-    return "\n".join(lines)
-
-
-PARTS = (
-    ("between", "between tasks (main process: the strategy takes the next task, its variables, the callbacks)"),
-    ("fork", "worker start (`v2_runner_on_start` → `TaskExecutor.run` in the forked worker)"),
-    ("worker", "worker, Python (templating, connection and action plugin set-up, the action itself), "
-               "subprocesses excluded"),
-    ("subprocesses", "subprocesses the worker ran and waited for"),
-    ("result", "result back to the main process (`TaskExecutor.run` returns → `v2_runner_on_ok`)"),
-    ("per_task", "**= per task** (first start → last end, / n)"),
-)
-COLUMNS = (("ours", "ours, 1.1.0 form"), ("ours_old", "ours, 1.0.0 form"), ("ping", "ansible.builtin.ping"),
-           ("debug", "ansible.builtin.debug"))
-
-
-def breakdown_section(out) -> list:
-    o = out.get("overhead")
-    if not o or not o.get("breakdown"):
-        return []
-    bd, m = o["breakdown"], o["median"]
-    cols = [(k, t) for k, t in COLUMNS if "per_task" in bd.get(k, {})]
-    if not cols:
-        return ["", "## Where the per-task time goes (figure 3)", "", "- the worker trace did not match the tasks: "
-                + json.dumps(bd)]
-    lines = ["", "## Where the per-task time goes (figure 3)", "",
-             "Milliseconds per task, means over the 50 tasks of a play (so the parts add up), medians over the "
-             "repetitions; from the callback and the worker trace of the measured runs.", "",
-             "| part | " + " | ".join(t for _, t in cols) + " |", "|---|" + "---|" * len(cols)]
-    for key, text in PARTS:
-        cells = []
-        for k, _ in cols:
-            v = ms(bd[k].get(key), ".1f")
-            if key == "subprocesses" and bd[k].get("procs_per_task"):
-                v += (f" ({bd[k]['procs_per_task']:.0f} per task; the longest, {bd[k].get('longest_proc')}: "
-                      f"{ms(bd[k].get('longest_proc_s'), '.1f')})")
-            cells.append(v)
-        lines.append(f"| {text} | " + " | ".join(cells) + " |")
-    ours = bd.get("ours", {})
-    lines += ["",
-              f"- The binary alone, outside Ansible (`usage_meter-linux-x86_64 sshd args.json`, check mode): "
-              f"{ms(m.get('ours_direct'), '.1f')} ms; its start-up alone (an unknown option refused, no "
-              f"connection): {ms(m.get('binary_floor'), '.1f')} ms; OpenSSH's `ssh` logging in with the same key "
-              f"and running `systemctl is-active sshd`: {ms(m.get('openssh'), '.1f')} ms. Inside the task the "
-              f"binary took {ms(ours.get('subprocesses'), '.1f')} ms.",
-              f"- So of ours' {ms(ours.get('per_task'), '.1f')} ms per task, "
-              f"{ms(ours.get('subprocesses'), '.1f')} ms is the module's own work (nearly all of it the SSH login "
-              f"and the query on the appliance) and {ms(diff(ours.get('per_task'), ours.get('subprocesses')), '.1f')} "
-              f"ms is Ansible's, against {ms(bd.get('debug', {}).get('per_task'), '.1f')} ms for a task that "
-              f"does nothing (debug). ping's own subprocesses (the `/bin/sh` helpers for its temp dir and the "
-              f"AnsiballZ python) take {ms(bd.get('ping', {}).get('subprocesses'), '.1f')} ms."]
-    return lines
-
-
-def role_section(out) -> list:
-    one = out.get("fleet", {}).get("raw", {}).get(1)
-    if not one or "top_tasks" not in one:
-        return []
-    lines = ["", "## Full role on one appliance: where the time goes (figure 7)", "",
-             f"{one['tasks']} task results on the appliance's host, {one['all_tasks_s']:.1f} s in tasks together "
-             f"(host span {fmt(one['host_span_median'], '.1f')} s, playbook {one['wall']:.1f} s). The longest:", ""]
-    lines += [f"- {t['s']:.2f} s: {t['task']}" for t in one["top_tasks"]]
-    st = one.get("short_tasks", {})
-    lines += ["", f"The {st.get('count')} tasks under 0.5 s take {st.get('seconds', 0):.1f} s together. Most of "
-              f"the long ones wait on the simulated appliance's fixed timings (the upgrade script runs 2 s; a "
-              f"reboot is 0.5 s + 1.5 s down + 1 s boot + 2 s until the services are up) or on verify's settle "
-              f"window."]
-    h = HISTORY_1_0_0
-    ns = out["fleet"]["raw"].get("1_no_settle")
-    delta = one["wall"] - h["fleet_1_wall"]
-    lines += ["", f"Against 1.0.0's {h['fleet_1_wall']} s the run took {delta:+.1f} s."]
-    if ns and one.get("verify") and ns.get("verify"):
-        settle = one["verify"]["s"] - ns["verify"]["s"]
-        rest_one = one["all_tasks_s"] - one["verify"]["s"]
-        rest_ns = ns["all_tasks_s"] - ns["verify"]["s"]
-        lines[-1] += (
-            f" New in 1.1.0, verify passes only when every service is Running in 3 consecutive checks at least "
-            f"4 × `interval` apart (its settle window; 4 s with the benchmark's interval of 1 s), so a service in a "
-            f"crash loop cannot pass on one lucky check. Measured here: the verify task took "
-            f"{one['verify']['s']:.1f} s, and {ns['verify']['s']:.1f} s in a second run of the same playbook on a "
-            f"fresh appliance with the window off (`module_defaults` for `vcloud.usage_meter.verify`: "
-            f"`settle_polls: 1, settle_seconds: 0`, i.e. pass at the first all-Running check, as 1.0.0 did): the "
-            f"window costs {settle:.1f} s. That second run took {ns['wall']:.1f} s in all "
-            f"({ns['wall'] - h['fleet_1_wall']:+.1f} s against 1.0.0). Its tasks other than verify took "
-            f"{rest_ns:.1f} s together, against {rest_one:.1f} s in the first run a minute earlier: "
-            f"{rest_ns - rest_one:+.1f} s from nothing but the machine's load, which is the noise level of this "
-            f"comparison. What is left against 1.0.0 comes from the other changes since 1.0.0 "
-            f"({out.get('commits_since_1_0_0', '?')} commits"
-            f"{' and the uncommitted work of this release' if out.get('dirty') else ''}) and from the load on the "
-            f"two days, which one run cannot separate.")
-    return lines
-
-
-def history_section() -> list:
-    h = HISTORY_1_0_0
-    old = sum(h["sizes_x86_64"].values())
-    return ["", "## History: 1.0.0", "",
-            f"From BENCHMARKS.md as committed with 1.0.0 ({h['when']}; bench/run.sh full run). 1.0.0 shipped one "
-            f"static binary per module in `plugins/modules/`, which Ansible copied to a temp dir and ran through "
-            f"`/bin/sh` for every task, and its tasks ran on localhost with `delegate_to: localhost`.", "",
-            f"- Full role, 1 appliance: {h['fleet_1_wall']} s (host span {h['fleet_1_span']} s); 5: "
-            f"{h['fleet_5_wall']} s; 10: {h['fleet_10_wall']} s.",
-            f"- Per-task overhead: vcloud.usage_meter.sshd {h['ours_task_ms']} ms/task, ansible.builtin.ping "
-            f"{h['ping_task_ms']} ms/task: {h['ratio3']}× (NOT MET); the binary alone {h['ours_direct_ms']} ms.",
-            "- Binaries (x86_64): " + ", ".join(f"{k} {v / MiB:.1f} MiB" for k, v in h["sizes_x86_64"].items())
-            + f"; {old / MiB:.1f} MiB together."]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller: 256 MiB, fewer repetitions, fleet of 1 and 3")
     ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost", "distance", "physical_limit"])
-    ap.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
+    ap.add_argument("--no-write", action="store_true", help="do not rewrite bench/results.json and BENCHMARKS.md")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="where to write the raw results")
     ap.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report")
     ap.add_argument("--tarball", type=Path, default=os.environ.get("BENCH_TARBALL"),
                     help="the collection tarball to install (default: dist/vcloud-usage_meter-<galaxy.yml version>.tar.gz)")
     ap.add_argument("--fleet-sizes", type=lambda v: sorted({int(x) for x in v.split(",")}),
                     help="fleet sizes to run, comma-separated (default 1,5,10; --quick 1,3); bar 5 needs 1 and 10")
     ap.add_argument("--render", action="store_true",
-                    help=f"measure nothing: write the report again from the last run's results ({RESULTS.name})")
+                    help="measure nothing: write the report again from the results (= bench/render.py)")
     args = ap.parse_args()
     if args.render:
-        saved = json.loads(RESULTS.read_text())
-        raw = saved["out"].get("fleet", {}).get("raw", {})   # JSON made its int keys (fleet sizes) strings
-        saved["out"].get("fleet", {})["raw"] = {int(k) if k.isdigit() else k: v for k, v in raw.items()}
-        return report(saved["out"], args, saved["started"], saved["finished"])
+        return render.main(["--results", str(args.results), "--output", str(args.output)])
     if args.tarball is None:
         version = re.search(r"^version:\s*['\"]?([^'\"\s#]+)", (REPO / "galaxy.yml").read_text(), re.M).group(1)
         args.tarball = REPO / "dist" / f"vcloud-usage_meter-{version}.tar.gz"
@@ -1158,7 +754,7 @@ def main() -> int:
     b = Bench(args.quick, Path(args.tarball), args.fleet_sizes)
     out["commit"] = b.commit
     out["dirty"] = b.dirty
-    out["commits_since_1_0_0"] = git("rev-list", "--count", f"{HISTORY_1_0_0['commit']}..HEAD") or None
+    out["commits_since_1_0_0"] = git("rev-list", "--count", f"{render.HISTORY_1_0_0['commit']}..HEAD") or None
     out["tarball"] = b.tarball
     out["sizes"] = release_sizes(b)
     if os.environ.get("BENCH_BUILD_SECONDS", "").isdigit():
@@ -1183,24 +779,22 @@ def main() -> int:
     out["runtime_s"] = round(time.monotonic() - t0, 1)
     out["load_after"] = Path("/proc/loadavg").read_text().split()[:3]
     finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"out": out, "started": started, "finished": finished}, default=str))
-    return report(out, args, started, finished)
+    opts = (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+    # JSON keys are strings: the fleet sizes become "1", "5", ... as the renderer reads them back
+    saved = json.loads(json.dumps({"started": started, "finished": finished, "options": opts.strip(), "out": out},
+                                  default=str))
+    return report(saved, args)
 
 
-def report(out, args, started, finished) -> int:
-    """Render (and write) BENCHMARKS.md from one run's results."""
-    rows, notes = rows_and_notes(out)
-    for m in (fleet_cost, distance, physical_limit):
-        r, n = m.rows(out)
-        rows, notes = rows + r, notes + n
-    for name, err in out["errors"].items():
-        notes.append(f"{name}: the measurement broke: {err[:500]}")
-    md = render(out, rows, notes, args, started, finished)
-    print("\n".join(md.split("## How each figure")[0].splitlines()))
+def report(saved: dict, args) -> int:
+    """Write the raw results (unless --no-write), then BENCHMARKS.md rendered from them."""
+    out = saved["out"]
+    md = render.render(saved)
+    print(md.split("## Bars not met")[0])
     if not args.no_write:
+        args.results.write_text(json.dumps(saved, indent=1, ensure_ascii=False, default=str) + "\n")
         args.output.write_text(md)
-        log(f"wrote {args.output} (runtime {out['runtime_s']} s)")
+        log(f"wrote {args.results} and {args.output} (runtime {out.get('runtime_s')} s)")
     return 1 if out["errors"] else 0
 
 

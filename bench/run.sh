@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (issues 7 and 12): bootstrap like `make test`, build the release
+# Benchmarks: bootstrap like `make test`, build the release
 # tarball (tools/build-collection.sh: both static multicall binaries in
 # dist/vcloud-usage_meter-<version>.tar.gz), then run bench/run.py on it.
 #   bench/run.sh [--no-build] [--quick] [--only copy|overhead|reboot|fleet|cost|distance|physical_limit] [--no-write] [--tarball PATH] [--render]

@@ -37,6 +37,7 @@ for a in "$@"; do
   esac
 done
 
+demo_py() { python3 "$REPO/demo/demo.py" "$@"; }   # the demo's Python steps, in a linted file
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
@@ -118,12 +119,12 @@ ansible-doc vcloud.usage_meter.upgrade >/dev/null 2>&1 || die "the collection is
 # ------------------------------------------------------------------ appliances
 say "Building a small upgrade bundle (a real self-extracting shell archive)"
 bundle_json=$("${UMSIM[@]}" mkshar --size 32M --seconds 3)
-bundle=$(printf '%s' "$bundle_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+bundle=$(printf '%s' "$bundle_json" | demo_py field path)
 bundle_sha=$(sha256sum "$bundle" | cut -d' ' -f1)
 echo "bundle: $bundle (sha256:$bundle_sha)"
 
 # Throwaway secrets for this run, vault-encrypted into the inventory below.
-rand() { python3 -c 'import secrets; print(secrets.token_urlsafe(12))'; }
+rand() { demo_py token; }
 vault_pass=$DEMO/vault-password
 rand > "$vault_pass"; chmod 600 "$vault_pass"
 
@@ -135,7 +136,7 @@ for i in 0 1; do
   started+=("$n")
   info[$n]=$("${UMSIM[@]}" start --name "$n" --version "${VERSIONS[$i]}" --sshd off --fresh \
              --root-password "${root_pw[$n]}" --api-password "${api_pw[$n]}")
-  printf '%s' "${info[$n]}" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%s: %s (SSH closed; API https://%s:%s)" % (d["name"], d["address"], d["address"], d["api_port"]))'
+  printf '%s' "${info[$n]}" | demo_py appliance
 done
 
 # ------------------------------------------------------------------ inventory
@@ -148,7 +149,7 @@ inv=$DEMO/inventory.yml
   echo "usage_meter:"
   echo "  hosts:"
   for n in "${NAMES[@]}"; do
-    field() { printf '%s' "${info[$n]}" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+    field() { printf '%s' "${info[$n]}" | demo_py field "$1"; }
     echo "    $n:"
     echo "      ansible_host: $(field address)"
     echo "      ansible_user: root"
@@ -179,13 +180,7 @@ inv=$DEMO/inventory.yml
 EOF
   python3 tests/lib/timings.py demo | sed 's/^/    /'
 } > "$inv"
-python3 - "$inv" <<'PY' || die "the inventory did not parse: $inv"
-import sys, yaml
-class L(yaml.SafeLoader): pass
-L.add_constructor("!vault", lambda l, n: "<vault>")
-d = yaml.load(open(sys.argv[1]), Loader=L)
-assert len(d["usage_meter"]["hosts"]) == 2
-PY
+demo_py check-inventory "$inv" "${#NAMES[@]}" || exit 1
 sed -n '1,12p' "$inv"; echo "    ..."
 
 # ------------------------------------------------------------------ the play
@@ -202,43 +197,18 @@ t1=$(date +%s)
 
 # ------------------------------------------------------------------ summary
 # recap: the PLAY RECAP lines again, from the callback's $UM_RECAP_FILE
-recap() {
-  python3 - "$UM_RECAP_FILE" <<'PY'
-import json, sys
-from pathlib import Path
-f = Path(sys.argv[1])
-counts = json.loads(f.read_text()) if f.exists() else {}
-for host, c in counts.items():
-    c["failed"] = c["failures"]
-    print(f"{host:<26} : " + " ".join(f"{k}={c[k]:<4}" for k in
-          ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")).rstrip())
-if not counts:
-    print(f"(no recap in {f}: see above)")
-PY
-}
-say "Summary (from the play's JSON results), $((t1 - t0)) s"
-python3 - "$UM_RESULTS_FILE" <<'PY'
-import json, sys
-from pathlib import Path
-f = Path(sys.argv[1])
-records = json.loads(f.read_text()) if f.exists() else []
-msgs = [r["result"].get("msg") for r in records if r["task"] == "One line per appliance" and r["status"] == "ok"]
-if msgs:
-    for line in msgs[-1] if isinstance(msgs[-1], list) else [msgs[-1]]:
-        print(f"  {line}")
-else:
-    print(f"  (no summary in {f}: see above)")
-print()
-PY
+recap() { demo_py recap "$UM_RECAP_FILE" || true; }
+say "Summary (each appliance's usage_meter_summary, from the play's JSON results), $((t1 - t0)) s"
+# Read from what the role publishes (set_stats, the fact), not from a task's
+# name or text: a summary missing for an appliance fails the demo, loudly.
+summary_ok=1
+demo_py summary "$UM_RESULTS_FILE" "${NAMES[@]}" || summary_ok=0
+echo
 recap
 
 say "Checked independently, on each appliance's console (not through the collection)"
 for n in "${NAMES[@]}"; do
-  "${UMSIM[@]}" status --name "$n" | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-print("  %s: installed %s, previous install kept: %s, boots: %s, sshd listening: %s"
-      % (s["name"], s["installed_version"], s["cloudusagemetering_old"], s["boot_count"], s["sshd_listening"]))'
+  "${UMSIM[@]}" status --name "$n" | demo_py status
   printf '    sshd at boot: %s\n' "$("${UMSIM[@]}" exec --name "$n" -- systemctl is-enabled sshd 2>/dev/null || true)"
 done
 
@@ -252,6 +222,10 @@ if [ "$rc" = 0 ]; then
   set -e
   recap
   [ "$rc" = 0 ] || echo "demo: the second run failed (rc $rc): see $DEMO/ansible-rerun.log" >&2
+fi
+if [ "$summary_ok" = 0 ]; then
+  say "FAILED: the play (rc $rc) left no usage_meter_summary for every appliance (see 'demo:' above)"
+  exit 1
 fi
 if [ "$rc" = 0 ]; then
   say "Done: both appliances upgraded to 4.3 in $((t1 - t0)) s; a second run changed nothing."

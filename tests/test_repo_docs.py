@@ -6,14 +6,22 @@
   `docs/<file>.md, "Section"` (as code comments do) is a heading of that file.
 - Every relative Markdown link to a `.md` file resolves.
 
+- BENCHMARKS.md is the rendering of bench/results.json, short enough to read in
+  two minutes, with every headline figure and verdict in its table.
+- The demo finds each appliance's summary by what the role publishes, and fails
+  when one is missing.
+
 Fast: reads the files git lists (tracked, plus new files not ignored), no
 appliance, no build. This file itself is left out of the scan: its examples of
 bad references are deliberate, and the tests at its end prove the checker on them.
 """
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +233,128 @@ def test_a_missing_section_is_reported(fake_repo, text):
 def test_a_broken_markdown_link_is_reported(fake_repo):
     found = check(fake_repo, "docs/other.md", "[gone](gone.md) [ok](appliance.md#rest-api)\n")
     assert found == ["docs/other.md:1: link to gone.md does not resolve"], found
+
+
+# --- the benchmark report: short, rendered from the committed raw results ---------------
+
+def _load(rel: str):
+    """A script of the repository (bench/render.py, demo/demo.py) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(rel).stem + "_under_test", REPO / rel)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod        # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench_results() -> dict:
+    return json.loads((REPO / "bench" / "results.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def report() -> str:
+    return (REPO / "BENCHMARKS.md").read_text(encoding="utf-8")
+
+
+def test_benchmarks_md_is_the_rendering_of_the_committed_results(bench_results, report):
+    """No hand edits, no stale report: bench/render.py on bench/results.json gives BENCHMARKS.md
+    byte for byte (after a change to either, run `.venv/bin/python bench/render.py`)."""
+    assert _load("bench/render.py").render(bench_results) == report
+
+
+def test_benchmarks_md_reads_in_two_minutes(report):
+    lines = report.splitlines()
+    assert len(lines) <= 150, f"BENCHMARKS.md has {len(lines)} lines"
+    long = [f"{i}: {len(x)} characters" for i, x in enumerate(lines, 1) if len(x) > 300]
+    assert not long, long
+    refs = re.findall(r"(?<![\w&])#\d+\b|\bissues? \d+", report, re.IGNORECASE)
+    assert not refs, f"issue numbers a user cannot look up: {refs}"
+    assert "```json" not in report, "the raw results belong in bench/results.json"
+
+
+def _table(report: str) -> dict:
+    """{figure number: its table row} of the results table."""
+    rows = {}
+    for line in report.split("## Results", 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 7 and re.fullmatch(r"\d+b?", cells[0]):
+            rows[cells[0]] = cells
+    return rows
+
+
+def _expected(out: dict) -> dict:
+    """Per figure: the headline figures and the verdict, worked out here from the raw results."""
+    c, o, r, fl, co, d, pl = (out[k] for k in ("copy", "overhead", "reboot", "fleet", "cost", "distance",
+                                                "physical_limit"))
+    cm, om, rm, raw = c["median"], o["median"], r["median"], fl["raw"]
+    mbs = {k: c["bytes"] / 1e6 / cm[k] for k in ("direct", "scp", "acopy_task")}
+    cpu = {k: co["raw"][k]["cpu_per_appliance"] for k in co["runs"]}
+    met = {True: "MET", False: "NOT MET"}
+    share = pl["default"]["overhead_s"] / pl["default"]["wall"]
+    return {
+        "1": ([f"{mbs[k]:.0f} MB/s" for k in mbs] + [f"{mbs['direct'] / mbs['scp']:.2f}×"],
+              met[mbs["direct"] >= mbs["scp"] and mbs["direct"] >= 2 * mbs["acopy_task"]]),
+        "2": ([f"{cm['recopy']:.3f} s", f"{cm['recopy'] / cm['direct']:.3f}"], met[cm["recopy"] <= 0.3 * cm["direct"]]),
+        "3": ([f"{om[k] * 1000:.0f} ms" for k in ("ours_task", "ping_task")] + [f"{om['ours_task'] / om['ping_task']:.3f}"],
+              met[om["ours_task"] <= 0.5 * om["ping_task"]]),
+        "3b": ([f"{out['sizes']['binaries']['x86_64']['bytes'] / 2**20:.1f} MiB"],
+               met[out["tarball"]["bytes"] <= 20e6]),
+        "4": ([f"{rm['ours_direct']:.3f} s", f"{rm['builtin']:.3f} s"], met[rm["ours_direct"] <= 1 and rm["ours_task"] <= 1]),
+        "5": ([f"{raw[str(n)]['wall']:.1f} s" for n in fl["sizes"]] + [f"{raw['10']['wall'] / raw['1']['wall']:.2f}×"],
+              met[raw["10"]["wall"] <= 1.5 * raw["1"]["wall"]]),
+        "6": ([f"{max(c['raw']['rss']) / 1024:.1f} MiB"], met[max(c["raw"]["rss"]) <= 32 * 1024]),
+        "7": ([f"{raw['1']['wall']:.1f} s", f"{raw['1_no_settle']['wall']:.1f} s"], "—"),
+        "8": ([f"{v:.2f} s" for v in cpu.values()] + [f"{cpu['50'] / cpu['1']:.2f}×"], met[cpu["50"] <= 1.2 * cpu["1"]]),
+        "8b": ([f"{co['raw']['50']['peak_pss'] / 2**20:.0f} MiB"], "—"),
+        "9": ([f"{d['role']['wall']:.1f} s", f"{d['hand']['wall']:.1f} s", f"{d['role']['wall'] / d['hand']['wall']:.2f}×"],
+              met[d["role"]["wall"] <= 1.3 * d["hand"]["wall"]]),
+        "10": ([f"{pl['default'][k]:.1f} s" for k in ("wall", "overhead_s", "floor_s")] + [f"{share * 100:.0f} %"],
+               met[share <= 0.10]),
+    }
+
+
+def test_every_headline_figure_and_verdict_is_in_the_table(bench_results, report):
+    rows = _table(report)
+    expected = _expected(bench_results["out"])
+    assert sorted(rows) == sorted(expected), "one table row per figure, numbered as bench/README.md numbers them"
+    for num, (figures, verdict) in expected.items():
+        text = " | ".join(rows[num][2:5])
+        missing = [x for x in figures if x not in text]
+        assert not missing, f"figure {num}: {missing} not in {rows[num]}"
+        assert rows[num][6] == verdict, f"figure {num}: verdict {rows[num][6]!r}, the results say {verdict!r}"
+
+
+def test_every_bar_not_met_has_its_paragraph(report):
+    not_met = [num for num, cells in _table(report).items() if cells[6] == "NOT MET"]
+    section = report.split("## Bars not met", 1)[1].split("\n## ", 1)[0]
+    assert not_met and all(f"**{num}. " in section for num in not_met), (not_met, section)
+
+
+# --- the demo cannot break silently ----------------------------------------------------
+
+def _summary(host: str) -> dict:
+    return {"host": host, "result": "upgraded", "from_version": "4.2.0", "to_version": "4.3.0", "seconds": 61.5,
+            "services": {"ums": "Running", "api": "Running"}, "sshd": "stopped, disabled", "rolled_back": False,
+            "certificates_accepted": [], "logs": None, "manual_steps": [], "error": None}
+
+
+def test_the_demo_prints_the_summary_the_role_publishes(tmp_path, capsys):
+    """Found by what the role publishes (set_stats data, the fact), whatever its tasks are named."""
+    records = [{"task": "renamed", "host": "um42", "status": "ok",
+                "result": {"ansible_stats": {"data": {"usage_meter_summary": {"um42": _summary("um42")}}}}},
+               {"task": "also renamed", "host": "um41", "status": "ok",
+                "result": {"ansible_facts": {"usage_meter_summary": {**_summary("um41"), "line": "as the role says"}}}}]
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    assert _load("demo/demo.py").main(["summary", str(tmp_path / "results.json"), "um41", "um42"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["  um41: as the role says",
+                     "  um42: upgraded | 4.2.0 -> 4.3.0 | 61.5 s | services 2/2 Running | sshd stopped, disabled | "
+                     "certificates accepted: 0 | rolled back: no"], lines
+
+
+def test_the_demo_fails_loudly_without_a_summary(tmp_path, capsys):
+    records = [{"task": "One line per appliance", "host": "localhost", "status": "ok", "result": {"msg": ["um41: upgraded"]}}]
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    assert _load("demo/demo.py").main(["summary", str(tmp_path / "results.json"), "um41"]) == 1
+    err = capsys.readouterr().err
+    assert "demo: no usage_meter_summary for um41" in err, err
