@@ -230,3 +230,4 @@ def test_event_query_names_the_appliance_from_job_events(jobs, app):
             assert n["canonical_facts"] == {"host_name": app.hostname}, n
             assert n["facts"]["device_type"] == "usage_meter_appliance", n
         assert nodes[0]["facts"]["version"].startswith("4.2.0"), nodes   # read with the right API password
+        assert "version" not in nodes[1]["facts"], nodes                  # the wrong one: unknown, left out
