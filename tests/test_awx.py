@@ -346,6 +346,22 @@ def assert_upgraded(job: Job, host: str, app) -> dict:
     return s
 
 
+def event_query_nodes(job: Job) -> list[dict]:
+    """The managed nodes AAP counts from the job's events: extensions/audit/event_query.yml
+    applied with jq to the `res` of each event of a module it names (docs/awx.md, 5a)."""
+    queries = yaml.safe_load((installed_collection() / "extensions" / "audit" / "event_query.yml").read_text())
+    nodes = []
+    for e in job.events:
+        d = e.get("event_data", {})
+        query = queries.get(d.get("resolved_action") or d.get("task_action"))
+        if e["event"] == "runner_on_ok" and query:
+            proc = subprocess.run(["jq", "-c", query["query"]], input=json.dumps(d["res"]), capture_output=True,
+                                  text=True, timeout=30, check=False)
+            assert proc.returncode == 0, proc.stderr
+            nodes += [json.loads(line) for line in proc.stdout.splitlines()]
+    return nodes
+
+
 def key_body(path: str) -> str:
     """A line from the middle of a private key file: what a leak would show."""
     lines = Path(path).read_text().splitlines()
@@ -383,6 +399,10 @@ def test_runner_run_with_machine_and_vault_credentials(runner_bin, appliance_fac
     changed = {e["event_data"]["task_action"] for e in job.host_events("um1")
                if e["event"] == "runner_on_ok" and e["event_data"]["res"].get("changed")}
     assert {"vcloud.usage_meter.shar_copy", "vcloud.usage_meter.upgrade", "vcloud.usage_meter.reboot"} <= changed, changed
+    # AAP's indirect node count: the appliance, by its own host name (preflight's appliance_info)
+    nodes = event_query_nodes(job)
+    assert [n["name"] for n in nodes] == [app.hostname], nodes
+    assert nodes[0]["facts"]["device_type"] == "usage_meter_appliance", nodes
     assert_no_secret(pdd, [app.root_password, app.api_password, VAULT_PASSWORD])
 
 

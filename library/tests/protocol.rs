@@ -157,3 +157,23 @@ fn help_version_and_doc_are_for_people() {
     // the no_log option is documented without a no_log key (validate-modules rejects it)
     assert!(doc.contains("token:") && !doc.contains("no_log"), "{doc}");
 }
+
+#[test]
+fn secrets_are_reported_only_when_the_action_asks_and_invocation_follows_the_core() {
+    // ansible-core 2.21+ says whether it wants `invocation`; older cores send nothing and always showed it
+    for (asked, shown) in [(json!(false), false), (json!(true), true), (Value::Null, true)] {
+        let mut args = json!({"mode": "fail", "token": "s3cr3t-tok"});
+        if !asked.is_null() {
+            args["_ansible_inject_invocation"] = asked.clone();
+        }
+        let (rc, v, raw) = run(args);
+        assert_eq!((rc, v["failed"].clone()), (1, json!(true)), "{raw}");
+        assert_eq!(v.get("invocation").is_some(), shown, "inject_invocation {asked}: {raw}");
+        assert!(v.get("_ansible_new_secrets").is_none() && !raw.contains("s3cr3t-tok"), "{raw}");
+    }
+    // the action plugin asks: the secrets come back unscrubbed under ansible-core 2.22's key, and only there
+    let (_, v, raw) = run(json!({"mode": "fail", "token": "s3cr3t-tok", "_ansible_report_new_secrets": true}));
+    assert_eq!(v["_ansible_new_secrets"], json!(["s3cr3t-tok"]), "{raw}");
+    assert_eq!(raw.matches("s3cr3t-tok").count(), 1, "{raw}");
+    assert!(v["msg"].as_str().unwrap().contains("failed with ********"), "{raw}");
+}

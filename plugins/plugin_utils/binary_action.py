@@ -11,6 +11,13 @@ with the module's arguments on stdin (so no secret is written to disk or shown
 in a process list), and returns the one JSON object the binary prints.
 Nothing is copied anywhere, and nothing runs on the appliance but what the
 binary does over SSH.
+
+Secrets: on ansible-core 2.22+ (ansible.module_utils.secrets) every secret the
+action handles is registered, so the controller masks it as $REDACTED$ in all
+output, callbacks and job events: the no_log options before the binary runs,
+and afterwards every secret the binary reports (no_log values of any option,
+session ids). Older cores have no registry; there the binary's own scrubbing
+(********) is what keeps them out (docs/ansible-protocol.md, "Secrets").
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 
+try:   # ansible-core 2.22+
+    from ansible.module_utils.secrets import register_secret
+except ImportError:   # older cores mask nothing that is registered: the binary scrubs its own output
+    register_secret = None
+
 display = Display()
 
 # Controllers the collection ships a binary for: platform.machine() -> file suffix.
@@ -44,6 +56,15 @@ CONNECTION_OPTIONS = ("host", "port", "username", "password", "private_key", "ho
 # files/ and directory); when not found there it stays relative to the
 # directory ansible-playbook was started in, where the binary runs.
 LOCAL_INPUT_FILES = ("src", "ca_path")
+
+# The no_log options of every module (the Rust `Secret` type), registered
+# before the binary runs so that even a crash's output is masked; the binary
+# then reports the values of every no_log option it has, these included, and
+# its run-time secrets (session ids). tests/test_bad_input.py checks this list
+# against what the binary reports.
+SECRET_OPTIONS = ("password", "private_key_passphrase", "api_password")
+# The result key the binary reports them under (ansible-core 2.22's name).
+NEW_SECRETS_KEY = "_ansible_new_secrets"
 
 
 def binary_path(system=None, machine=None):
@@ -87,6 +108,24 @@ def _host_key_checking(host_vars):
     try:
         return "strict" if boolean(value, strict=True) else "off"
     except TypeError:   # not a boolean: Ansible itself would refuse it; use the module's default
+        return None
+
+
+def register_secrets(values):
+    """Register each string of `values` with ansible-core, where it can (2.22+)."""
+    if register_secret is None:
+        return
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            register_secret(value)
+
+
+def _inject_invocation(task_vars):
+    """ansible-core 2.21+'s INJECT_INVOCATION (off by default), or None on
+    older cores, where results always carried `invocation`."""
+    try:
+        return bool(C.config.get_config_value("INJECT_INVOCATION", variables=task_vars))
+    except Exception:   # no such setting before 2.21
         return None
 
 
@@ -158,6 +197,7 @@ class BinaryModuleAction(ActionBase):
             if key in args:
                 args[key] = self._local_file(to_text(args[key]) if args[key] is not None else None)
         args = _plain(args)
+        register_secrets(args.get(k) for k in SECRET_OPTIONS)
         args.update({
             "_ansible_check_mode": bool(self._task.check_mode if self._task.check_mode is not None
                                         else self._play_context.check_mode),
@@ -166,7 +206,12 @@ class BinaryModuleAction(ActionBase):
             "_ansible_verbosity": display.verbosity,
             "_ansible_module_name": self._task.action,
             "_ansible_version": ansible_version,
+            # the binary returns its secrets under NEW_SECRETS_KEY; run() registers and removes them
+            "_ansible_report_new_secrets": register_secret is not None,
         })
+        inject = _inject_invocation(task_vars)
+        if inject is not None:
+            args["_ansible_inject_invocation"] = inject
         return args
 
     def _fail(self, what, todo, **extra):
@@ -177,7 +222,7 @@ class BinaryModuleAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(BinaryModuleAction, self).run(tmp, task_vars)
-        if result.get("skipped") or result.get("failed"):
+        if result.get("failed"):
             return result
         try:
             binary = binary_path()
@@ -203,8 +248,6 @@ class BinaryModuleAction(ActionBase):
                 proc.kill()
                 proc.wait()
         stderr = to_text(stderr, errors="surrogate_or_replace")
-        if stderr and display.verbosity >= 4:
-            display.vvvv("%s stderr:\n%s" % (self.MODULE, stderr.rstrip()))
         try:
             data = json.loads(to_text(stdout, errors="surrogate_or_strict"))
             if not isinstance(data, dict):
@@ -215,5 +258,12 @@ class BinaryModuleAction(ActionBase):
                 "run the task again with -vvvv and report the output to the collection's maintainers",
                 rc=proc.returncode, module_stdout=to_text(stdout, errors="surrogate_or_replace"),
                 module_stderr=stderr)
+        secrets = data.pop(NEW_SECRETS_KEY, None)
+        register_secrets(secrets if isinstance(secrets, list) else ())
+        if stderr and display.verbosity >= 4:   # after the registration: 2.22 masks what it shows
+            display.vvvv("%s stderr:\n%s" % (self.MODULE, stderr.rstrip()))
+        # ansible-core 2.21 deprecates inferring failure from `rc`: a binary that
+        # exited non-zero failed, said or not.
+        data.setdefault("failed", proc.returncode != 0)
         result.update(data)
         return result

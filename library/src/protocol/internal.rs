@@ -1,5 +1,5 @@
 //! The `_ansible_*` keys: all optional (they differ between ansible-core
-//! 2.15 and 2.19), unknown ones ignored.
+//! 2.15 and 2.22), unknown ones ignored.
 
 use serde_json::{Map, Value};
 
@@ -12,6 +12,13 @@ pub struct Internal {
     pub module_name: Option<String>,
     pub ignore_unknown_opts: bool,
     pub version: Option<String>,
+    /// `_ansible_inject_invocation` (INJECT_INVOCATION, ansible-core 2.21+,
+    /// default false); absent on older cores, which always showed `invocation`.
+    pub inject_invocation: Option<bool>,
+    /// `_ansible_report_new_secrets`, sent by this collection's action plugin:
+    /// return every secret the run registered as `_ansible_new_secrets`, so that
+    /// the controller can register them too (docs/ansible-protocol.md, "Secrets").
+    pub report_secrets: bool,
 }
 
 const PREFIX: &str = "_ansible_";
@@ -32,6 +39,8 @@ impl Internal {
                 "verbosity" => internal.verbosity = value.as_u64().map_or(0, |v| v.min(10) as u8),
                 "module_name" => internal.module_name = value.as_str().map(str::to_string),
                 "version" => internal.version = value.as_str().map(str::to_string),
+                "inject_invocation" => internal.inject_invocation = crate::protocol::coerce::to_bool(&value),
+                "report_new_secrets" => internal.report_secrets = flag,
                 _ => {}
             }
         }
@@ -64,6 +73,16 @@ mod tests {
     fn absent_keys_default_to_false() {
         let mut map = Map::new();
         let i = Internal::split_from(&mut map);
-        assert!(!i.check_mode && !i.diff && !i.no_log && !i.ignore_unknown_opts);
+        assert!(!i.check_mode && !i.diff && !i.no_log && !i.ignore_unknown_opts && !i.report_secrets);
+        assert_eq!(i.inject_invocation, None);
+    }
+
+    #[test]
+    fn reads_invocation_and_secret_reporting_requests() {
+        let mut map =
+            json!({"_ansible_inject_invocation": false, "_ansible_report_new_secrets": true}).as_object().cloned().unwrap_or_default();
+        let i = Internal::split_from(&mut map);
+        assert_eq!(i.inject_invocation, Some(false));
+        assert!(i.report_secrets && map.is_empty());
     }
 }

@@ -28,6 +28,12 @@ pub fn register(value: &str) {
     }
 }
 
+/// Every secret registered so far (no_log option values and run-time ones),
+/// for `_ansible_new_secrets`.
+pub fn registered() -> Vec<String> {
+    SECRETS.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
 /// Register the values of every no_log option found in `params` (strings,
 /// numbers, and strings inside lists/dicts).
 pub fn register_params(specs: &[OptionSpec], params: &Map<String, Value>) {
@@ -91,5 +97,6 @@ mod tests {
         let text = v.to_string();
         assert!(!text.contains("hunter2-nolog-test"), "{text}");
         assert!(text.contains("bad password ********!"));
+        assert!(registered().iter().any(|s| s == "hunter2-nolog-test"));
     }
 }

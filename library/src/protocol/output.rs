@@ -6,6 +6,11 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The result key carrying the run's secrets to the action plugin, which
+/// registers them with ansible-core and removes the key (ansible-core 2.22's
+/// own name for it: AnsibleModule returns new secrets under it).
+pub const NEW_SECRETS_KEY: &str = "_ansible_new_secrets";
+
 static PRINTED: AtomicBool = AtomicBool::new(false);
 
 /// Scrub and print the result once; later calls do nothing.
@@ -22,6 +27,8 @@ pub fn emit(result: Map<String, Value>) {
         .map(|(k, v)| {
             let v = match (k.as_str(), v) {
                 ("invocation", Value::Object(inv)) => Value::Object(inv.into_iter().map(|(ik, iv)| (ik, nolog::scrub(iv))).collect()),
+                // the secrets themselves, asked for by the action plugin: scrubbed they would be useless
+                (NEW_SECRETS_KEY, v) => v,
                 (_, v) => nolog::scrub(v),
             };
             (k, v)

@@ -2,9 +2,9 @@
 //! `--version`, `--doc`), Ansible's face through one positional args file.
 
 use super::args::{read_args_file, validate, RawArgs};
-use super::output::{emit, failed};
+use super::output::{emit, failed, NEW_SECRETS_KEY};
 use super::schema::{options, root_schema};
-use super::{nolog, Context, Module};
+use super::{nolog, Context, Module, Outcome};
 use crate::error::Failure;
 use clap::{Arg, ArgAction, Command};
 use serde_json::{Map, Value};
@@ -91,36 +91,45 @@ pub fn execute<M: Module>(raw: RawArgs) -> (Map<String, Value>, bool) {
     }
 
     let outcome = validate::<M::Params>(&root, params, &internal, &ctx.module_name.clone()).and_then(|p| M::run(&mut ctx, p));
-    let mut result = match outcome {
-        Ok(out) => {
-            let mut map = match serde_json::to_value(&out.data) {
-                Ok(Value::Object(m)) => m,
-                Ok(Value::Null) => Map::new(),
-                Ok(other) => Map::from_iter([("result".to_string(), other)]),
-                Err(e) => {
-                    let f = Failure::new("report", format!("could not serialise the result: {e}"));
-                    return (failed(f.render(ctx.target.as_deref()), Map::new(), ctx.warnings()), false);
-                }
-            };
-            map.insert("changed".into(), Value::Bool(out.changed));
-            // Explicit: without it, Ansible fails any result carrying a non-zero `rc`.
-            map.insert("failed".into(), Value::Bool(false));
-            if let Some(msg) = out.msg {
-                map.insert("msg".into(), Value::String(msg));
-            }
-            if let (true, Some(diff)) = (ctx.diff, out.diff) {
-                map.insert("diff".into(), serde_json::to_value(diff).unwrap_or(Value::Null));
-            }
-            if !ctx.warnings().is_empty() {
-                map.insert("warnings".into(), ctx.warnings().iter().cloned().map(Value::String).collect());
-            }
-            map.insert("invocation".into(), invocation);
-            return (map, true);
-        }
-        Err(f) => failed(f.render(ctx.target.as_deref()), f.data.clone(), ctx.warnings()),
+    let (mut result, ok) = match outcome {
+        Ok(out) => success(&ctx, out),
+        Err(f) => (failed(f.render(ctx.target.as_deref()), f.data.clone(), ctx.warnings()), false),
     };
-    result.insert("invocation".into(), invocation);
-    (result, false)
+    // ansible-core 2.21+ says whether it wants `invocation` (INJECT_INVOCATION,
+    // off by default); older cores always showed it, as AnsibleModule did.
+    if internal.inject_invocation.unwrap_or(true) {
+        result.insert("invocation".into(), invocation);
+    }
+    if internal.report_secrets {
+        result.insert(NEW_SECRETS_KEY.into(), nolog::registered().into_iter().map(Value::String).collect());
+    }
+    (result, ok)
+}
+
+/// The result object of a successful run.
+fn success<T: serde::Serialize>(ctx: &Context, out: Outcome<T>) -> (Map<String, Value>, bool) {
+    let mut map = match serde_json::to_value(&out.data) {
+        Ok(Value::Object(m)) => m,
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => Map::from_iter([("result".to_string(), other)]),
+        Err(e) => {
+            let f = Failure::new("report", format!("could not serialise the result: {e}"));
+            return (failed(f.render(ctx.target.as_deref()), Map::new(), ctx.warnings()), false);
+        }
+    };
+    map.insert("changed".into(), Value::Bool(out.changed));
+    // Explicit: without it, Ansible fails any result carrying a non-zero `rc`.
+    map.insert("failed".into(), Value::Bool(false));
+    if let Some(msg) = out.msg {
+        map.insert("msg".into(), Value::String(msg));
+    }
+    if let (true, Some(diff)) = (ctx.diff, out.diff) {
+        map.insert("diff".into(), serde_json::to_value(diff).unwrap_or(Value::Null));
+    }
+    if !ctx.warnings().is_empty() {
+        map.insert("warnings".into(), ctx.warnings().iter().cloned().map(Value::String).collect());
+    }
+    (map, true)
 }
 
 fn fail_and_exit(f: Failure, host: Option<&str>, warnings: &[String]) -> ! {
