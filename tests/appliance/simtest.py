@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -61,3 +62,26 @@ def upgrade(a, shar_path, reboot: bool = True) -> str:
     a.exec(["systemctl", "start", "sshd"], check=True)
     a.wait_ssh(30)
     return new
+
+
+class SshdLog:
+    """sshd's TCP connections and logins since this object was made, read from the
+    appliance's /var/log/sshd.log (LogLevel VERBOSE) through the console, so
+    reading them costs no SSH connection. The log is on the appliance's disk and
+    survives its reboots."""
+
+    CONNECTION = re.compile(r"\bConnection from \S+ port \d+ on ")
+    LOGIN = re.compile(r"\bAccepted \S+ for \S+ from ")
+
+    def __init__(self, a):
+        self.a = a
+        self.start = len(self._lines())
+
+    def _lines(self) -> list[str]:
+        cp = self.a.exec(["cat", "/var/log/sshd.log"])
+        return cp.stdout.splitlines() if cp.returncode == 0 else []
+
+    def counts(self) -> dict:
+        new = self._lines()[self.start:]
+        return {"connections": sum(1 for x in new if self.CONNECTION.search(x)),
+                "logins": sum(1 for x in new if self.LOGIN.search(x))}
