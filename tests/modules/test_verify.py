@@ -171,10 +171,12 @@ def test_bad_pattern_is_refused(appliance, tmp_path):
 
 
 def test_service_in_a_crash_loop_does_not_pass_and_is_named_flapping(appliance_factory, tmp_path):
-    """vcdCol restarts every 4 s and is Running for 1 s each time: some checks see
-    every service Running, none sees it for 3 checks in a row (the settle window)."""
+    """vcdCol restarts every 4 s and is Running for 2 s each time: some checks see
+    every service Running, none sees it for 3 checks in a row over the 4 s window,
+    and systemd never shows its unit active for 4 s. (Half the period up, so that
+    checks about a second apart on a loaded machine see both states.)"""
     a = appliance_factory(config={"services_up_s": "1"})
-    a.fault_set("service-crashloop", "vcdCol:4:1")
+    a.fault_set("service-crashloop", "vcdCol:4:2")
     # the service manager's evidence (the default) and the fixed window alone
     for settle_on in ("service_manager", "window"):
         r = run_module(MODULE, conn(a, tmp_path, timeout=15, settle_on=settle_on))

@@ -44,6 +44,48 @@ fn ask_units(ssh: &Option<Ssh>, p: &Params, report: &StatusReport) -> Result<Opt
     Ok(parse_units(&out.stdout, &services))
 }
 
+/// Ask the service manager after a check that saw every service Running;
+/// whether that settles it. Sets the pause to when the youngest unit reaches
+/// the window; an appliance that cannot tell hands the decision to the window.
+fn consult(
+    ctx: &mut Context,
+    p: &Params,
+    ssh: &Option<Ssh>,
+    report: &StatusReport,
+    w: &mut Waited,
+    evidence: &mut Evidence,
+    pause: &mut Duration,
+) -> bool {
+    match ask_units(ssh, p, report) {
+        Ok(Some(units)) => {
+            let verdict = judge(&units, w.settle.window);
+            ctx.log(2, format!("service manager: {verdict:?}"));
+            w.units = Some(units);
+            match verdict {
+                Ok(()) => w.settle.settle_on_evidence(),
+                // check again when the youngest unit reaches the window
+                Err(Some(left)) => {
+                    w.settle.overrule();
+                    *pause = (*pause).min(left + Duration::from_millis(100));
+                }
+                // a unit is not active although the check said Running: not settling
+                Err(None) => w.settle.broken(),
+            }
+        }
+        // the next check reconnects if the session is gone
+        Err(e) => {
+            ctx.log(1, format!("asking the service manager: {e}"));
+            w.settle.overrule();
+        }
+        Ok(None) => {
+            ctx.log(1, "the service manager cannot tell how long the units have been up: the fixed window decides");
+            w.units = None;
+            *evidence = Evidence::CannotTell;
+        }
+    }
+    w.settle.is_settled()
+}
+
 /// What the wait for the services saw.
 pub(crate) struct Waited {
     /// How many times the status command ran.
@@ -93,33 +135,7 @@ pub(crate) fn wait_for_services(
                 let ok = healthy(&report, out.rc, p.check_rc);
                 let mut settled = w.settle.observe(&report, ok, Instant::now());
                 if ok && evidence == Evidence::Ask {
-                    match ask_units(ssh, p, &report) {
-                        Ok(Some(units)) => {
-                            let verdict = judge(&units, w.settle.window);
-                            ctx.log(2, format!("service manager: {verdict:?}"));
-                            w.units = Some(units);
-                            match verdict {
-                                Ok(()) => w.settle.settle_on_evidence(),
-                                Err(left) => {
-                                    w.settle.overrule();
-                                    // check again when the youngest unit reaches the window
-                                    pause = left.map_or(pause, |l| pause.min(l + Duration::from_millis(100)));
-                                }
-                            }
-                            settled = w.settle.is_settled();
-                        }
-                        // the next check reconnects if the session is gone
-                        Err(e) => {
-                            ctx.log(1, format!("asking the service manager: {e}"));
-                            w.settle.overrule();
-                            settled = false;
-                        }
-                        Ok(None) => {
-                            ctx.log(1, "the service manager cannot tell how long the units have been up: the fixed window decides");
-                            w.units = None;
-                            evidence = Evidence::CannotTell;
-                        }
-                    }
+                    settled = consult(ctx, p, ssh, &report, &mut w, &mut evidence, &mut pause);
                 }
                 w.last = Some((report, out));
                 if settled {
@@ -138,8 +154,11 @@ pub(crate) fn wait_for_services(
             Err(e) => return Err(e.into_failure("run status")),
         }
         let now = Instant::now();
-        // past the timeout, only a settle window already under way goes on
-        if now >= deadline && w.settle.streak == 0 {
+        // past the timeout, only a settle window already under way goes on, and
+        // not for longer than one more window (a unit restarting while status
+        // says Running would otherwise keep it going)
+        let overtime = deadline + w.settle.window + Duration::from_secs(p.interval);
+        if now >= deadline && (w.settle.streak == 0 || now >= overtime) {
             return Ok(w);
         }
         let left = if now < deadline { deadline - now } else { pause };
