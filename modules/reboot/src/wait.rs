@@ -11,7 +11,7 @@ use usage_meter::{Context, Failure};
 
 /// Delays between the starts of two connection attempts while waiting: 0.1 s
 /// growing by half each time to a 0.25 s cap, so the lag after sshd is back
-/// stays small (a refused TCP probe costs next to nothing).
+/// stays small (a refused connection costs next to nothing, and sshd nothing).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Duration,
@@ -33,7 +33,8 @@ impl Iterator for Backoff {
     }
 }
 
-/// Time allowed for the TCP probe of one attempt. Short (1 s) so that an
+/// Time one attempt may take to connect and to see sshd's banner (then the
+/// login has `connect_timeout` per step). Short (1 s) so that an
 /// attempt lost while the link was down does not delay noticing the
 /// appliance; every 5th attempt after consecutive timeouts gets the full
 /// `connect_timeout`, so a link slower than 1 s round trip still gets through.
