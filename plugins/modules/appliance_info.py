@@ -84,6 +84,13 @@ options:
         (O(api_password) is then required), for an appliance whose SSH is closed; RV(appliance) is then
         null."
     type: bool
+  ssh_probe:
+    default: false
+    description:
+      - "Also probe the SSH port, without logging in (RV(ssh_port)): it answers at once when the port is
+        refused or reset, and waits up to O(connect_timeout) only when nothing answers. With O(ssh=false)
+        and no O(api_password), only that."
+    type: bool
   sshd_service:
     default: sshd
     description:
@@ -315,5 +322,30 @@ appliance:
     - "The appliance's state, read over SSH; null when O(ssh) is false. (The version read through the
       appliance API is added here as well.)"
   returned: always (null when ssh is false)
+  type: dict
+ssh_port:
+  contains:
+    banner:
+      description:
+        - sshd's identification line when C(open).
+      returned: always (null unless open)
+      sample: SSH-2.0-OpenSSH_8.8
+      type: str
+    msg:
+      description:
+        - What was seen, in words.
+      returned: always
+      sample: sshd answers on um01.example.com (SSH-2.0-OpenSSH_8.8)
+      type: str
+    state:
+      description:
+        - "C(open), C(closed) or C(silent). Only C(open) means sshd answers: a port forward or NAT that accepts
+          the connection and then resets it is C(closed)."
+      returned: always
+      sample: open
+      type: str
+  description:
+    - "What the probe of the SSH port found; null unless O(ssh_probe) is true."
+  returned: always (null without ssh_probe)
   type: dict
 """

@@ -40,8 +40,12 @@ description:
     dropped connections that follow are expected."
   - "While waiting, a refused, timed-out or unreachable connection, or one dropped during the SSH
     handshake, means \"not yet\"; a refused login or a changed host key after the reboot fail at once.
-    Attempts start every 0.1 s and back off to every 0.25 s, each with a TCP probe of at most 1 s before
-    the SSH login, so the appliance is noticed well within a second of sshd listening again."
+    Attempts start every 0.1 s and back off to every 0.25 s, so the appliance is noticed well within a
+    second of sshd listening again."
+  - "Two SSH logins in all: one before (the boot id, the reboot issued), whose session is then watched
+    until the old boot is gone, and one after, on the same connection as the attempt that first sees
+    sshd's banner again (an attempt waits at most 1 s for it; a refused port costs nothing); the new
+    boot id, O(test_command) and the clean-up all run over that session."
   - "sshd must be enabled at boot (M(vcloud.usage_meter.sshd) with
     O(vcloud.usage_meter.sshd#module:enabled=true)), or started on the console after the reboot, for the
     appliance to be reachable again; a warning says so when it is not enabled."

@@ -39,10 +39,12 @@ description:
     O(timeout) has passed."
   - "Services come up Offline, then Running, over some time after a boot, so the module polls every
     O(interval) seconds."
-  - "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least
-    O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash
-    loop, Running for a moment after each restart, does not pass, and is named as flapping in the
-    failure."
+  - "Healthy means every service Running and settled: by default, every service's systemd unit active for
+    at least O(settle_seconds) with no restart since (O(settle_on)), which ends the wait as soon as it
+    holds; where the appliance cannot tell, every service Running in O(settle_polls) consecutive checks
+    spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval). A
+    service in a crash loop, Running for a moment after each restart, does not pass, and is named as
+    flapping in the failure."
   - "The output is parsed defensively, because its format is not published [guess]: ANSI colours are
     removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and
     the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is
@@ -131,6 +133,31 @@ options:
       - Regular expression (Rust syntax) of a healthy service's status in a line of output.
       - "[guess] The output format of C(status.sh) is not published; the default matches the word C(Running)
         in any letter case. Case-insensitive patterns use ASCII case folding."
+    type: str
+  service_unit:
+    default: "{name}.service"
+    description:
+      - "The systemd unit of each service listed by O(command): C({name}) is the service's name in lower
+        case."
+      - "[guess] The unit names of the Usage Meter services are not published. With a name systemd does not
+        know, the fixed window decides (see O(settle_on))."
+    type: str
+  settle_on:
+    choices:
+      - service_manager
+      - window
+    description:
+      - What decides that the services have settled.
+      - "V(service_manager): once every service is Running, ask systemd how long the unit of each service
+        (O(service_unit)) has been active (C(systemctl show -p
+        ActiveState,NRestarts,ActiveEnterTimestampMonotonic)); healthy as soon as every unit has been
+        active, with no restart since, for O(settle_seconds), and not before, whatever the checks saw. A
+        crash loop restarts its unit, so it never gets there. Where the appliance cannot tell (no
+        C(systemctl show), a unit it does not know), the fixed window decides, as with V(window):
+        O(settle_polls) consecutive checks over O(settle_seconds)."
+      - "V(service_manager): The service manager's evidence where the appliance can tell, else the fixed
+        window."
+      - "V(window): Only the fixed window of consecutive checks."
     type: str
   settle_polls:
     default: 3
@@ -273,6 +300,14 @@ services:
     gw: Running
     vcdcol: Running
   type: dict
+settled_by:
+  description:
+    - "What ended the wait for the services to settle: C(service manager) (every unit active for
+      O(settle_seconds), see O(settle_on)) or C(window) (the consecutive checks); null when they did not
+      settle."
+  returned: always
+  sample: service manager
+  type: str
 status_rc:
   description:
     - Exit code of the last run of O(command) (null when none was reported).
@@ -286,6 +321,38 @@ stdout_lines:
   elements: str
   returned: always
   type: list
+units:
+  contains:
+    active_seconds:
+      description:
+        - "Seconds since the unit last became active (C(ActiveEnterTimestampMonotonic)); null when it is not
+          active."
+      returned: always
+      sample: 3721.4
+      type: float
+    active_state:
+      description:
+        - "systemd's C(ActiveState): C(active), C(activating), C(failed), ..."
+      returned: always
+      sample: active
+      type: str
+    restarts:
+      description:
+        - "How often systemd restarted it (C(NRestarts)); null when not reported."
+      returned: always
+      sample: 0
+      type: int
+    unit:
+      description:
+        - The unit's name.
+      returned: always
+      sample: gw.service
+      type: str
+  description:
+    - "The service manager's evidence of the last read, service → its unit, C(active_state),
+      C(active_seconds), C(restarts); null when it was not read or the appliance cannot tell."
+  returned: always
+  type: dict
 upgrade_log:
   description:
     - "Path of the newest upgrade log (C(var/logs/inplaceupgradeum-*) under O(chdir) or

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import time
 
@@ -61,3 +63,56 @@ def upgrade(a, shar_path, reboot: bool = True) -> str:
     a.exec(["systemctl", "start", "sshd"], check=True)
     a.wait_ssh(30)
     return new
+
+
+class SshdLog:
+    """sshd's TCP connections and logins since this object was made, read from the
+    appliance's /var/log/sshd.log (LogLevel VERBOSE) through the console, so
+    reading them costs no SSH connection. The log is on the appliance's disk and
+    survives its reboots.
+
+    sshd logs a connection from the process it forks for it, so a bare TCP
+    connect made just before (the harness's `status()`) can be logged late. The
+    start is therefore a marker: a connection made here that reads sshd's banner
+    (sshd logs `Connection from` before it sends the banner), found in the log
+    by its source port (direct net mode; elsewhere the log as it is now)."""
+
+    CONNECTION = re.compile(r"\bConnection from \S+ port (\d+) on ")
+    LOGIN = re.compile(r"\bAccepted \S+ for \S+ from ")
+
+    def __init__(self, a):
+        self.a = a
+        direct = getattr(a, "address", a.host) == a.host     # sshd sees our own source port
+        marker = self._marker() if direct else None
+        lines = self._lines()
+        if marker is not None:
+            lines = until("sshd logging the marker connection",
+                          lambda: self._upto(marker), 10)
+        self.start = len(lines)
+
+    def _marker(self):
+        try:
+            with socket.create_connection((self.a.host, 22), timeout=2) as s:
+                s.settimeout(2)
+                if not s.recv(64).startswith(b"SSH-"):
+                    return None
+                return s.getsockname()[1]
+        except OSError:
+            return None
+
+    def _upto(self, port: int):
+        lines = self._lines()
+        for i, x in enumerate(lines):
+            m = self.CONNECTION.search(x)
+            if m and int(m.group(1)) == port:
+                return lines[:i + 1]
+        return None
+
+    def _lines(self) -> list[str]:
+        cp = self.a.exec(["cat", "/var/log/sshd.log"])
+        return cp.stdout.splitlines() if cp.returncode == 0 else []
+
+    def counts(self) -> dict:
+        new = self._lines()[self.start:]
+        return {"connections": sum(1 for x in new if self.CONNECTION.search(x)),
+                "logins": sum(1 for x in new if self.LOGIN.search(x))}

@@ -41,6 +41,17 @@ def test_service_offline(appliance_factory):
     cp = a.exec(f"{UMS}/scripts/status.sh")
     assert cp.returncode != 0
     assert "vcdcol : Offline" in cp.stdout and cp.stdout.count("Running") == 13, cp.stdout
+    # the service manager agrees: the unit failed, the others active since they came up
+    cp = a.exec("systemctl show -p Id,LoadState,ActiveState,NRestarts,ActiveEnterTimestampMonotonic "
+                "vcdcol.service gw.service nosuch.service")
+    units = {b.split("\n", 1)[0]: dict(x.split("=", 1) for x in b.splitlines()) for b in cp.stdout.strip().split("\n\n")}
+    assert units["Id=vcdcol.service"]["ActiveState"] == "failed", cp.stdout
+    assert units["Id=gw.service"]["ActiveState"] == "active", cp.stdout
+    assert int(units["Id=gw.service"]["ActiveEnterTimestampMonotonic"]) > 0, cp.stdout
+    assert units["Id=nosuch.service"]["LoadState"] == "not-found", cp.stdout
+    a.config_set(unit_props="no")            # a service manager that cannot tell
+    assert a.exec("systemctl show gw.service").returncode != 0
+    a.config_set(unit_props="yes")
     a.fault_clear("service-offline")
     a.wait_services(10)
 

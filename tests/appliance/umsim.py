@@ -83,6 +83,8 @@ DEFAULT_CONFIG = {
     "status_fail_rc": "1",       # status.sh exit code when a service is Offline [guess]
     "services": ",".join(SERVICES),
     "services_up_s": "2",        # seconds after boot until the last service is Running
+    "services_age_s": "0",       # systemctl show: the services came up this much earlier
+    "unit_props": "yes",         # yes | no: systemctl show answers for the services' units [guess switch]
     "boot_s": "1",               # early boot: link up, nothing listening ("refused")
     "down_s": "1.5",             # reboot: link down ("timed out"/"no route") this long
     "reboot_delay_s": "0.5",     # `reboot` returns, the appliance goes down this much later
@@ -99,6 +101,7 @@ CHOICES = {
     "sshd_stop_mode": {"survive", "kill"},
     "upgrade_layout": {"dir", "symlink"},
     "fingerprint_format": {"colon", "hex"},
+    "unit_props": {"yes", "no"},
 }
 
 # Fault switches and their default values (see README.md, "Fault switches").

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lib.playbook import require_module, run_module, ssh_args
-from simtest import UMS
+from simtest import UMS, SshdLog
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "appliance_info"
@@ -25,8 +25,11 @@ conn = ssh_args
 
 
 def test_reports_a_fresh_appliance(appliance, tmp_path):
+    log = SshdLog(appliance)
     r = run_module(MODULE, conn(appliance, tmp_path))
     assert r["_status"] == "ok", r["_output"]
+    assert log.counts() == {"connections": 1, "logins": 1}     # everything in one login
+    assert r["ssh_port"] is None
     assert r["changed"] is False
     a = r["appliance"]
     assert a["boot_id"] == appliance.boot_id()
@@ -184,3 +187,25 @@ def test_ssh_false_needs_the_api_password(appliance_factory, tmp_path):
     r = run_module(MODULE, conn(a, tmp_path, ssh=False))
     assert r["_status"] == "failed", r["_output"]
     assert "api_password" in r["msg"] and "ssh" in r["msg"], r["msg"]
+
+
+def test_ssh_probe_sees_the_banner_without_logging_in(appliance, tmp_path):
+    log = SshdLog(appliance)
+    r = run_module(MODULE, conn(appliance, tmp_path, ssh=False, ssh_probe=True))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["ssh_port"]["state"] == "open" and r["ssh_port"]["banner"].startswith("SSH-2.0-"), r["ssh_port"]
+    assert r["appliance"] is None and r["api"] is None
+    assert log.counts() == {"connections": 1, "logins": 0}
+
+
+@pytest.mark.parametrize("net,state,seen", [("direct", "closed", "refused"),
+                                            ("forward", "closed", "before the SSH banner"),
+                                            ("drop", "silent", "no SSH banner within 1.0 s")])
+def test_ssh_probe_tells_closed_from_silent(appliance_factory, tmp_path, net, state, seen):
+    """sshd off: refused (direct) and reset by a port forward (forward) are answers,
+    `closed`; a firewall that drops packets gives silence until connect_timeout."""
+    a = appliance_factory(sshd="off", net=net)
+    r = run_module(MODULE, conn(a, tmp_path, ssh=False, ssh_probe=True, connect_timeout=1))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["ssh_port"]["state"] == state and r["ssh_port"]["banner"] is None, r["ssh_port"]
+    assert seen in r["msg"] and seen in r["ssh_port"]["msg"], r["msg"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lib.playbook import require_module, run_module, ssh_args
-from simtest import until
+from simtest import SshdLog, until
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "reboot"
@@ -31,8 +31,13 @@ def test_reboots_and_waits_for_the_new_boot(appliance_factory, tmp_path):
     a = appliance_factory(sshd="enabled")
     before = a.boot_id()
     count = reboots(a)
+    log = SshdLog(a)
     r = run_module(MODULE, conn(a, tmp_path, reboot_timeout=120), diff=True)
     assert r["_status"] == "ok", r["_output"]
+    # one login before the reboot, one after; the wait in between costs sshd no
+    # login (the old boot's session is watched, the new one probed on the
+    # connection that then logs in)
+    assert log.counts() == {"connections": 2, "logins": 2}
     assert r["changed"] is True and r["rebooted"] is True
     assert r["diff"] == {"before": f"boot_id: {before}\n", "after": f"boot_id: {r['boot_id_after']}\n"}
     assert r["boot_id_before"] == before

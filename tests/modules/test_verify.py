@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lib.playbook import require_module, run_module
-from simtest import UMS, until, upgrade
+from simtest import UMS, SshdLog, until, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "verify"
@@ -171,18 +171,68 @@ def test_bad_pattern_is_refused(appliance, tmp_path):
 
 
 def test_service_in_a_crash_loop_does_not_pass_and_is_named_flapping(appliance_factory, tmp_path):
-    """vcdCol restarts every 4 s and is Running for 1 s each time: some checks see
-    every service Running, none sees it for 3 checks in a row (the settle window)."""
+    """vcdCol restarts every 4 s and is Running for 2 s each time: some checks see
+    every service Running, none sees it for 3 checks in a row over the 4 s window,
+    and systemd never shows its unit active for 4 s. (Half the period up, so that
+    checks about a second apart on a loaded machine see both states.)"""
     a = appliance_factory(config={"services_up_s": "1"})
-    a.fault_set("service-crashloop", "vcdCol:4:1")
-    r = run_module(MODULE, conn(a, tmp_path, timeout=15))
-    assert r["_status"] == "failed", r["_output"]
-    assert r["all_running"] is False
-    assert r["flapping"] == ["vcdcol"], r
-    assert "flapping" in r["msg"] and "vcdcol" in r["msg"], r["msg"]
+    a.fault_set("service-crashloop", "vcdCol:4:2")
+    # the service manager's evidence (the default) and the fixed window alone
+    for settle_on in ("service_manager", "window"):
+        r = run_module(MODULE, conn(a, tmp_path, timeout=15, settle_on=settle_on))
+        assert r["_status"] == "failed", r["_output"]
+        assert r["all_running"] is False and r["settled_by"] is None
+        assert r["flapping"] == ["vcdcol"], r
+        assert "flapping" in r["msg"] and "vcdcol" in r["msg"], r["msg"]
+        if settle_on == "window":
+            assert r["units"] is None
+        elif r["units"] is not None:         # read when a check saw every service Running
+            assert r["units"]["vcdcol"]["restarts"] >= 1, r["units"]
 
     # The same appliance with the settle window turned off passes at the first
     # check that happens to see all Running: 1.0.0's behaviour, which the window fixes.
     once = run_module(MODULE, conn(a, tmp_path, timeout=30, settle_polls=1, settle_seconds=0))
     assert once["_status"] == "ok", once["_output"]
     assert once["all_running"] is True
+
+
+def test_healthy_services_up_for_long_settle_at_the_first_check(appliance_factory, tmp_path):
+    """Services that systemd has shown active for longer than the window (an appliance
+    up for a while: services_age_s) end the wait at once: one check, not 3 over 40 s."""
+    a = appliance_factory(config={"services_up_s": "1", "services_age_s": "120"})
+    a.wait_services()
+    log = SshdLog(a)
+    r = run_module(MODULE, conn(a, tmp_path, interval=10, settle_seconds=40))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["settled_by"] == "service manager" and r["attempts"] == 1, r
+    assert sorted(r["units"]) == sorted(s.lower() for s in SERVICES)
+    for name, u in r["units"].items():
+        assert u["unit"] == f"{name}.service" and u["active_state"] == "active", u
+        assert u["active_seconds"] >= 40 and u["restarts"] == 0, u
+    assert log.counts() == {"connections": 1, "logins": 1}
+
+
+def test_fresh_services_are_checked_again_when_the_youngest_reaches_the_window(appliance_factory, tmp_path):
+    """Just booted: the check after the first one is timed to when the youngest unit has
+    been active for settle_seconds, not a whole interval later."""
+    a = appliance_factory(config={"services_up_s": "1"})
+    a.wait_services()
+    r = run_module(MODULE, conn(a, tmp_path, interval=60, settle_seconds=4))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["settled_by"] == "service manager", r
+    assert r["attempts"] <= 2, r      # the fixed window needs 3 checks, here 2 minutes apart
+    assert min(u["active_seconds"] for u in r["units"].values()) >= 4, r["units"]
+
+
+def test_an_appliance_that_cannot_tell_falls_back_to_the_fixed_window(appliance_factory, tmp_path):
+    """[guess] switch: a service manager without the properties (unit_props=no), or a
+    service_unit naming units systemd does not know: the consecutive checks decide."""
+    a = appliance_factory(config={"services_up_s": "1", "unit_props": "no"})
+    a.wait_services()
+    r = run_module(MODULE, conn(a, tmp_path, settle_seconds=2))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["settled_by"] == "window" and r["units"] is None and r["attempts"] >= 3, r
+    a.config_set(unit_props="yes")
+    r = run_module(MODULE, conn(a, tmp_path, settle_seconds=2, service_unit="vmware-ums-{name}"))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["settled_by"] == "window" and r["units"] is None and r["attempts"] >= 3, r

@@ -214,6 +214,7 @@ def test_verify_wait_behind_an_idle_dropping_nat(appliance_factory, tmp_path, ke
     # two checks IDLE_DROP + 2 s apart on one connection must both pass (the settle window)
     r = run_module("verify", ssh_args(a, tmp_path, timeout=IDLE_DROP + 5, interval=IDLE_DROP + 2,
                                       settle_polls=2, settle_seconds=IDLE_DROP + 1, command_timeout=5,
+                                      settle_on="window",   # the checks' connection is what is tested
                                       keepalive_interval=keepalive))
     drops = idle_drops(a, t0)
     if keepalive == KEEPALIVE:

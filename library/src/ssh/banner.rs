@@ -58,26 +58,67 @@ fn probe_addr(target: &str, addr: &SocketAddr, timeout: Duration) -> Result<Stri
         }
         stream.set_read_timeout(Some(left)).map_err(|e| classify(target, &e, timeout))?;
         match stream.read(&mut buf) {
-            Ok(0) => {
-                return Err(SshError::new(
-                    SshErrorKind::Dropped,
-                    target,
-                    "the connection was closed before the SSH banner (sshd is not answering behind a port forward or NAT?)",
-                ))
-            }
+            Ok(0) => return Err(closed_early(target)),
             Ok(n) => {
                 data.extend_from_slice(&buf[..n]);
                 if let Some(b) = find_banner(&data) {
                     return Ok(b);
                 }
                 if data.len() > MAX_PREAMBLE {
-                    return Err(SshError::new(SshErrorKind::Other, target, "the port answers, but not with an SSH banner"));
+                    return Err(not_ssh(target));
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(classify(target, &e, timeout)),
         }
     }
+}
+
+/// Wait on a connected `stream` until sshd's banner has arrived, without
+/// consuming it (`peek`), so the SSH handshake can go on over the same
+/// connection; fails as [`sshd_answers`] does. The read timeout is cleared
+/// again before returning.
+pub fn peek_banner(stream: &TcpStream, target: &str, timeout: Duration) -> Result<String, SshError> {
+    let start = Instant::now();
+    let mut buf = vec![0u8; MAX_PREAMBLE + 1];
+    let result = loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break Err(classify(target, &std::io::Error::from(ErrorKind::TimedOut), timeout));
+        }
+        if let Err(e) = stream.set_read_timeout(Some(left)) {
+            break Err(classify(target, &e, timeout));
+        }
+        match stream.peek(&mut buf) {
+            Ok(0) => break Err(closed_early(target)),
+            Ok(n) => {
+                if let Some(b) = find_banner(&buf[..n]) {
+                    break Ok(b);
+                }
+                if n > MAX_PREAMBLE {
+                    break Err(not_ssh(target));
+                }
+                // part of the preamble is here: peek again once more may have come
+                std::thread::sleep(Duration::from_millis(20).min(left));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(classify(target, &e, timeout)),
+        }
+    };
+    let _ = stream.set_read_timeout(None);
+    result
+}
+
+fn closed_early(target: &str) -> SshError {
+    SshError::new(
+        SshErrorKind::Dropped,
+        target,
+        "the connection was closed before the SSH banner (sshd is not answering behind a port forward or NAT?)",
+    )
+}
+
+fn not_ssh(target: &str) -> SshError {
+    SshError::new(SshErrorKind::Other, target, "the port answers, but not with an SSH banner")
 }
 
 /// Whether sshd answers on `host:port`: `Ok(identification line)` when one
@@ -151,6 +192,28 @@ mod tests {
         let port = serve(|_s| std::thread::sleep(Duration::from_secs(2)));
         let e = sshd_answers("127.0.0.1", port, Duration::from_millis(300)).unwrap_err();
         assert_eq!(e.kind, SshErrorKind::Timeout);
+    }
+
+    #[test]
+    fn a_peeked_banner_stays_for_the_handshake() {
+        let port = serve(|mut s| {
+            let _ = s.write_all(b"SSH-2.0-peek\r\n");
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(peek_banner(&stream, "t", Duration::from_secs(5)).unwrap(), "SSH-2.0-peek");
+        let mut line = [0u8; 14];
+        stream.read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"SSH-2.0-peek\r\n");
+        assert_eq!(stream.read_timeout().unwrap(), None);
+    }
+
+    #[test]
+    fn peeking_a_closed_or_silent_port_fails_as_the_probe_does() {
+        let closed = TcpStream::connect(("127.0.0.1", serve(drop))).unwrap();
+        assert_eq!(peek_banner(&closed, "t", Duration::from_secs(5)).unwrap_err().kind, SshErrorKind::Dropped);
+        let silent = TcpStream::connect(("127.0.0.1", serve(|_s| std::thread::sleep(Duration::from_secs(2))))).unwrap();
+        assert_eq!(peek_banner(&silent, "t", Duration::from_millis(300)).unwrap_err().kind, SshErrorKind::Timeout);
     }
 
     #[test]

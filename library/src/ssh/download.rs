@@ -1,13 +1,13 @@
 //! Streaming a remote file (or a byte range of it) to a local writer, chunk by
-//! chunk, with the same non-blocking pump as `exec` (stdout and stderr read
-//! together, waiting on the socket), so a large log never sits in memory.
+//! chunk, through the read loop of `pump.rs`, so a large log never sits in memory.
 
 use super::error::{SshError, SshErrorKind};
 use super::exec::exit_code;
+use super::pump::{Bound, Sinks};
 use super::session::{ssh2_kind, Ssh};
 use crate::shell::quote;
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::time::Duration;
 
 /// What a download gave back.
 #[derive(Debug, Clone, Default)]
@@ -52,72 +52,35 @@ impl Ssh {
     pub fn exec_to_writer(&self, cmd: &str, sink: &mut dyn Write, stall: Duration) -> Result<Download, SshError> {
         let mut ch = self.session.channel_session().map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
         ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
-        let mut err = Vec::new();
+        let mut sinks = ToWriter { sink, err: Vec::new(), target: &self.target };
         self.session.set_blocking(false);
-        let result = self.pump_to(&mut ch, sink, &mut err, stall);
+        let result = self.read_channel(&mut ch, &mut sinks, Bound::Stall(stall));
         self.session.set_blocking(true);
         let bytes = result?;
+        let err = sinks.err;
         let closed = ch.wait_close().is_ok();
         Ok(Download { rc: exit_code(&mut ch, closed), bytes, stderr: String::from_utf8_lossy(&err).into_owned() })
     }
+}
 
-    fn pump_to(&self, ch: &mut ssh2::Channel, sink: &mut dyn Write, err: &mut Vec<u8>, stall: Duration) -> Result<u64, SshError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        let mut last_data = Instant::now();
-        loop {
-            let mut progressed = false;
-            for stream_id in [0, 1] {
-                loop {
-                    let r = if stream_id == 0 { ch.read(&mut buf) } else { ch.stderr().read(&mut buf) };
-                    match r {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            progressed = true;
-                            if stream_id == 0 {
-                                sink.write_all(&buf[..n]).map_err(|e| {
-                                    SshError::new(
-                                        SshErrorKind::Other,
-                                        &self.target,
-                                        format!("writing the local file after {total} bytes: {e}"),
-                                    )
-                                    .hint("check the free space and permissions of the destination on the controller")
-                                })?;
-                                total += n as u64;
-                            } else {
-                                err.extend_from_slice(&buf[..n]);
-                                if err.len() > 2 * STDERR_KEEP {
-                                    err.drain(..err.len() - STDERR_KEEP);
-                                }
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            return Err(SshError::new(
-                                SshErrorKind::Dropped,
-                                &self.target,
-                                format!("reading the remote file after {total} bytes: {e}"),
-                            ))
-                        }
-                    }
-                }
-            }
-            if ch.eof() && !progressed {
-                return Ok(total);
-            }
-            if progressed {
-                last_data = Instant::now();
-            } else {
-                let idle = last_data.elapsed();
-                if idle >= stall {
-                    return Err(SshError::new(
-                        SshErrorKind::Timeout,
-                        &self.target,
-                        format!("no data for {} s after {total} bytes", stall.as_secs()),
-                    ));
-                }
-                self.wait_socket((stall - idle).min(self.io_timeout).min(Duration::from_millis(500)));
-            }
+/// Stdout into the local writer, the tail of stderr kept (`exec_to_writer`).
+struct ToWriter<'a> {
+    sink: &'a mut dyn Write,
+    err: Vec<u8>,
+    target: &'a str,
+}
+
+impl Sinks for ToWriter<'_> {
+    fn stdout(&mut self, data: &[u8], total: u64) -> Result<(), SshError> {
+        self.sink.write_all(data).map_err(|e| {
+            SshError::new(SshErrorKind::Other, self.target, format!("writing the local file after {total} bytes: {e}"))
+                .hint("check the free space and permissions of the destination on the controller")
+        })
+    }
+    fn stderr(&mut self, data: &[u8]) {
+        self.err.extend_from_slice(data);
+        if self.err.len() > 2 * STDERR_KEEP {
+            self.err.drain(..self.err.len() - STDERR_KEEP);
         }
     }
 }

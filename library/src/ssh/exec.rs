@@ -1,10 +1,9 @@
-//! Running a command: stdout and stderr read together (non-blocking, waiting
-//! on the socket) so large output on either stream cannot deadlock.
+//! Running a command and collecting its output (read by `pump.rs`).
 
 use super::error::{SshError, SshErrorKind};
+use super::pump::{Bound, Collect};
 use super::session::{ssh2_kind, Ssh};
 use crate::shell::quote;
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -51,13 +50,12 @@ impl Ssh {
     pub fn exec(&self, cmd: &str, timeout: Duration) -> Result<ExecOutput, SshError> {
         let mut ch = self.session.channel_session().map_err(|e| ssh2_kind(&self.target, "opening an SSH channel", &e))?;
         ch.exec(cmd).map_err(|e| ssh2_kind(&self.target, "starting a remote command", &e))?;
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let deadline = Instant::now() + timeout;
+        let mut sinks = Collect { out: Vec::new(), err: Vec::new() };
         self.session.set_blocking(false);
-        let result = self.pump(&mut ch, &mut out, &mut err, deadline);
+        let result = self.read_channel(&mut ch, &mut sinks, Bound::Deadline(Instant::now() + timeout));
         self.session.set_blocking(true);
         result?;
+        let Collect { out, err } = sinks;
         let closed = ch.wait_close().is_ok();
         let output = ExecOutput {
             rc: exit_code(&mut ch, closed),
@@ -88,45 +86,6 @@ impl Ssh {
         ))
     }
 
-    fn pump(&self, ch: &mut ssh2::Channel, out: &mut Vec<u8>, err: &mut Vec<u8>, deadline: Instant) -> Result<(), SshError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let mut progressed = false;
-            for stream_id in [0, 1] {
-                loop {
-                    let r = if stream_id == 0 { ch.read(&mut buf) } else { ch.stderr().read(&mut buf) };
-                    match r {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            progressed = true;
-                            if stream_id == 0 {
-                                out.extend_from_slice(&buf[..n])
-                            } else {
-                                err.extend_from_slice(&buf[..n])
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(SshError::new(SshErrorKind::Dropped, &self.target, format!("reading command output: {e}"))),
-                    }
-                }
-            }
-            if ch.eof() && !progressed {
-                return Ok(());
-            }
-            if !progressed {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(SshError::new(SshErrorKind::Timeout, &self.target, "the remote command did not finish in time"));
-                }
-                self.keepalive();
-                self.wait_socket((deadline - now).min(self.io_timeout).min(Duration::from_millis(500)));
-                if self.session_dead() {
-                    return Err(SshError::new(SshErrorKind::Dropped, &self.target, "the connection was closed"));
-                }
-            }
-        }
-    }
-
     /// Block until the socket is readable (or writable when libssh2 wants to write).
     pub(super) fn wait_socket(&self, timeout: Duration) {
         let dirs = self.session.block_directions();
@@ -146,7 +105,7 @@ impl Ssh {
         }
     }
 
-    fn session_dead(&self) -> bool {
+    pub(super) fn session_dead(&self) -> bool {
         let mut fds = libc::pollfd { fd: self.stream.as_raw_fd(), events: 0, revents: 0 };
         // SAFETY: as above; a zero timeout only reports hang-up/error state.
         #[allow(unsafe_code)]

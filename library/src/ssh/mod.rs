@@ -8,6 +8,7 @@ mod error;
 mod exec;
 mod held;
 pub mod knownhosts;
+mod pump;
 mod reconnect;
 mod session;
 mod upload;

@@ -86,26 +86,24 @@ impl Ssh {
 
     /// Connect without a `Context` (used by polling loops); returns a warning to show, if any.
     pub fn connect_quiet(args: &ConnectionArgs, timeout: Duration) -> Result<(Ssh, Option<String>), SshError> {
+        let stream = tcp_connect(args, timeout)?;
+        Self::over(args, stream, timeout)
+    }
+
+    /// One connection, used for both the probe and the login: connect within
+    /// `probe`, wait (as long) for sshd's banner without consuming it (a port
+    /// forward that accepts and resets, or a silent port, fails here with the
+    /// kinds of `banner::sshd_answers`), then log in with `timeout` for each
+    /// step. A wait for sshd to come back costs the appliance one connection.
+    pub fn connect_when_answering(args: &ConnectionArgs, probe: Duration, timeout: Duration) -> Result<(Ssh, Option<String>), SshError> {
+        let stream = tcp_connect(args, probe)?;
+        super::banner::peek_banner(&stream, &args.label(), probe)?;
+        Self::over(args, stream, timeout)
+    }
+
+    /// The SSH session over a connected stream.
+    fn over(args: &ConnectionArgs, stream: TcpStream, timeout: Duration) -> Result<(Ssh, Option<String>), SshError> {
         let target = args.label();
-        let addrs: Vec<_> = (args.host.as_str(), args.port)
-            .to_socket_addrs()
-            .map_err(|e| SshError::new(SshErrorKind::Resolve, &target, format!("cannot resolve the address: {e}")))?
-            .collect();
-        let mut last = None;
-        let mut stream = None;
-        for addr in &addrs {
-            match TcpStream::connect_timeout(addr, timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(io_kind(&target, &e, timeout)),
-            }
-        }
-        let stream = match stream {
-            Some(s) => s,
-            None => return Err(last.unwrap_or_else(|| SshError::new(SshErrorKind::Resolve, &target, "no address found"))),
-        };
         let _ = stream.set_nodelay(true);
         let io_stream = stream.try_clone().map_err(|e| SshError::new(SshErrorKind::Other, &target, format!("socket: {e}")))?;
 
@@ -172,6 +170,23 @@ impl Ssh {
             std::thread::sleep((end - now).min(Duration::from_millis(500)));
         }
     }
+}
+
+/// A TCP connection to the first address that takes one within `timeout`.
+fn tcp_connect(args: &ConnectionArgs, timeout: Duration) -> Result<TcpStream, SshError> {
+    let target = args.label();
+    let addrs: Vec<_> = (args.host.as_str(), args.port)
+        .to_socket_addrs()
+        .map_err(|e| SshError::new(SshErrorKind::Resolve, &target, format!("cannot resolve the address: {e}")))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(io_kind(&target, &e, timeout)),
+        }
+    }
+    Err(last.unwrap_or_else(|| SshError::new(SshErrorKind::Resolve, &target, "no address found")))
 }
 
 fn check_host_key(args: &ConnectionArgs, session: &Session, known: &KnownHosts, target: &str) -> Result<Option<String>, SshError> {

@@ -3,6 +3,12 @@
 //! lines, parsed by the pure functions below), and the version through the
 //! appliance API when its options are given (also with SSH closed: `ssh: false`).
 
+mod expiry;
+mod probe;
+
+pub use expiry::{civil_from_days, days_from_civil, parse_chage_date, password_expiry, Expiry};
+pub use probe::{probe_port, PortState, SshPort};
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -42,6 +48,11 @@ pub struct Params {
     /// for an appliance whose SSH is closed; RV(appliance) is then null.
     #[serde(default = "default_true")]
     pub ssh: bool,
+    /// Also probe the SSH port, without logging in (RV(ssh_port)): it answers at
+    /// once when the port is refused or reset, and waits up to O(connect_timeout)
+    /// only when nothing answers. With O(ssh=false) and no O(api_password), only that.
+    #[serde(default)]
+    pub ssh_probe: bool,
     #[serde(flatten)]
     pub retry: RetryArgs,
     /// The Usage Meter installation directory.
@@ -130,6 +141,9 @@ pub struct Output {
     /// logout); null when O(api_password) is not given.
     #[schemars(extend("x-returned" = "always (null without api_password)"))]
     pub api: Option<ApiRead>,
+    /// What the probe of the SSH port found; null unless O(ssh_probe) is true.
+    #[schemars(extend("x-returned" = "always (null without ssh_probe)"))]
+    pub ssh_port: Option<SshPort>,
 }
 
 /// The one remote command: every read, each answer on its own `key=value` line.
@@ -217,83 +231,6 @@ pub fn parse_gather(out: &str) -> Option<Appliance> {
     Some(a)
 }
 
-/// The root password's expiry as shown, and what it means today.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expiry {
-    pub shown: String,
-    pub expired: Option<bool>,
-    pub days_left: Option<i64>,
-}
-
-/// Interpret chage's "Password expires" value; `today` in days since 1970-01-01 (UTC).
-pub fn password_expiry(value: &str, today: Option<i64>) -> Expiry {
-    let v = value.trim();
-    let lower = v.to_ascii_lowercase();
-    if lower == "never" {
-        return Expiry { shown: "never".into(), expired: Some(false), days_left: None };
-    }
-    if lower.contains("must be changed") {
-        return Expiry { shown: "password must be changed".into(), expired: Some(true), days_left: Some(0) };
-    }
-    match parse_chage_date(v) {
-        Some(day) => {
-            let (y, m, d) = civil_from_days(day);
-            let shown = format!("{y:04}-{m:02}-{d:02}");
-            match today {
-                // shadow: expired once today >= last change + max days, which is the day chage prints
-                Some(t) => Expiry { shown, expired: Some(t >= day), days_left: Some(day - t) },
-                None => Expiry { shown, expired: None, days_left: None },
-            }
-        }
-        None => Expiry { shown: v.to_string(), expired: None, days_left: None },
-    }
-}
-
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-
-/// `Feb 23, 2027` (chage in the C locale) or `2027-02-23` → days since 1970-01-01.
-pub fn parse_chage_date(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let [y, m, d] = s.split('-').collect::<Vec<_>>()[..] {
-        return days_from_civil(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    }
-    let cleaned = s.replace(',', " ");
-    let parts: Vec<&str> = cleaned.split_whitespace().collect();
-    if let [mon, day, year] = parts[..] {
-        let m = MONTHS.iter().position(|x| mon.len() >= 3 && mon.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(x)))? as u32 + 1;
-        return days_from_civil(year.parse().ok()?, m, day.parse().ok()?);
-    }
-    None
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1..=9999).contains(&y) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// The inverse of [`days_from_civil`].
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[derive(Debug)]
 pub struct ApplianceInfo;
 
@@ -342,10 +279,11 @@ impl Module for ApplianceInfo {
     }
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
-        if !p.ssh && p.api.api_password.is_none() {
+        if !p.ssh && !p.ssh_probe && p.api.api_password.is_none() {
             return Err(Failure::new("options", "ssh is false and api_password is not given: there is nothing to read")
-                .hint("give api_password (the appliance's usagemeter account) to read the version through the API, or set ssh: true"));
+                .hint("give api_password (the appliance's usagemeter account) to read the version through the API, set ssh_probe: true, or set ssh: true"));
         }
+        let ssh_port = if p.ssh_probe { Some(probe_port(&p.connection)?) } else { None };
         let mut appliance = if p.ssh { Some(read_over_ssh(ctx, &p)?) } else { None };
         let api = p.api.api_password.is_some().then(|| usage_meter::api::read_version(&p.connection.host, &p.api, &p.retry, ctx));
         if let Some(read) = &api {
@@ -361,7 +299,12 @@ impl Module for ApplianceInfo {
         if appliance.as_ref().is_some_and(|a| a.root_password_expired == Some(true)) {
             ctx.warn("the root password of the appliance has expired: set a new one on the console before SSH stops accepting it");
         }
-        Ok(Outcome::new(false, Output { appliance, api }))
+        let msg = ssh_port.as_ref().map(|s| s.msg.clone());
+        let outcome = Outcome::new(false, Output { appliance, api, ssh_port });
+        Ok(match msg {
+            Some(m) => outcome.msg(m),
+            None => outcome,
+        })
     }
 }
 

@@ -66,8 +66,10 @@ pub fn parse_outcome(out: &str) -> Option<(i32, String)> {
 }
 
 impl Run<'_> {
-    /// Issue the reboot, detached, over the first connection (which then ends).
-    pub(crate) fn issue(&mut self, ctx: &mut Context, ssh: Ssh) -> Result<(), Failure> {
+    /// Issue the reboot, detached, over the first connection; that session is
+    /// handed back while it answers, to watch the old boot go down without
+    /// logging in again.
+    pub(crate) fn issue(&mut self, ctx: &mut Context, ssh: Ssh) -> Result<Option<Ssh>, Failure> {
         let p = self.p;
         match ssh.exec(&issue_cmd(&self.reboot_command, &self.tok, &p.state_dir), self.io) {
             Ok(out) => {
@@ -106,20 +108,26 @@ impl Run<'_> {
             // The connection can drop as the reboot starts: expected.
             Err(e) if e.is_transient() => {
                 ctx.log(1, format!("the connection ended while issuing the reboot ({e}); waiting"));
+                return Ok(None);
             }
             Err(e) => return Err(e.into_failure("issue reboot")),
         }
-        Ok(())
+        Ok(Some(ssh))
     }
 
-    /// The old boot still answers: read the reboot command's outcome once it
-    /// has finished, and fail when it failed.
-    pub(crate) fn check_reboot_outcome(&mut self, ctx: &mut Context, s: &Ssh) -> Result<(), Failure> {
+    /// The old boot still answers on `s` (the session that issued the
+    /// reboot): read the reboot command's outcome once it has finished, and
+    /// fail when it failed. `Ok(false)` when the session no longer answers.
+    pub(crate) fn check_reboot_outcome(&mut self, ctx: &mut Context, s: &Ssh) -> Result<bool, Failure> {
         if self.seen.reboot_rc.is_some() {
-            return Ok(());
+            return Ok(s.exec("true", self.io).is_ok_and(|o| o.rc.is_some()));
         }
-        let Some((rc, output)) = s.exec(&outcome_cmd(&self.dir, &self.tok), self.io).ok().and_then(|o| parse_outcome(&o.stdout)) else {
-            return Ok(());
+        let out = match s.exec(&outcome_cmd(&self.dir, &self.tok), self.io) {
+            Ok(o) if o.rc.is_some() => o,
+            _ => return Ok(false),
+        };
+        let Some((rc, output)) = parse_outcome(&out.stdout) else {
+            return Ok(true);
         };
         self.seen.reboot_rc = Some(rc);
         ctx.log(1, format!("reboot command finished with rc={rc}: {output}"));
@@ -132,7 +140,7 @@ impl Run<'_> {
             .with("rc", rc)
             .with("rebooted", false));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Remove the outcome files: /run is emptied by the reboot; /tmp may not be.

@@ -102,7 +102,8 @@ impl Module for Reboot {
             description: &[
                 "Reboots the appliance, which completes the 4.3 in-place upgrade, and waits until it answers SSH again with a new boot id (C(/proc/sys/kernel/random/boot_id)) and O(test_command) succeeds.",
                 "The reboot is issued detached, one second later, so the connection that issued it ends cleanly; the dropped connections that follow are expected.",
-                "While waiting, a refused, timed-out or unreachable connection, or one dropped during the SSH handshake, means \"not yet\"; a refused login or a changed host key after the reboot fail at once. Attempts start every 0.1 s and back off to every 0.25 s, each with a TCP probe of at most 1 s before the SSH login, so the appliance is noticed well within a second of sshd listening again.",
+                "While waiting, a refused, timed-out or unreachable connection, or one dropped during the SSH handshake, means \"not yet\"; a refused login or a changed host key after the reboot fail at once. Attempts start every 0.1 s and back off to every 0.25 s, so the appliance is noticed well within a second of sshd listening again.",
+                "Two SSH logins in all: one before (the boot id, the reboot issued), whose session is then watched until the old boot is gone, and one after, on the same connection as the attempt that first sees sshd's banner again (an attempt waits at most 1 s for it; a refused port costs nothing); the new boot id, O(test_command) and the clean-up all run over that session.",
                 "sshd must be enabled at boot (M(vcloud.usage_meter.sshd) with O(vcloud.usage_meter.sshd#module:enabled=true)), or started on the console after the reboot, for the appliance to be reachable again; a warning says so when it is not enabled.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
@@ -151,8 +152,8 @@ impl Module for Reboot {
             dir: "/run".to_string(),
             seen: Seen::default(),
         };
-        run.issue(ctx, ssh)?;
-        let (ssh, after) = run.wait_for_new_boot(ctx)?;
+        let held = run.issue(ctx, ssh)?;
+        let (ssh, after) = run.wait_for_new_boot(ctx, held)?;
         ctx.log(1, format!("back after {:.2} s with boot id {after}", run.issued_at.elapsed().as_secs_f64()));
         if p.post_reboot_delay > 0 {
             std::thread::sleep(Duration::from_secs(p.post_reboot_delay));

@@ -4,14 +4,14 @@
 
 use crate::{secs, Run};
 use std::time::{Duration, Instant};
-use usage_meter::ssh::{sshd_answers, ConnectionArgs, Ssh, SshError, SshErrorKind};
+use usage_meter::ssh::{ConnectionArgs, Ssh, SshError, SshErrorKind};
 use usage_meter::{Context, Failure};
 
 // ---------------------------------------------------------------- pure parts
 
 /// Delays between the starts of two connection attempts while waiting: 0.1 s
 /// growing by half each time to a 0.25 s cap, so the lag after sshd is back
-/// stays small (a refused TCP probe costs next to nothing).
+/// stays small (a refused connection costs next to nothing, and sshd nothing).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     next: Duration,
@@ -33,7 +33,8 @@ impl Iterator for Backoff {
     }
 }
 
-/// Time allowed for the TCP probe of one attempt. Short (1 s) so that an
+/// Time one attempt may take to connect and to see sshd's banner (then the
+/// login has `connect_timeout` per step). Short (1 s) so that an
 /// attempt lost while the link was down does not delay noticing the
 /// appliance; every 5th attempt after consecutive timeouts gets the full
 /// `connect_timeout`, so a link slower than 1 s round trip still gets through.
@@ -112,16 +113,14 @@ enum Attempt {
     NotYet(SshError),
 }
 
-/// One attempt: a short "does sshd answer" probe (an SSH banner within the
-/// probe time, `usage_meter::ssh::banner`: a port forward that accepts and
-/// resets, or a firewall that drops, counts as "not yet"), then the SSH login
-/// and the boot id.
+/// One attempt over one connection: wait at most `probe` for sshd's banner
+/// (`Ssh::connect_when_answering`: a port forward that accepts and resets,
+/// or a firewall that drops, counts as "not yet"), then log in and read the
+/// boot id. A refused port costs sshd nothing; the login happens only once
+/// the banner is there.
 fn attempt(args: &ConnectionArgs, probe: Duration) -> Attempt {
-    if let Err(e) = sshd_answers(&args.host, args.port, probe) {
-        return Attempt::NotYet(e);
-    }
     let full = Duration::from_secs(args.connect_timeout);
-    match Ssh::connect_quiet(args, full) {
+    match Ssh::connect_when_answering(args, probe, full) {
         Ok((ssh, warning)) => match ssh.boot_id() {
             Ok(id) if !id.is_empty() => Attempt::Up(ssh, id, warning),
             Ok(_) => Attempt::NotYet(SshError::new(SshErrorKind::Other, &args.label(), "empty boot id")),
@@ -132,42 +131,36 @@ fn attempt(args: &ConnectionArgs, probe: Duration) -> Attempt {
 }
 
 impl Run<'_> {
-    /// Wait until SSH answers with a new boot id; returns that session and the id.
-    pub(crate) fn wait_for_new_boot(&mut self, ctx: &mut Context) -> Result<(Ssh, String), Failure> {
+    /// Wait until SSH answers with a new boot id; returns that session and
+    /// the id. While `held` (a session to the old boot) answers, it is
+    /// watched instead of connecting: no login until the old boot is gone.
+    pub(crate) fn wait_for_new_boot(&mut self, ctx: &mut Context, mut held: Option<Ssh>) -> Result<(Ssh, String), Failure> {
         let p = self.p;
         let mut backoff = Backoff::default();
         let mut timeouts_in_a_row = 0u32;
         loop {
             let started = Instant::now();
-            match attempt(&p.connection, probe_timeout(timeouts_in_a_row, Duration::from_secs(p.connection.connect_timeout))) {
-                Attempt::Up(s, id, warning) if id != self.before => {
-                    usage_meter::ssh::warn_once(ctx, warning);
-                    return Ok((s, id));
-                }
-                Attempt::Up(s, _, _) => {
+            if let Some(s) = held.take() {
+                if self.check_reboot_outcome(ctx, &s)? {
                     self.seen.old_boot_answers += 1;
-                    timeouts_in_a_row = 0;
-                    self.check_reboot_outcome(ctx, &s)?;
-                }
-                Attempt::NotYet(e) if e.kind.is_fatal() && self.seen.went_down => {
-                    let at = secs(self.issued_at.elapsed());
-                    return Err(Failure::new(
-                        "wait for reboot",
-                        format!(
-                            "the appliance is back ({at} s after the reboot was issued) but refuses the SSH session: {}: {}",
-                            e.target, e.detail
-                        ),
-                    )
-                    .hint(e.hint.clone())
-                    .with("rebooted", true)
-                    .with("boot_id_before", self.before.clone()));
-                }
-                Attempt::NotYet(e) if e.kind.is_fatal() => return Err(e.into_failure("wait for reboot")),
-                Attempt::NotYet(e) => {
-                    ctx.log(2, format!("not yet: {e}"));
+                    held = Some(s);
+                } else {
+                    ctx.log(2, "the session to the old boot ended");
                     self.seen.went_down = true;
-                    timeouts_in_a_row = if e.kind == SshErrorKind::Timeout { timeouts_in_a_row + 1 } else { 0 };
-                    self.seen.last_error = Some((e, secs(self.issued_at.elapsed())));
+                }
+            } else {
+                let probe = probe_timeout(timeouts_in_a_row, Duration::from_secs(p.connection.connect_timeout));
+                match attempt(&p.connection, probe) {
+                    Attempt::Up(s, id, warning) if id != self.before => {
+                        usage_meter::ssh::warn_once(ctx, warning);
+                        return Ok((s, id));
+                    }
+                    Attempt::Up(s, _, _) => {
+                        self.seen.old_boot_answers += 1;
+                        timeouts_in_a_row = 0;
+                        held = Some(s);
+                    }
+                    Attempt::NotYet(e) => self.not_yet(ctx, e, &mut timeouts_in_a_row)?,
                 }
             }
             let now = Instant::now();
@@ -183,6 +176,31 @@ impl Run<'_> {
                 std::thread::sleep(wake - now);
             }
         }
+    }
+
+    /// A failed attempt: "not yet", or a real error (a refused login, a changed host key).
+    fn not_yet(&mut self, ctx: &mut Context, e: SshError, timeouts_in_a_row: &mut u32) -> Result<(), Failure> {
+        if e.kind.is_fatal() && self.seen.went_down {
+            let at = secs(self.issued_at.elapsed());
+            return Err(Failure::new(
+                "wait for reboot",
+                format!(
+                    "the appliance is back ({at} s after the reboot was issued) but refuses the SSH session: {}: {}",
+                    e.target, e.detail
+                ),
+            )
+            .hint(e.hint.clone())
+            .with("rebooted", true)
+            .with("boot_id_before", self.before.clone()));
+        }
+        if e.kind.is_fatal() {
+            return Err(e.into_failure("wait for reboot"));
+        }
+        ctx.log(2, format!("not yet: {e}"));
+        self.seen.went_down = true;
+        *timeouts_in_a_row = if e.kind == SshErrorKind::Timeout { *timeouts_in_a_row + 1 } else { 0 };
+        self.seen.last_error = Some((e, secs(self.issued_at.elapsed())));
+        Ok(())
     }
 
     /// The test command, retried until the deadline (reconnecting when

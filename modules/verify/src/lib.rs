@@ -1,11 +1,13 @@
 //! vcloud.usage_meter.verify: wait until `scripts/status.sh` reports every
 //! Usage Meter service Running (step 7 of the 4.3 procedure), read-only.
 
+mod evidence;
 mod info;
 mod settle;
 pub mod status;
 mod wait;
 
+pub use evidence::{judge, parse_units, unit_name, units_cmd, UnitState};
 pub use info::{info_cmd, parse_info, Info};
 pub use settle::{healthy, problem, Settle};
 pub use wait::status_cmd;
@@ -50,6 +52,20 @@ fn default_tail() -> u64 {
 }
 fn default_settle_polls() -> u32 {
     3
+}
+fn default_service_unit() -> String {
+    "{name}.service".into()
+}
+
+/// What may end the settle window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SettleOn {
+    /// The service manager's evidence where the appliance can tell, else the fixed window.
+    #[default]
+    ServiceManager,
+    /// Only the fixed window of consecutive checks.
+    Window,
 }
 
 /// Options of vcloud.usage_meter.verify.
@@ -129,6 +145,26 @@ pub struct Params {
     /// With O(timeout=0) the module checks once and does not settle.
     #[schemars(range(max = 86400))]
     pub settle_seconds: Option<u64>,
+    /// What decides that the services have settled.
+    ///
+    /// V(service_manager): once every service is Running, ask systemd how long
+    /// the unit of each service (O(service_unit)) has been active
+    /// (C(systemctl show -p ActiveState,NRestarts,ActiveEnterTimestampMonotonic));
+    /// healthy as soon as every unit has been active, with no restart since, for
+    /// O(settle_seconds), and not before, whatever the checks saw. A crash loop
+    /// restarts its unit, so it never gets there. Where the appliance cannot tell
+    /// (no C(systemctl show), a unit it does not know), the fixed window decides,
+    /// as with V(window): O(settle_polls) consecutive checks over O(settle_seconds).
+    #[serde(default)]
+    pub settle_on: SettleOn,
+    /// The systemd unit of each service listed by O(command): C({name}) is the
+    /// service's name in lower case.
+    ///
+    /// [guess] The unit names of the Usage Meter services are not published.
+    /// With a name systemd does not know, the fixed window decides (see O(settle_on)).
+    #[serde(default = "default_service_unit")]
+    #[schemars(length(min = 1))]
+    pub service_unit: String,
     /// Lines of the upgrade log returned when the check fails.
     #[serde(default = "default_tail")]
     #[schemars(range(min = 1, max = 10000))]
@@ -162,6 +198,15 @@ pub struct Output {
     /// Services seen Running and then not Running during the wait (a crash loop, or a restart).
     #[schemars(extend("x-sample" = [], "x-returned" = "always"))]
     pub flapping: Vec<String>,
+    /// What ended the wait for the services to settle: C(service manager) (every
+    /// unit active for O(settle_seconds), see O(settle_on)) or C(window) (the
+    /// consecutive checks); null when they did not settle.
+    #[schemars(extend("x-sample" = "service manager", "x-returned" = "always"))]
+    pub settled_by: Option<String>,
+    /// The service manager's evidence of the last read, service → its unit, C(active_state),
+    /// C(active_seconds), C(restarts); null when it was not read or the appliance cannot tell.
+    #[schemars(extend("x-returned" = "always"))]
+    pub units: Option<BTreeMap<String, UnitState>>,
     /// How many times O(command) ran.
     #[schemars(extend("x-sample" = 3))]
     pub attempts: u32,
@@ -196,7 +241,7 @@ impl Module for Verify {
             description: &[
                 "Runs the appliance's status script (C(cd /opt/vmware/cloudusagemetering && ./scripts/status.sh)), the documented check after the 4.3 upgrade and its reboot, until every listed service is Running or O(timeout) has passed.",
                 "Services come up Offline, then Running, over some time after a boot, so the module polls every O(interval) seconds.",
-                "Healthy means every service Running in O(settle_polls) consecutive checks spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval): a service in a crash loop, Running for a moment after each restart, does not pass, and is named as flapping in the failure.",
+                "Healthy means every service Running and settled: by default, every service's systemd unit active for at least O(settle_seconds) with no restart since (O(settle_on)), which ends the wait as soon as it holds; where the appliance cannot tell, every service Running in O(settle_polls) consecutive checks spread over at least O(settle_seconds) (by default 3 checks over 20 s at the default interval). A service in a crash loop, Running for a moment after each restart, does not pass, and is named as flapping in the failure.",
                 "The output is parsed defensively, because its format is not published [guess]: ANSI colours are removed, each line is read as one service, headers, rulers, blank lines and prose are ignored, and the name may stand before the status (C(gw : Running), a padded table, C(| gw | Running |), C(gw is running)) or after it.",
                 "Fails, after the wait, when any service is Offline or no service is Running, with the names, the path of the newest upgrade log and its last lines.",
                 "With O(api_password), once every service is Running, also reads the Usage Meter version through the appliance API (RV(api)): the version the upgrade left. An API problem is a warning and RV(api.error), not a failure.",
@@ -252,6 +297,8 @@ impl Module for Verify {
             status_rc: out.rc,
             stdout_lines: report.lines.clone(),
             flapping: wait.settle.flapping(),
+            settled_by: wait.settle.by.map(str::to_string),
+            units: wait.units.clone(),
             attempts: wait.attempts,
             waited,
             upgrade_log_tail: None,
@@ -271,7 +318,13 @@ impl Module for Verify {
 /// The failure when the services did not settle Running: what, the log, and what to do.
 fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &ExecOutput, info: &Info, output: &Output) -> Failure {
     let mut what = problem(report, out.rc, p.check_rc, &p.command);
-    if healthy(report, out.rc, p.check_rc) {
+    if healthy(report, out.rc, p.check_rc) && output.units.is_some() {
+        what = format!(
+            "every service was Running in the last check, but the service manager did not show every unit active for {} s: {}",
+            settle.window.as_secs(),
+            unit_summary(output.units.as_ref())
+        );
+    } else if healthy(report, out.rc, p.check_rc) {
         what = format!(
             "every service was Running in the last check, but not in {} consecutive checks over {} s (the settle window)",
             settle.polls,
@@ -305,6 +358,8 @@ fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &Ex
         .with("offline", output.offline.clone())
         .with("all_running", false)
         .with("flapping", flapping)
+        .with("settled_by", serde_json::Value::Null)
+        .with("units", serde_json::to_value(&output.units).unwrap_or_default())
         .with("attempts", output.attempts)
         .with("waited", output.waited)
         .with("stdout_lines", output.stdout_lines.clone())
@@ -319,6 +374,19 @@ fn services_failure(p: &Params, settle: &Settle, report: &StatusReport, out: &Ex
         f = f.with("stderr", out.stderr.trim().to_string());
     }
     f
+}
+
+/// The units that were not yet up long enough, for the failure message.
+fn unit_summary(units: Option<&BTreeMap<String, UnitState>>) -> String {
+    let parts: Vec<String> = units
+        .into_iter()
+        .flatten()
+        .map(|(name, u)| match u.active_seconds {
+            Some(s) => format!("{name} ({}, active {s} s, {} restarts)", u.unit, u.restarts.unwrap_or_default()),
+            None => format!("{name} ({}, {}, {} restarts)", u.unit, u.active_state, u.restarts.unwrap_or_default()),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 #[cfg(test)]

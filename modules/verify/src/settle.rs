@@ -35,6 +35,8 @@ pub struct Settle {
     pub streak: u32,
     since: Option<Instant>,
     settled: bool,
+    /// What settled it: `window` (the consecutive checks) or `service manager` (the units' evidence).
+    pub by: Option<&'static str>,
     seen_running: std::collections::BTreeSet<String>,
     flapping: std::collections::BTreeSet<String>,
 }
@@ -47,6 +49,7 @@ impl Settle {
             streak: 0,
             since: None,
             settled: false,
+            by: None,
             seen_running: Default::default(),
             flapping: Default::default(),
         }
@@ -68,7 +71,20 @@ impl Settle {
         let since = *self.since.get_or_insert(now);
         self.streak += 1;
         self.settled = self.streak >= self.polls && now.duration_since(since) >= self.window;
+        self.by = self.settled.then_some("window");
         self.settled
+    }
+
+    /// The service manager says every unit has been up for the window: settled now.
+    pub fn settle_on_evidence(&mut self) {
+        self.settled = true;
+        self.by = Some("service manager");
+    }
+
+    /// The service manager can tell and says not yet: the checks alone do not settle it.
+    pub fn overrule(&mut self) {
+        self.settled = false;
+        self.by = None;
     }
 
     /// A check that failed or could not run ends the streak.
@@ -76,6 +92,7 @@ impl Settle {
         self.streak = 0;
         self.since = None;
         self.settled = false;
+        self.by = None;
     }
 
     pub fn is_settled(&self) -> bool {

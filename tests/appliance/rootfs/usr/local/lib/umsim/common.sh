@@ -49,3 +49,35 @@ umsim_service_crashloop() {
 }
 # umsim_sleep SECONDS -> sleep that lets bash traps run (used by PID 1)
 umsim_sleep() { sleep "$1" & wait $! 2>/dev/null; }
+# umsim_mono_us -> CLOCK_MONOTONIC in microseconds (/proc/timer_list "now at", else /proc/uptime)
+umsim_mono_us() {
+  local ns
+  ns=$(awk '/^now at/ {print $3; exit}' /proc/timer_list 2>/dev/null)
+  if [ -n "$ns" ]; then echo $(( ns / 1000 )); return; fi
+  awk '{ printf "%d\n", $1 * 1000000 }' /proc/uptime
+}
+# umsim_unit_show NAME NOW_US -> the `systemctl show` properties of the service's
+# unit: ActiveState, NRestarts, ActiveEnterTimestampMonotonic (µs). Started
+# services are active since they came up (UMSIM_SERVICES_AGE_S earlier, for an
+# appliance that has been up a while); service-offline: failed; service-crashloop:
+# active UP s after each restart, activating (auto-restart) the rest of the period.
+umsim_unit_show() {
+  local name=$1 now=$2 up state=activating enter=0 restarts=0 svc period upfor phase
+  up=$(cat "/run/ums/up/$name" 2>/dev/null)
+  if [ -n "$up" ]; then
+    enter=$(( up - ${UMSIM_SERVICES_AGE_S:-0} * 1000000 ))
+    [ "$enter" -gt 0 ] || enter=1
+    state=active
+    if umsim_service_offline "$name"; then
+      state=failed
+    elif umsim_fault service-crashloop && IFS=: read -r svc period upfor <<< "$(umsim_fault_value service-crashloop vcdCol)" \
+        && tr ',' '\n' <<< "$svc" | grep -qixF -- "$name"; then
+      period=${period:-30}; upfor=${upfor:-2}
+      phase=$(( $(date +%s) % period ))
+      enter=$(( now - phase * 1000000 ))
+      restarts=$(( (now - up) / (period * 1000000) + 1 ))
+      [ "$phase" -lt "$upfor" ] || state=activating
+    fi
+  fi
+  printf 'ActiveState=%s\nNRestarts=%s\nActiveEnterTimestampMonotonic=%s\n' "$state" "$restarts" "$enter"
+}
