@@ -37,6 +37,19 @@ def test_shared_variables_have_the_same_defaults():
         assert pf[name] == up[name], name
 
 
+def test_derived_values_both_roles_keep_are_the_same():
+    """A value both roles derive (vars/main.yml) is worked out the same way in each:
+    the upgrade role runs the preflight role as its first phase."""
+    pf = load(ROLES / "preflight" / "vars" / "main.yml")
+    up = load(ROLES / "inplace_upgrade" / "vars" / "main.yml")
+    shared = set(pf) & set(up)
+    assert "__usage_meter_ssh_port" in shared
+    for name in shared:
+        assert pf[name] == up[name], name
+    for name in [*pf, *up]:
+        assert name.startswith("__usage_meter_"), name
+
+
 @pytest.mark.parametrize("role", ["preflight", "inplace_upgrade"])
 def test_secrets_are_strings_without_role_level_no_log(role):
     """Before ansible-core 2.19, role argument validation of a no_log option crashes
