@@ -43,7 +43,7 @@ def test_derived_values_both_roles_keep_are_the_same():
     pf = load(ROLES / "preflight" / "vars" / "main.yml")
     up = load(ROLES / "inplace_upgrade" / "vars" / "main.yml")
     shared = set(pf) & set(up)
-    assert "__usage_meter_ssh_port" in shared
+    assert {"__usage_meter_ssh_port", "__usage_meter_connection"} <= shared
     for name in shared:
         assert pf[name] == up[name], name
     for name in [*pf, *up]:
