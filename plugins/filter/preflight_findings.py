@@ -6,8 +6,9 @@ target is reached, every problem that must stop the upgrade), from what
 roles/preflight read. The one place where a version is compared with the target.
 
 Pure: no I/O; tests/unit/test_preflight_findings.py covers every problem.
-Two filters in one file: each is documented in its own sidecar file
-(preflight_findings.yml, version_reaches.yml), as ansible-doc reads them."""
+Several filters in one file: each is documented in its own sidecar file
+(preflight_findings.yml, version_reaches.yml, preflight_line.yml,
+bundle_checks.yml, bundle_stat.yml), as ansible-doc reads them."""
 
 from __future__ import annotations
 
@@ -120,8 +121,50 @@ def preflight_findings(read: dict) -> dict:
     }
 
 
+def preflight_line(preflight: dict, name) -> str:
+    """The one line per appliance that the role and the playbook print (see preflight_line.yml)."""
+    p = dict(preflight or {})
+    target = str(p.get("target_version"))
+    ok, at_target = _bool(p.get("ok", False)), _bool(p.get("at_target", False))
+    verdict = ("already at " + target + ": nothing to do") if ok and at_target else (
+        ("ready to upgrade to " + target) if ok else "NOT READY")
+    version = ("version " + str(p["version"]) + " (from " + str(p.get("version_source")) + ")"
+               if p.get("version") else "version unknown")
+    if p.get("api_error"):
+        version += " (API: " + str(p["api_error"]) + ")"
+    ssh = "SSH open" if _bool(p.get("ssh_open", False)) else "SSH closed, route " + str(p.get("route"))
+    checked = "checked over SSH" if _bool(p.get("appliance_checked", False)) else "not checked over SSH yet"
+    problems = p.get("problems") or []
+    found = ("problems: " + "; ".join(str(x) for x in problems)) if problems else "no problems"
+    return str(name) + ": " + " | ".join([verdict, version, ssh, checked, found])
+
+
+def bundle_checks(hosts) -> list:
+    """Each distinct bundle path of the play's hosts once, hashed when any host
+    that names it gives a checksum (see bundle_checks.yml)."""
+    checks: dict = {}
+    for host in hosts or []:
+        try:
+            path = str(host.get("__usage_meter_pf_bundle_path") or "").strip()
+            wanted = _bool(host.get("__usage_meter_pf_bundle_hash") or False)
+        except (AttributeError, KeyError, TypeError):
+            continue
+        if path:
+            checks[path] = checks.get(path, False) or wanted
+    return [{"path": p, "checksum": checks[p]} for p in sorted(checks)]
+
+
+def bundle_stat(stats, path) -> dict:
+    """The stat of one host's bundle among the stats of bundle_checks (see bundle_stat.yml)."""
+    for result in (stats or {}).get("results") or []:
+        if isinstance(result, dict) and (result.get("item") or {}).get("path") == path and "stat" in result:
+            return result["stat"]
+    return {}
+
+
 class FilterModule:
     """vcloud.usage_meter filters."""
 
     def filters(self):
-        return {"preflight_findings": preflight_findings, "version_reaches": version_reaches}
+        return {"preflight_findings": preflight_findings, "version_reaches": version_reaches,
+                "preflight_line": preflight_line, "bundle_checks": bundle_checks, "bundle_stat": bundle_stat}

@@ -192,6 +192,12 @@ _value:
     error:
       description: The error of a failed run, else null.
       type: str
+    line:
+      description: >-
+        All of it in one line, as the role prints it for the host and the playbook C(vcloud.usage_meter.upgrade)
+        for the fleet.
+      type: str
+      sample: "um1: upgraded | 4.2.0 -> 4.3.0 | phases preflight, copy | 312.4 s | services 9/9 Running | ..."
 """
 
 _ENDS_A_SENTENCE = re.compile(r".*[.!?]$")
@@ -312,7 +318,7 @@ def upgrade_summary(run: dict) -> dict:
 
     verify = run.get("verify") or {}
     rescue = run.get("rescue_status") or {}
-    return {
+    summary = {
         "host": host,
         "address": run.get("address"),
         "result": result,
@@ -331,6 +337,31 @@ def upgrade_summary(run: dict) -> dict:
         "manual_steps": _manual_steps(run, result, restore, restore_failed, certs, certs_ok),
         "error": error,
     }
+    summary["line"] = summary_line(summary, _bool(run.get("certificates")))
+    return summary
+
+
+def summary_line(summary: dict, certificates_asked: bool) -> str:
+    """The one line per appliance that the role and the playbook print."""
+    services = summary["services"]
+    running = sum(1 for state in services.values() if state == "Running")
+    fields = [
+        summary["result"],
+        (_opt(summary["from_version"]) or "?") + " -> " + (_opt(summary["to_version"]) or "-"),
+        "phases " + ", ".join(summary["phases"]),
+        "%s s" % summary["seconds"],
+        "services %d/%d Running" % (running, len(services)),
+        "sshd " + summary["sshd"],
+        "certificates accepted: " + (str(len(summary["certificates_accepted"])) if certificates_asked else "not asked"),
+        "rolled back: " + (("yes, to " + _text(summary["snapshot"])) if summary["rolled_back"] else "no"),
+    ]
+    if summary["logs"]:
+        fields.append("logs: " + summary["logs"])
+    steps = summary["manual_steps"]
+    fields.append(("by hand: " + " ".join(steps)) if steps else "nothing left to do by hand")
+    if summary["error"]:
+        fields.append("ERROR: " + summary["error"])
+    return _opt(summary["host"]) + ": " + " | ".join(fields)
 
 
 class FilterModule:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.playbook import REPO
+from lib.playbook import REPO, run_playbook
 
 ROLES = REPO / "roles"
 
@@ -37,6 +37,19 @@ def test_shared_variables_have_the_same_defaults():
         assert pf[name] == up[name], name
 
 
+def test_derived_values_both_roles_keep_are_the_same():
+    """A value both roles derive (vars/main.yml) is worked out the same way in each:
+    the upgrade role runs the preflight role as its first phase."""
+    pf = load(ROLES / "preflight" / "vars" / "main.yml")
+    up = load(ROLES / "inplace_upgrade" / "vars" / "main.yml")
+    shared = set(pf) & set(up)
+    assert {"__usage_meter_ssh_port", "__usage_meter_connection"} <= shared
+    for name in shared:
+        assert pf[name] == up[name], name
+    for name in [*pf, *up]:
+        assert name.startswith("__usage_meter_"), name
+
+
 @pytest.mark.parametrize("role", ["preflight", "inplace_upgrade"])
 def test_secrets_are_strings_without_role_level_no_log(role):
     """Before ansible-core 2.19, role argument validation of a no_log option crashes
@@ -62,3 +75,43 @@ def test_phase_files_exist():
     for tag in ("preflight", "snapshot", "sshd_access", "copy", "upgrade", "reboot", "verify",
                 "certificates", "restore_sshd", "report"):
         assert f"tags: [{tag}" in main, tag
+
+
+# --------------------------------------------------------------------------- one hash per bundle (issue 23)
+
+def _bundle_play(tmp_path: Path, bundles: dict[str, str]):
+    """preflight's bundle.yml for a fleet of local hosts, each with its bundle (a
+    relative name resolves where ansible-playbook started: tmp_path)."""
+    digest = "sha256:" + "0" * 64
+    hosts = {h: {"ansible_connection": "local", "usage_meter_bundle": b, "usage_meter_bundle_checksum": digest}
+             for h, b in bundles.items()}
+    tasks = [
+        {"name": "Look at the bundle", "ansible.builtin.include_role": {
+            "name": "vcloud.usage_meter.preflight", "tasks_from": "bundle.yml", "public": True}},
+        {"name": "The bundle each host sees", "ansible.builtin.debug": {"msg": "{{ __usage_meter_pf_bundle }}"}},
+    ]
+    res = run_playbook(tasks, hosts, env={"ANSIBLE_INJECT_FACT_VARS": "False"}, cwd=tmp_path, timeout=120)
+    assert res.rc == 0, res.output[-3000:]
+    looked = [r for r in res.records if r["task"].endswith("Look at each distinct upgrade bundle on the controller once")]
+    hashed = [i["stat"]["path"] for r in looked for i in r["result"]["results"] if i["stat"].get("checksum")]
+    seen = {r["host"]: r["result"]["msg"] for r in res.records if r["task"] == "The bundle each host sees"}
+    return hashed, seen
+
+
+def test_a_fleet_sharing_one_bundle_hashes_it_once(tmp_path):
+    shar = tmp_path / "ums-system-upgrade.shar"
+    shar.write_bytes(b"#!/bin/sh\n" * 100)
+    hashed, seen = _bundle_play(tmp_path, {"um1": str(shar), "um2": shar.name, "um3": str(shar)})
+    assert hashed == [str(shar)]
+    assert sorted(seen) == ["um1", "um2", "um3"]
+    for stat in seen.values():
+        assert stat["exists"] is True and stat["size"] == 1000 and len(stat["checksum"]) == 64, stat
+
+
+def test_two_bundles_are_hashed_once_each(tmp_path):
+    one, two = tmp_path / "one.shar", tmp_path / "two.shar"
+    one.write_bytes(b"1")
+    two.write_bytes(b"22")
+    hashed, seen = _bundle_play(tmp_path, {"um1": str(one), "um2": str(two), "um3": str(two), "um4": str(one)})
+    assert sorted(hashed) == [str(one), str(two)]
+    assert {h: s["size"] for h, s in seen.items()} == {"um1": 1, "um2": 2, "um3": 2, "um4": 1}

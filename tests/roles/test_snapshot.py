@@ -66,7 +66,8 @@ def play(vc: Vcsim, tasks_from: str, vmware_collections: Path, *, check: bool = 
                 "rolled_back": "{{ usage_meter_rolled_back | default('unset') }}",
                 "tools": "{{ usage_meter_sshd_started_by_vmware_tools | default('unset') }}"}}},
         ]}])
-    env = {"ANSIBLE_COLLECTIONS_PATH": f"{collections_path()}:{vmware_collections}"}
+    # ANSIBLE_INJECT_FACT_VARS off, as ansible-core 2.24 has it: the role must not need injected facts
+    env = {"ANSIBLE_COLLECTIONS_PATH": f"{collections_path()}:{vmware_collections}", "ANSIBLE_INJECT_FACT_VARS": "False"}
     res = run_playbook(playbook, {VM: hv}, check=check, verbosity=verbosity, env=env, timeout=300)
     for r in res.records:  # "vcloud.usage_meter.inplace_upgrade : Snapshot | ..." -> "Snapshot | ..."
         r["task"] = r["task"].split(" : ", 1)[-1]

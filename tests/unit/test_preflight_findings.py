@@ -181,7 +181,9 @@ def test_version_reaches(version, target, reaches):
 
 def test_filters_are_registered_and_documented():
     assert pf.FilterModule().filters() == {"preflight_findings": pf.preflight_findings,
-                                           "version_reaches": pf.version_reaches}
+                                           "version_reaches": pf.version_reaches,
+                                           "preflight_line": pf.preflight_line,
+                                           "bundle_checks": pf.bundle_checks, "bundle_stat": pf.bundle_stat}
     # two filters in one file: the docs are sidecars (a DOCUMENTATION in the .py
     # would be shown for both)
     assert "DOCUMENTATION" not in PLUGIN.read_text()
@@ -196,6 +198,12 @@ def test_filters_are_registered_and_documented():
     side = yaml.safe_load((PLUGIN.parent / "version_reaches.yml").read_text())
     assert side["DOCUMENTATION"]["name"] == "version_reaches"
     assert list(side["DOCUMENTATION"]["options"]) == ["_input", "target"]
+    for name, options in (("preflight_line", ["_input", "name"]), ("bundle_checks", ["_input"]),
+                          ("bundle_stat", ["_input", "path"])):
+        side = yaml.safe_load((PLUGIN.parent / f"{name}.yml").read_text())
+        assert side["DOCUMENTATION"]["name"] == name
+        assert list(side["DOCUMENTATION"]["options"]) == options
+        assert f"vcloud.usage_meter.{name}" in side["EXAMPLES"]
 
 
 def test_the_version_regex_exists_once():
@@ -204,3 +212,60 @@ def test_the_version_regex_exists_once():
         text = path.read_text()
         assert "usage_meter_target_version | regex_escape" not in text, path
         assert not re.search(r"\\+d\+\\+\.", text), path      # a major.minor pattern
+
+
+# --------------------------------------------------------------------------- the one line
+
+def preflight(**kw) -> dict:
+    base = {"ok": True, "at_target": False, "target_version": "4.3", "version": "4.2.0", "version_source": "api",
+            "api_error": None, "ssh_open": False, "route": "console", "appliance_checked": False, "problems": []}
+    return {**base, **kw}
+
+
+def test_line_of_an_appliance_ready_to_upgrade():
+    assert pf.preflight_line(preflight(), "um1") == (
+        "um1: ready to upgrade to 4.3 | version 4.2.0 (from api) | SSH closed, route console"
+        " | not checked over SSH yet | no problems")
+
+
+def test_line_of_an_appliance_at_the_target_over_ssh():
+    line = pf.preflight_line(preflight(at_target=True, version="4.3.0", version_source="appliance_info",
+                                       ssh_open=True, route="ssh", appliance_checked=True), "um2")
+    assert line == ("um2: already at 4.3: nothing to do | version 4.3.0 (from appliance_info) | SSH open"
+                    " | checked over SSH | no problems")
+
+
+def test_line_of_an_appliance_not_ready_names_every_problem_and_the_api_error():
+    line = pf.preflight_line(preflight(ok=False, version=None, version_source="unknown",
+                                       api_error="appliance API: connection refused", route="none",
+                                       problems=["SSH is closed", "no bundle"]), "um3")
+    assert line == ("um3: NOT READY | version unknown (API: appliance API: connection refused)"
+                    " | SSH closed, route none | not checked over SSH yet | problems: SSH is closed; no bundle")
+
+
+# --------------------------------------------------------------------------- one hash per bundle
+
+def host(path, checksum=False) -> dict:
+    return {"__usage_meter_pf_bundle_path": path, "__usage_meter_pf_bundle_hash": checksum}
+
+
+def test_a_fleet_sharing_one_bundle_hashes_it_once():
+    assert pf.bundle_checks([host("/b/ums.shar", True)] * 3) == [{"path": "/b/ums.shar", "checksum": True}]
+
+
+def test_each_distinct_bundle_once_hashed_when_any_host_gives_a_checksum():
+    hosts = [host("/b/two.shar"), host("/b/one.shar"), host("/b/two.shar", "True"), host(""), {}, None,
+             host("/b/one.shar", False)]
+    assert pf.bundle_checks(hosts) == [{"path": "/b/one.shar", "checksum": False},
+                                       {"path": "/b/two.shar", "checksum": True}]
+    assert pf.bundle_checks([]) == [] and pf.bundle_checks(None) == []
+
+
+def test_each_host_finds_the_stat_of_its_own_bundle():
+    looked = {"results": [{"item": {"path": "/b/one.shar"}, "stat": {"exists": True, "size": 1}},
+                          {"item": {"path": "/b/two.shar"}, "stat": {"exists": False}}]}
+    assert pf.bundle_stat(looked, "/b/one.shar") == {"exists": True, "size": 1}
+    assert pf.bundle_stat(looked, "/b/two.shar") == {"exists": False}
+    assert pf.bundle_stat(looked, "") == {}
+    assert pf.bundle_stat({"skipped": True, "results": []}, "/b/one.shar") == {}
+    assert pf.bundle_stat(None, "/b/one.shar") == {}

@@ -25,7 +25,7 @@ CERT_STEP = ("Accept the certificates of every metered product server (vCenter, 
              " in the Usage Meter web UI, or run the play with usage_meter_certificates: true"
              " and usage_meter_api_password.")
 SUMMARY_KEYS = ["host", "address", "result", "from_version", "to_version", "phases", "seconds", "services",
-                "sshd", "snapshot", "rolled_back", "certificates_accepted", "logs", "manual_steps", "error"]
+                "sshd", "snapshot", "rolled_back", "certificates_accepted", "logs", "manual_steps", "error", "line"]
 
 
 def run(**kw) -> dict:
@@ -54,6 +54,7 @@ def failed_in(phase: str, msg: str = "it broke", **kw) -> dict:
 def test_upgraded():
     s = summary(run())
     assert list(s) == SUMMARY_KEYS
+    assert s.pop("line").startswith("um1: upgraded | ")
     assert s == {
         "host": "um1", "address": "10.0.0.5", "result": "upgraded", "from_version": "4.2.0",
         "to_version": "4.3.0", "phases": ALL_PHASES, "seconds": 12.3,
@@ -252,7 +253,39 @@ def test_the_role_hands_over_every_input():
     assert task["ansible.builtin.set_fact"]["usage_meter_summary"] == (
         "{{ __usage_meter_run | combine(__usage_meter_record) | vcloud.usage_meter.upgrade_summary }}")
     handed = set(task["vars"]["__usage_meter_record"])
-    role = "\n".join(p.read_text() for p in sorted(tasks_dir.glob("*.yml")))
+    # the failure path's keys come from the filter failure_noted (plugins/filter/failure_report.py)
+    sources = [*sorted(tasks_dir.glob("*.yml")), REPO / "roles" / "inplace_upgrade" / "vars" / "main.yml",
+               REPO / "plugins" / "filter" / "failure_report.py"]
+    role = "\n".join(p.read_text() for p in sources)
     doc = yaml.safe_load(us.DOCUMENTATION)
     for key in set(doc["options"]["_input"]["suboptions"]) - handed:
-        assert re.search(rf"^\s+{key}:|'{key}':", role, re.M), f"{key} is neither handed over nor in the run record"
+        assert re.search(rf"^\s+{key}:|'{key}':|\"{key}\":", role, re.M), \
+            f"{key} is neither handed over nor in the run record"
+
+
+# --------------------------------------------------------------------------- the one line
+
+def test_line_of_an_upgrade():
+    s = summary(run())
+    assert s["line"] == ("um1: upgraded | 4.2.0 -> 4.3.0 | phases " + ", ".join(ALL_PHASES) + " | 12.3 s"
+                         " | services 2/2 Running | sshd " + s["sshd"] + " | certificates accepted: not asked"
+                         " | rolled back: no | by hand: " + " ".join(s["manual_steps"]))
+
+
+def test_line_of_a_failure_names_the_logs_the_rollback_and_the_error():
+    s = summary(run(failed=True, failure={"phase": "verify", "task": "Verify | Wait", "msg": "gw Offline"},
+                    to_version=None, log_path="/ctl/logs/um1", snapshot_taken=True, rolled_back=True,
+                    verify={}, rescue_status={"services": {"gw": "Offline", "vcdcol": "Running"}},
+                    certificates=True))
+    line = s["line"]
+    assert line.startswith("um1: failed | 4.2.0 -> - | ")
+    assert " | services 1/2 Running | " in line
+    assert " | certificates accepted: 0 | " in line
+    assert " | rolled back: yes, to usage-meter-inplace-upgrade-4.3 | logs: /ctl/logs/um1 | " in line
+    assert line.endswith(" | ERROR: " + s["error"])
+
+
+def test_line_with_nothing_left_by_hand():
+    s = summary(run(todo=False, phases=["preflight"], verify={}, sshd_restore={}, sshd_original={}))
+    assert s["result"] == "nothing to do", s
+    assert s["line"].endswith(" | nothing left to do by hand"), s["line"]
