@@ -15,11 +15,14 @@
 
 mod local_sum;
 mod lock;
+mod plan;
 mod remote;
+mod send;
 mod transfer;
 
 pub use local_sum::*;
 pub use lock::*;
+pub use plan::*;
 pub use remote::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -92,6 +95,16 @@ pub struct Params {
     #[serde(default = "default_lock_timeout")]
     #[schemars(range(max = 86400))]
     pub lock_timeout: u64,
+    /// How many SSH streams send the bundle. V(2): two connections (a
+    /// second login) on two threads, each sending one half into its own file
+    /// on the appliance, which joins them before it hashes the whole; an
+    /// interrupted copy resumes both halves. V(1): one connection, one login.
+    /// V(auto): two streams when at least 256 MiB are still to be sent, where
+    /// the time saved (about a quarter of the copy, measured at 1 GiB) far
+    /// exceeds the second login; else one. A split copy needs room on the
+    /// appliance for its upper half twice while the halves are joined.
+    #[serde(default)]
+    pub streams: Streams,
 }
 
 /// Result of vcloud.usage_meter.shar_copy.
@@ -165,13 +178,14 @@ fn inspect(ctx: &Context, cr: &mut CopyRun<'_>, size: u64) -> Result<(Remote, Op
     Ok((remote, rs.map(|r| r.sha256)))
 }
 
-/// Fail unless the filesystem of dest has room for what is still to be sent
-/// (a partial copy that cannot be resumed is deleted first: its space counts as free).
-fn check_free_space(cr: &mut CopyRun<'_>, remote: &Remote, size: u64, offset: u64) -> Result<(), Failure> {
+/// Fail unless the filesystem of dest has room for what is still to be sent,
+/// and for a second copy of the upper half while a split copy is joined (a
+/// partial copy that cannot be resumed is deleted first: its space counts as free).
+fn check_free_space(cr: &mut CopyRun<'_>, remote: &Remote, size: u64, plan: &Plan) -> Result<(), Failure> {
     let dir = dest_dir(&cr.p.dest);
-    let need = size - offset;
+    let need = plan.bytes() + if plan.split { size - split_point(size) } else { 0 };
     let free = cr.conn.get().and_then(|s| s.free_bytes(&dir)).map_err(|e| e.into_failure("check free space"))?;
-    let reclaim = if offset == 0 { remote.part_size.unwrap_or(0) } else { 0 };
+    let reclaim = if plan.from_zero() { remote.part_size.unwrap_or(0) + remote.part2_size.unwrap_or(0) } else { 0 };
     let free = free.saturating_add(reclaim);
     if need > free {
         return Err(Failure::new(
@@ -201,7 +215,7 @@ fn check_mode_msg(cr: &mut CopyRun<'_>, offset: u64) -> String {
             lock_paths(state_dir).0
         )
     } else if offset > 0 {
-        format!("would resume the copy at byte {offset}")
+        format!("would resume the copy ({offset} bytes there)")
     } else {
         "would copy the bundle".into()
     }
@@ -332,10 +346,11 @@ impl Module for SharCopy {
         let diff = |sum: &str| Diff::new(describe(before_sum.as_deref()), describe(Some(sum)));
 
         // Free space for what is still to be sent.
-        let offset = if p.force { 0 } else { resume_offset(remote.part_size, size) };
-        check_free_space(&mut cr, &remote, size, offset)?;
+        let have = Layout { part: remote.part_size, part2: remote.part2_size, fresh: p.force };
+        let first = plan(have, size, p.streams);
+        check_free_space(&mut cr, &remote, size, &first)?;
         if ctx.check_mode {
-            let what = check_mode_msg(&mut cr, offset);
+            let what = check_mode_msg(&mut cr, size - first.bytes());
             let sum = local.get(&src, &key)?;
             return Ok(Outcome::new(true, out(&format!("sha256:{sum}"), 0, false)).diff(diff(&sum)).msg(what));
         }
@@ -343,7 +358,7 @@ impl Module for SharCopy {
         // Transfer, resuming after a dropped connection up to `retries` times,
         // restarting from zero once if the file does not verify.
         let source = Source { path: &src, key: &key, size, checked: local.known().is_some() || want.is_none() };
-        let sent = transfer(ctx, &mut cr, &source, &mut local, known_sum, offset)?;
+        let sent = transfer(ctx, &mut cr, &source, &mut local, known_sum, have)?;
         if sent.one_stream && local.known().is_none() && !sent.by_other {
             // The appliance hashed every byte read from the file in one stream
             // and found the published checksum: that is the file's sha256, as
