@@ -38,8 +38,9 @@ description:
     the in-place upgrade to 4.3."
   - "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the
     destination filesystem first."
-  - "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as
-    it is on disk and renames exactly those bytes into place only when size and sha256 match, so the
+  - "Writes to C(.<name>.part) next to O(dest) (with two streams, see O(streams), the upper half to
+    C(.<name>.part.2), appended on the appliance); then, in one step on the appliance, hashes that file
+    as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the
     real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped
     connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy
     starts over once."
@@ -120,9 +121,11 @@ options:
       - "How many SSH streams send the bundle. V(2): two connections (a second login) on two threads, each
         sending one half into its own file on the appliance, which joins them before it hashes the whole; an
         interrupted copy resumes both halves. V(1): one connection, one login. V(auto): two streams when at
-        least 256 MiB are still to be sent, where the time saved (about a quarter of the copy, measured at 1
-        GiB) far exceeds the second login; else one. A split copy needs room on the appliance for its upper
-        half twice while the halves are joined."
+        least 512 MiB are still to be sent, else one. Measured at 1 GiB: almost half the time of one stream
+        at 50 ms (the window per round trip bounds one stream there), on a local link from nothing to a
+        fifth, depending on how busy the controller's CPUs are; at 256 MiB on a local link the two were
+        even, so the second login is not taken below 512 MiB. A split copy needs room on the appliance for
+        its upper half twice while the halves are joined."
     type: str
 short_description: Copy the upgrade bundle to a Usage Meter appliance, verified and resumable
 version_added: "1.0.0"

@@ -1,8 +1,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 //! vcloud.usage_meter.shar_copy: put the upgrade bundle on the appliance.
 //!
-//! Streams the file into `.<name>.part` next to `dest` (one SSH channel, 4 MiB
-//! writes), then, in one remote command, hashes the partial file on the
+//! Streams the file into `.<name>.part` next to `dest` (4 MiB writes; a large
+//! one in two halves on two connections at once, see [`plan`]), then, in one remote command, hashes the partial file on the
 //! appliance and renames it into place only when size and sha256 match. An
 //! interrupted copy resumes from the partial file. The expected sha256 is the
 //! `checksum` option when given (the local file is then hashed only when that
@@ -99,10 +99,13 @@ pub struct Params {
     /// second login) on two threads, each sending one half into its own file
     /// on the appliance, which joins them before it hashes the whole; an
     /// interrupted copy resumes both halves. V(1): one connection, one login.
-    /// V(auto): two streams when at least 256 MiB are still to be sent, where
-    /// the time saved (about a quarter of the copy, measured at 1 GiB) far
-    /// exceeds the second login; else one. A split copy needs room on the
-    /// appliance for its upper half twice while the halves are joined.
+    /// V(auto): two streams when at least 512 MiB are still to be sent, else
+    /// one. Measured at 1 GiB: almost half the time of one stream at 50 ms
+    /// (the window per round trip bounds one stream there), on a local link
+    /// from nothing to a fifth, depending on how busy the controller's CPUs
+    /// are; at 256 MiB on a local link the two were even, so the second login
+    /// is not taken below 512 MiB. A split copy needs room on the appliance
+    /// for its upper half twice while the halves are joined.
     #[serde(default)]
     pub streams: Streams,
 }
@@ -239,7 +242,7 @@ impl Module for SharCopy {
             description: &[
                 "Copies C(ums-system-upgrade.shar) from the controller to the appliance over SSH, the copy step of the in-place upgrade to 4.3.",
                 "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the destination filesystem first.",
-                "Writes to C(.<name>.part) next to O(dest); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
+                "Writes to C(.<name>.part) next to O(dest) (with two streams, see O(streams), the upper half to C(.<name>.part.2), appended on the appliance); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
                 "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock) on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock is released as soon as the copy ends or its SSH connection closes. The second copy waits (see O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up, it names the other copy (controller, source, age).",
                 "The appliance hashes the written file (with C(openssl dgst), else C(sha256sum)). That sum is compared with O(checksum) when given; else with the local file's, which the controller hashes while it sends.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",

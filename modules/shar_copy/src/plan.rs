@@ -16,7 +16,7 @@ const ALIGN: u64 = 1 << 20;
 
 /// With `streams: auto`, a second stream (and login) is used when at least
 /// this many bytes are still to be sent.
-pub const AUTO_MIN: u64 = 256 << 20;
+pub const AUTO_MIN: u64 = 512 << 20;
 
 /// Option `streams`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
@@ -140,6 +140,8 @@ mod tests {
         assert!(!plan(at(Some(900 * M), None), big, Streams::Auto).split);
         assert!(!plan(at(None, None), big, Streams::One).split);
         assert!(plan(at(None, None), 16 * M, Streams::Two).split);
+        assert!(!plan(at(None, None), 256 * M, Streams::Auto).split);
+        assert!(plan(at(None, None), 512 * M, Streams::Auto).split);
     }
 
     #[test]
