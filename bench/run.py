@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "tests" / "appliance"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import umsim  # noqa: E402
+import copy_ab  # noqa: E402  (figure 1's streams: shar_copy streams 1 and 2 vs scp, here and 50 ms away)
 import distance  # noqa: E402  (figure 9: a site 50 ms away, role vs by hand)
 import physical_limit  # noqa: E402  (figure 10: the play against its physical limit)
 import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
@@ -319,7 +320,8 @@ class CopyRun:
     def clean(self, controller=True):
         # Cold start for every full copy: no bundle, no partial, no checksum cache on
         # either side (appliance state_dir, controller TMPDIR), no Ansible remote tmp.
-        self.a.ssh(f"rm -rf {DEST} /opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part {STATE_DIR} "
+        part = "/opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part"
+        self.a.ssh(f"rm -rf {DEST} {part} {part}.2 {STATE_DIR} "
                    "/root/.ansible/tmp", check=True)
         for p in (self.b.controller_tmp.iterdir() if controller else []):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
@@ -424,6 +426,8 @@ def bench_copy(b: Bench, out: dict):
     b.stop(a)
     out["copy"] = {"bytes": c.nbytes, "reps": reps, "raw": c.res,
                    "median": {k: med(v) for k, v in c.res.items()}}
+    # streams 1 and 2 against scp, interleaved, on loopback and 50 ms away
+    out["copy"]["streams"] = {str(d): copy_ab.measure(b.bin, str(b.root), shar, checksum, d, reps, log) for d in (0, 50)}
 
 
 # --------------------------------------------------------------------------- 3: per-task overhead

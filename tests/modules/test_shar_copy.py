@@ -304,3 +304,66 @@ def test_copy_that_lost_its_lock_stops_at_once(appliance, shar_factory):
     assert (remote_size(appliance, PART) or 0) == 0
     # stopped early: far less than the 64 MiB bundle crossed the link
     assert received < 16 * 1024 * 1024, f"{received} bytes reached the appliance"
+
+
+def ssh_logins(a) -> int:
+    """Logins the appliance's sshd accepted so far ("Accepted ..." in its VERBOSE log)."""
+    cp = a.exec(["sh", "-c", "grep -c '^.*Accepted ' /var/log/sshd.log || true"])
+    return int(cp.stdout.strip() or 0)
+
+
+def test_two_streams_copy_verified_with_one_login_more(appliance, shar_factory, tmp_path):
+    """streams: 2 sends the halves on two connections into two files that the appliance
+    joins before it hashes; streams: 1 keeps to one login. Both end with the bundle in place."""
+    big = shar_factory("24M", 1.0)
+    want = sha256(big)
+    counts = {}
+    for streams in ("1", "2"):
+        appliance.exec(["rm", "-f", DEST], check=True)
+        before = ssh_logins(appliance)
+        r = run_module(MODULE, conn(appliance, src=str(big), streams=streams))
+        counts[streams] = ssh_logins(appliance) - before
+        assert r["_status"] == "ok", r["_output"]
+        assert r["changed"] is True and r["resumed"] is False and r["transferred"] == r["size"]
+        assert remote_sha(appliance) == want
+        assert not remote_exists(appliance, PART) and not remote_exists(appliance, PART + ".2")
+    assert counts == {"1": 1, "2": 2}, counts
+
+    # A split copy left by an interrupted run, taken up with streams: 1: the same
+    # halves are completed in turn on one connection, then joined and verified.
+    data = big.read_bytes()
+    mid = len(data) // 2 // (1 << 20) * (1 << 20)
+    (tmp_path / "lo").write_bytes(data[:mid - 1000])
+    (tmp_path / "hi").write_bytes(data[mid:mid + 5000])
+    appliance.exec(["rm", "-f", DEST], check=True)
+    assert appliance.scp_to(tmp_path / "lo", PART).returncode == 0
+    assert appliance.scp_to(tmp_path / "hi", PART + ".2").returncode == 0
+    before = ssh_logins(appliance)
+    r = run_module(MODULE, conn(appliance, src=str(big), streams="1"))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["resumed"] is True and r["transferred"] == 1000 + (len(data) - mid - 5000)
+    assert ssh_logins(appliance) - before == 1
+    assert remote_sha(appliance) == want
+    assert not remote_exists(appliance, PART) and not remote_exists(appliance, PART + ".2")
+
+
+def test_two_streams_cut_then_rerun_resumes_both_halves(appliance_factory, shar_factory):
+    big = shar_factory("48M", 1.0)
+    size = big.stat().st_size
+    mid = size // 2 // (1 << 20) * (1 << 20)
+    a = appliance_factory()
+    a.fault_set("cut-copy", "8M")          # cuts every SSH connection: both streams drop
+    with Throttle(a, "200mbit"):
+        r = run_module(MODULE, conn(a, src=str(big), retries=0, streams="2"))
+    assert r["_status"] == "failed", r["_output"]
+    assert "resume" in r["msg"]
+    assert [e for e in a.events("fault-fired") if e.get("fault") == "cut-copy"]
+    assert not remote_exists(a, DEST)
+    lower, upper = remote_size(a, PART) or 0, remote_size(a, PART + ".2") or 0
+    assert 0 < lower + upper < size and lower <= mid and upper <= size - mid
+
+    r2 = run_module(MODULE, conn(a, src=str(big), retries=0, streams="2"))
+    assert r2["_status"] == "ok", r2["_output"]
+    assert r2["resumed"] is True and r2["transferred"] == size - lower - upper
+    assert remote_sha(a) == sha256(big)
+    assert not remote_exists(a, PART) and not remote_exists(a, PART + ".2")

@@ -31,6 +31,8 @@ pub struct Remote {
     pub dir_exists: bool,
     pub dest_size: Option<u64>,
     pub part_size: Option<u64>,
+    /// The upper half of a copy sent in two streams (`<part>.2`).
+    pub part2_size: Option<u64>,
 }
 
 pub fn gather_cmd(dest: &str) -> String {
@@ -39,8 +41,14 @@ pub fn gather_cmd(dest: &str) -> String {
 
 pub fn parse_gather(stdout: &str) -> Option<Remote> {
     let r = Reply::parse(stdout);
-    let remote = Remote { dir_exists: r.flag("dir"), dest_size: r.num("dest")?, part_size: r.num("part")? };
+    let remote =
+        Remote { dir_exists: r.flag("dir"), dest_size: r.num("dest")?, part_size: r.num("part")?, part2_size: r.num("part2").flatten() };
     (r.complete && r.get("dir").is_some()).then_some(remote)
+}
+
+/// The upper half of a copy sent in two streams: `<part>.2`.
+pub fn upper_path(part: &str) -> String {
+    format!("{part}.2")
 }
 
 /// Where to start sending: resume a partial no longer than the source, else start over.
@@ -62,9 +70,11 @@ pub fn receive_cmd(part: &str, offset: u64) -> Script {
 /// The last step, in one command under the lock: hash the partial file as it
 /// is on disk now and rename exactly those bytes into place when size and
 /// sha256 are the source's, then record the checksum (see `remote/finish.sh`).
-pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64) -> Script {
+/// A `split` copy's upper half is appended to the partial file first.
+pub fn finish_cmd(part: &str, dest: &str, state_dir: &str, sha256: &str, size: u64, split: bool) -> Script {
     Script::new(&[SUM_SH, FINISH_SH])
         .env("UM_PART", part)
+        .env("UM_SPLIT", if split { "1" } else { "0" })
         .env("UM_DEST", dest)
         .env("UM_SHA", sha256)
         .env("UM_SIZE", size.to_string())

@@ -31,7 +31,10 @@ fn paths() {
 
 #[test]
 fn gather_parsing() {
-    assert_eq!(parse_gather("dir=1\ndest=10\npart=\n@@end\n"), Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None }));
+    assert_eq!(
+        parse_gather("dir=1\ndest=10\npart=\n@@end\n"),
+        Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None, part2_size: None })
+    );
     assert_eq!(parse_gather("dir=0\ndest=\npart=5\n@@end\n").map(|r| r.part_size), Some(Some(5)));
     assert_eq!(parse_gather("dir=1\ndest=x\npart=\n@@end\n"), None);
     assert_eq!(parse_gather("dir=1\ndest=\npart=\n"), None);
@@ -100,7 +103,7 @@ fn receive_and_finish_commands_work_locally() {
     std::fs::write(&part, b"stale stale stale").unwrap();
     assert_eq!(received(&feed(&receive_cmd(part_s, 0).command(), &data[..5000])), Some(5000));
     // not all there: not renamed
-    let fin = finish_cmd(part_s, dest_s, sd_s, &want, n).command();
+    let fin = finish_cmd(part_s, dest_s, sd_s, &want, n, false).command();
     assert!(matches!(parse_finished(&feed(&fin, b"")), Some(Finished::Mismatch(Some(5000), _))));
     assert!(!dest.exists());
     assert_eq!(received(&feed(&receive_cmd(part_s, 5000).command(), &data[5000..])), Some(n));
@@ -118,6 +121,31 @@ fn receive_and_finish_commands_work_locally() {
     assert_eq!(std::fs::read(&dest).unwrap(), data);
     let rs = feed(&upgrade_state::remote_sha256_script(sd_s, dest_s, false), b"");
     assert_eq!(upgrade_state::parse_remote_sum(&rs).unwrap().map(|r| (r.sha256, r.cached)), Some((want, true)));
+}
+
+#[test]
+fn a_copy_in_two_halves_is_joined_before_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (part, dest, sd) = (dir.path().join(".b.part"), dir.path().join("b"), dir.path().join("state"));
+    let (part_s, dest_s, sd_s) = (part.to_str().unwrap(), dest.to_str().unwrap(), sd.to_str().unwrap());
+    let upper = upper_path(part_s);
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let (n, mid) = (data.len() as u64, 25_000);
+    let want = hex(&Sha256::digest(&data));
+    // the upper half arrives first, in two goes; the lower one after it
+    assert_eq!(received(&feed(&receive_cmd(&upper, 0).command(), &data[mid..30_000])), Some(5000));
+    assert_eq!(received(&feed(&receive_cmd(&upper, 5000).command(), &data[30_000..])), Some(n - mid as u64));
+    assert_eq!(received(&feed(&receive_cmd(part_s, 0).command(), &data[..mid])), Some(mid as u64));
+    let g = parse_gather(&feed(&gather_cmd(dest_s), b"")).unwrap();
+    assert_eq!((g.part_size, g.part2_size), (Some(mid as u64), Some(n - mid as u64)));
+    assert_eq!(parse_finished(&feed(&finish_cmd(part_s, dest_s, sd_s, &want, n, true).command(), b"")), Some(Finished::Renamed));
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert!(!part.exists() && !std::path::Path::new(&upper).exists());
+    // a later copy in one stream from byte 0 drops an upper half left behind
+    std::fs::write(&upper, b"left over").unwrap();
+    let one = receive_cmd(part_s, 0).env("UM_DROP", upper.as_str()).command();
+    assert_eq!(received(&feed(&one, &data)), Some(n));
+    assert!(!std::path::Path::new(&upper).exists());
 }
 
 #[test]

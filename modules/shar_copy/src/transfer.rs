@@ -3,13 +3,12 @@
 
 use crate::lock::REMOVE_PART_SH;
 use crate::lock::{guarded, lock_paths, take_lock_retrying, CopyLock, RunId};
-use crate::remote::{dest_dir, finish_cmd, gather_cmd, parse_finished, parse_gather, part_path, receive_cmd, resume_offset, Finished};
+use crate::plan::{plan, Layout};
+use crate::remote::{dest_dir, finish_cmd, gather_cmd, parse_finished, parse_gather, part_path, Finished};
+use crate::send::{send_plan, Sent as Ended};
 use crate::{wrong_src, LocalSum, Params};
-use std::fs::File;
-use std::io::{Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use usage_meter::reply::Reply;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{ExecOutput, Reconnecting};
 use usage_meter::upgrade_state;
@@ -52,25 +51,25 @@ pub(crate) struct Sent {
     pub(crate) resumed: bool,
     /// Another copy put the same bundle in place while this one reconnected.
     pub(crate) by_other: bool,
-    /// What was put in place was written by one stream of this run, from byte 0.
+    /// What was put in place was written by this run from byte 0 (in one or two streams).
     pub(crate) one_stream: bool,
 }
 
-/// Send `source` from `offset` and put it in place, verified.
+/// Send what `have` lacks of `source` and put it in place, verified.
 pub(crate) fn transfer(
     ctx: &mut Context,
     cr: &mut CopyRun<'_>,
     source: &Source<'_>,
     local: &mut LocalSum,
     known_sum: Option<String>,
-    offset: u64,
+    have: Layout,
 ) -> Result<Sent, Failure> {
     let p = cr.p;
     let (src, size) = (source.path, source.size);
     let part = part_path(&p.dest);
     let io_t = cr.io_t;
     let hash_t = Duration::from_secs(3600);
-    let mut offset = offset;
+    let mut have = have;
     let mut known_sum = known_sum;
     let mut transferred = 0u64;
     let mut resumed = false;
@@ -78,69 +77,42 @@ pub(crate) fn transfer(
     let mut restarted = false;
     let mut checked = source.checked;
     loop {
-        if offset > 0 {
-            resumed = true;
-        }
-        let cmd = guarded(&p.state_dir, &cr.id.token, receive_cmd(&part, offset));
-        ctx.log(2, format!("sending {} from byte {offset} to {part}", src.display()));
-        let mut file = File::open(src).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
-        file.seek(SeekFrom::Start(offset)).map_err(|e| Failure::new("read src", format!("{}: {e}", src.display())))?;
-        let mut noop = |_: u64, _: &[u8]| {};
-        let sent = match cr.conn.get() {
-            // after the last byte the receiver only closes the file and stats it
-            Ok(s) => s.exec_with_stdin(&cmd, &mut file, &mut noop, io_t),
-            Err(e) => Err(e),
-        };
+        let plan = plan(have, size, p.streams);
+        resumed |= plan.resumed();
+        ctx.log(2, format!("sending {} to {part}: {:?}", src.display(), plan.segments));
+        let end = send_plan(ctx, cr, &plan, src)?;
         let sum = match &known_sum {
             Some(s) => s.clone(),
             None => known_sum.insert(local.get(src, source.key)?).clone(),
         };
         let checksum = format!("sha256:{sum}");
-        let (rout, n) = match sent {
-            Ok(v) => v,
-            Err(e) if e.is_transient() && cr.drops < p.retries => {
+        match end {
+            Ended::Done(n) => transferred += n,
+            Ended::Dropped(e, n) if cr.drops < p.retries => {
+                transferred += n;
                 cr.drops += 1;
-                ctx.warn(format!("the connection dropped during the copy ({}); resuming (retry {} of {})", e.detail, cr.drops, p.retries));
+                let why = e.map_or_else(|| "no result from the appliance".to_string(), |e| e.detail);
+                ctx.warn(format!("the connection dropped during the copy ({why}); resuming (retry {} of {})", cr.drops, p.retries));
                 match resume_after_drop(ctx, cr, &sum, size)? {
-                    Some(o) => offset = o,
+                    Some(l) => have = l,
                     None => return Ok(Sent { sum, transferred, resumed, by_other: true, one_stream: false }),
                 }
                 continue;
             }
-            Err(e) => {
+            Ended::Dropped(Some(e), _) => {
                 return Err(e
                     .hint("run the task again: it resumes from the partial copy (.part file) on the appliance")
                     .into_failure("copy"));
             }
-        };
-        transferred += n;
-        if rout.stdout.contains("UMLOSTLOCK") {
-            return Err(lost_lock(p, "copy"));
-        }
-        let Some(rsize) = Reply::parse(&rout.stdout).num::<u64>("size").flatten() else {
-            if rout.rc.is_none() && cr.drops < p.retries {
-                // Closed without a result: the connection went away at the end.
-                cr.drops += 1;
-                match resume_after_drop(ctx, cr, &sum, size)? {
-                    Some(o) => offset = o,
-                    None => return Ok(Sent { sum, transferred, resumed, by_other: true, one_stream: false }),
-                }
-                continue;
+            Ended::Dropped(None, _) => {
+                return Err(Failure::new("copy", "the appliance did not confirm the copy (the connection closed at the end)")
+                    .hint("check free space and permissions in the destination directory; run the task again: it resumes"));
             }
-            return Err(Failure::new("copy", format!("the appliance did not confirm the copy: {}", rout.tail(5).join(" | ")))
-                .hint("check free space and permissions in the destination directory; run again to resume"));
-        };
-        if rout.stderr.contains("UMWRITEFAIL") || rsize < size {
-            return Err(Failure::new(
-                "copy",
-                format!("writing {part} on the appliance failed after {rsize} of {size} bytes: {}", rout.tail(3).join(" | ")),
-            )
-            .hint("free space on the appliance (the disk may be full) and run again; the partial copy is kept and resumed"));
         }
 
         // Verified on disk and into place in one command, under the lock;
         // the checksum is remembered.
-        let fin = guarded(&p.state_dir, &cr.id.token, finish_cmd(&part, &p.dest, &p.state_dir, &sum, size));
+        let fin = guarded(&p.state_dir, &cr.id.token, finish_cmd(&part, &p.dest, &p.state_dir, &sum, size, plan.split));
         let fout = match cr.conn.get().and_then(|s| s.exec(&fin, hash_t)) {
             Ok(o) if o.rc.is_some() || cr.drops >= p.retries => o,
             Err(e) if !e.is_transient() || cr.drops >= p.retries => {
@@ -152,14 +124,14 @@ pub(crate) fn transfer(
             _ => {
                 cr.drops += 1;
                 match resume_after_drop(ctx, cr, &sum, size)? {
-                    Some(o) => offset = o,
+                    Some(l) => have = l,
                     None => break,
                 }
                 continue;
             }
         };
         let Some((rsize, rsha)) = finished(&fout, p)? else {
-            one_stream = offset == 0;
+            one_stream = plan.from_zero();
             break;
         };
         if !checked {
@@ -182,7 +154,7 @@ pub(crate) fn transfer(
             // A resumed (or stale) partial file that does not verify: start over once.
             restarted = true;
             ctx.warn(format!("the copy on the appliance did not verify (size {rsize}, sha256:{rsha}); copying again from the start"));
-            offset = 0;
+            have = Layout { part: None, part2: None, fresh: true };
             resumed = false;
             continue;
         }
@@ -199,7 +171,7 @@ pub(crate) fn transfer(
 }
 
 /// This copy lost its lock.
-fn lost_lock(p: &Params, step: &str) -> Failure {
+pub(crate) fn lost_lock(p: &Params, step: &str) -> Failure {
     Failure::new(step, format!("this copy no longer holds the copy lock ({}); nothing was renamed", lock_paths(&p.state_dir).0))
         .hint("another copy to this appliance took over (or the lock holder was killed); run the task again once it has finished")
 }
@@ -231,9 +203,9 @@ fn finished(fout: &ExecOutput, p: &Params) -> Result<Option<(String, String)>, F
 
 /// After a dropped connection: connect again, take the lock again (the old
 /// holder ends with its connection; another copy may have taken its turn
-/// meanwhile), and see how much of the partial file is there: the offset to
-/// resume at, or `None` when another copy has put the same bundle in place.
-fn resume_after_drop(ctx: &mut Context, cr: &mut CopyRun<'_>, sum: &str, size: u64) -> Result<Option<u64>, Failure> {
+/// meanwhile), and see how much of the partial files is there: what to
+/// resume from, or `None` when another copy has put the same bundle in place.
+fn resume_after_drop(ctx: &mut Context, cr: &mut CopyRun<'_>, sum: &str, size: u64) -> Result<Option<Layout>, Failure> {
     let p = cr.p;
     // Let go of the old connection's holder first: it keeps that connection open.
     cr.lock = None;
@@ -244,12 +216,12 @@ fn resume_after_drop(ctx: &mut Context, cr: &mut CopyRun<'_>, sum: &str, size: u
     let g = s.exec(&gather_cmd(&p.dest), cr.io_t).map_err(|e| e.into_failure("inspect partial copy"))?;
     let r = parse_gather(&g.stdout)
         .ok_or_else(|| Failure::new("inspect partial copy", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
-    if r.part_size.is_none() && r.dest_size == Some(size) && !p.force {
+    if r.part_size.is_none() && r.part2_size.is_none() && r.dest_size == Some(size) && !p.force {
         let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, true, Duration::from_secs(3600))
             .map_err(|e| e.into_failure("checksum dest"))?;
         if rs.is_some_and(|r| r.sha256 == sum) {
             return Ok(None);
         }
     }
-    Ok(Some(resume_offset(r.part_size, size)))
+    Ok(Some(Layout { part: r.part_size, part2: r.part2_size, fresh: false }))
 }
