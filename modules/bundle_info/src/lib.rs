@@ -80,9 +80,10 @@ pub enum SignatureDigest {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct Params {
     /// The appliance this plan is for, named in messages. The module opens no connection.
-    #[schemars(extend("x-inventory-default" = "C(ansible_host), else its inventory name"))]
-    pub host: Option<String>,
+    #[schemars(length(min = 1), extend("x-inventory-default" = "C(ansible_host), else its inventory name"))]
+    pub host: String,
     /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
+    #[schemars(range(min = 1))]
     pub port: Option<u16>,
     /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
     pub username: Option<String>,
