@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lib.bundle_pki import Pki, make_iso, sha1
-from lib.playbook import require_module, run_module
+from lib.playbook import require_module, run_module, run_playbook
 
 MODULE = "bundle_info"
 TOKEN = "UMA:not-a-real-token-4f1c9e"
@@ -152,3 +152,17 @@ def test_a_forbidden_hop_is_refused_in_preflight_with_what_to_download(pki, tmp_
     assert r["_status"] == "failed", r["_output"]
     assert "plan hops" in r["msg"] and "4.2.0 → 4.6.0 needs 4.3 first" in r["msg"], r["msg"]
     assert "add the 4.3 shar (ums-system-upgrade.shar)" in r["msg"] and r["missing"] == ["4.3"], r
+
+
+def test_hosts_in_parallel_read_the_iso_once(pki, tmp_path):
+    """The role calls the module once per host; forks run them at the same time:
+    one host makes the pass over the ISO, the others wait and take its verdict."""
+    iso = make_iso(tmp_path, "4.5.0.0", "9", pki["signer"], size=16 << 20)
+    hosts = {f"um{i}": {"ansible_connection": "local"} for i in range(4)}
+    task = {"name": "plan", "vcloud.usage_meter.bundle_info": args(pki, [iso["iso"]], target_version="4.5"),
+            "delegate_to": "localhost"}
+    res = run_playbook([task], hosts, extra_args=["--forks", "4"])
+    assert res.rc == 0, res.output
+    cached = sorted(res.result("plan", h)["hops"][0]["bundle"]["cached"] for h in hosts)
+    assert cached == [False, True, True, True], res.output
+    assert {res.result("plan", h)["hops"][0]["bundle"]["sha1"] for h in hosts} == {sha1(iso["iso"])}

@@ -113,19 +113,14 @@ fn cert_info(c: &SigningCert) -> Result<CertInfo, Failure> {
 
 /// The pass over the ISO, from the cache when none of its inputs changed.
 fn digest_pass(b: &Bundle, crt: &Path, sign: &Path, c: &SigningCert, dg: SigDigest, cached: &mut bool) -> Result<Pass, Failure> {
-    let ids = [&b.path, crt, sign].map(cache::identity);
-    let key = ids.iter().all(Option::is_some).then(|| {
-        format!("{}|{}|{}|{dg:?}", ids[0].as_deref().unwrap_or(""), ids[1].as_deref().unwrap_or(""), ids[2].as_deref().unwrap_or(""))
-    });
-    if let Some(hit) = key.as_deref().and_then(cache::get) {
-        *cached = true;
-        return Ok(hit);
-    }
-    let sig = std::fs::read(sign).map_err(|e| fail("signature", sign, e.to_string(), REDOWNLOAD))?;
-    let key_pub = c.leaf.public_key().map_err(|e| fail("certificate", crt, format!("no usable public key ({e})"), REDOWNLOAD))?;
-    let pass = digest::pass(&b.path, &key_pub, dg, &sig).map_err(|m| fail("read bundle", &b.path, m, "check that the ISO is readable"))?;
-    if let Some(k) = &key {
-        cache::put(k, &pass);
-    }
+    let make = || {
+        let sig = std::fs::read(sign).map_err(|e| fail("signature", sign, e.to_string(), REDOWNLOAD))?;
+        let key = c.leaf.public_key().map_err(|e| fail("certificate", crt, format!("no usable public key ({e})"), REDOWNLOAD))?;
+        digest::pass(&b.path, &key, dg, &sig).map_err(|m| fail("read bundle", &b.path, m, "check that the ISO is readable"))
+    };
+    let ids: Option<Vec<String>> = [b.path.as_path(), crt, sign].into_iter().map(cache::identity).collect();
+    let Some(ids) = ids else { return make() };
+    let (pass, hit) = cache::once(&format!("{}|{dg:?}", ids.join("|")), make)?;
+    *cached = hit;
     Ok(pass)
 }
