@@ -66,7 +66,7 @@ pub fn get(key: &str) -> Option<Pass> {
 /// other callers for the same key wait. A marker left by a process that died
 /// is taken over; without a usable cache directory `make` just runs.
 pub fn once(key: &str, make: impl FnOnce() -> Result<Pass, Failure>) -> Result<(Pass, bool), Failure> {
-    let Some(marker) = entry(key).map(|e| e.with_extension("making")) else { return make().map(|p| (p, false)) };
+    let Some(marker) = marker_of(key) else { return make().map(|p| (p, false)) };
     // A pid reused by another process must not hold us forever: after this
     // long (hours for a multi-GiB ISO on a slow disk would be absurd) hash ourselves.
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(1800);
@@ -97,6 +97,11 @@ pub fn once(key: &str, make: impl FnOnce() -> Result<Pass, Failure>) -> Result<(
             Err(_) => return make().map(|p| (p, false)),
         }
     }
+}
+
+/// The marker a caller making the pass for `key` holds.
+pub fn marker_of(key: &str) -> Option<PathBuf> {
+    entry(key).map(|e| e.with_extension("making"))
 }
 
 /// Whether the process named in the marker still runs (a marker with no pid

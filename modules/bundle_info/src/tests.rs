@@ -178,3 +178,37 @@ fn manifests_in_both_forms() {
     assert!(sha1_for("garbage\n", name).unwrap_err().contains("holds no SHA-1 line"));
     assert!(sha1_for(&format!("{}  {name}\n", &h[..39]), name).is_err(), "39 digits are not a SHA-1");
 }
+
+#[test]
+fn the_cache_makes_a_pass_once_and_takes_over_a_dead_makers_marker() {
+    use crate::cache::{marker_of, once};
+    use crate::digest::Pass;
+    let key = format!("unit-test|{}|{:?}", std::process::id(), std::time::SystemTime::now());
+    let pass = Pass { size: 3, sha1: "a9993e364706816aba3e25717850c26c9cd0d89d".into(), signature_ok: true };
+    // A marker left by a process that no longer runs (pid far above pid_max).
+    let marker = marker_of(&key).unwrap();
+    std::fs::write(&marker, "4999999999").unwrap();
+    let mut calls = 0;
+    assert_eq!(
+        once(&key, || {
+            calls += 1;
+            Ok(pass.clone())
+        })
+        .unwrap(),
+        (pass.clone(), false)
+    );
+    assert_eq!(
+        once(&key, || {
+            calls += 1;
+            Ok(pass.clone())
+        })
+        .unwrap(),
+        (pass.clone(), true)
+    );
+    assert_eq!(calls, 1);
+    assert!(!marker.exists());
+    // A failed pass is not cached: the next call tries again.
+    let other = format!("{key}|failing");
+    assert!(once(&other, || Err(usage_meter::Failure::new("read bundle", "gone"))).is_err());
+    assert!(!once(&other, || Ok(pass.clone())).unwrap().1);
+}
