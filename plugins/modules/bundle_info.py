@@ -165,7 +165,7 @@ EXAMPLES = r"""
 RETURN = r"""
 current_version:
   description:
-    - current_version
+    - The appliance's version as planned from (C(major.minor.patch)).
   returned: always
   sample: "4.2.0"
   type: str
@@ -193,33 +193,34 @@ hops:
               type: bool
             issuer:
               description:
-                - issuer
+                - The certificate's issuer.
               returned: always
               type: str
             not_after:
               description:
-                - not_after
+                - End of its validity.
               returned: always
+              sample: "Jan  1 00:00:00 2027 GMT"
               type: str
             not_before:
               description:
-                - not_before
+                - Start of its validity.
               returned: always
               sample: "Jan  1 00:00:00 2025 GMT"
               type: str
             subject:
               description:
-                - subject
+                - The certificate's subject.
               returned: always
               sample: CN=Usage Meter Signing, O=VMware
               type: str
           description:
-            - The signing certificate of an ISO.
+            - The signing certificate of the ISO.
           returned: for an ISO
           type: dict
         crt:
           description:
-            - crt
+            - The ISO's signing certificate that was checked.
           returned: always (null for the shar)
           type: str
         kind:
@@ -229,12 +230,12 @@ hops:
           type: str
         mf:
           description:
-            - mf
+            - The ISO's manifest that was read.
           returned: always (null for the shar)
           type: str
         path:
           description:
-            - path
+            - The bundle's path, as given.
           returned: always
           type: str
         sha1:
@@ -244,12 +245,12 @@ hops:
           type: str
         sign:
           description:
-            - sign
+            - The ISO's signature that was checked.
           returned: always (null for the shar)
           type: str
         size:
           description:
-            - size
+            - The ISO's size in bytes.
           returned: for a verified ISO
           type: int
         verified:
@@ -260,17 +261,17 @@ hops:
           type: bool
         version:
           description:
-            - version
+            - "The bundle's version (from its name, or as given; C(4.3.0) for the shar)."
           returned: always
           sample: "4.8.0"
           type: str
       description:
-        - One bundle and what was checked.
+        - The bundle that makes the hop, and what was checked.
       returned: always
       type: dict
     from:
       description:
-        - from
+        - The version before the hop.
       returned: always
       sample: "4.2.0"
       type: str
@@ -286,7 +287,7 @@ hops:
       type: str
     to:
       description:
-        - to
+        - The version after the hop.
       returned: always
       sample: "4.3.0"
       type: str
@@ -297,7 +298,7 @@ hops:
   type: list
 target_version:
   description:
-    - target_version
+    - The target version (C(major.minor.patch)).
   returned: always
   sample: "4.3.0"
   type: str

@@ -131,11 +131,16 @@ pub struct Params {
 /// The signing certificate of an ISO.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CertInfo {
+    /// The certificate's subject.
     #[schemars(extend("x-sample" = "CN=Usage Meter Signing, O=VMware"))]
     pub subject: String,
+    /// The certificate's issuer.
     pub issuer: String,
+    /// Start of its validity.
     #[schemars(extend("x-sample" = "Jan  1 00:00:00 2025 GMT"))]
     pub not_before: String,
+    /// End of its validity.
+    #[schemars(extend("x-sample" = "Jan  1 00:00:00 2027 GMT"))]
     pub not_after: String,
     /// Whether it has expired (accepted only with O(expired_certificate=warn)).
     pub expired: bool,
@@ -144,29 +149,36 @@ pub struct CertInfo {
 /// One bundle and what was checked.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BundleReport {
+    /// The bundle's path, as given.
     pub path: String,
     /// C(shar) or C(iso).
     pub kind: String,
+    /// The bundle's version (from its name, or as given; C(4.3.0) for the shar).
     #[schemars(extend("x-sample" = "4.8.0"))]
     pub version: String,
     /// The build from the ISO's name; null for the shar.
     #[schemars(extend("x-returned" = "always"))]
     pub build: Option<String>,
+    /// The ISO's manifest that was read.
     #[schemars(extend("x-returned" = "always (null for the shar)"))]
     pub mf: Option<String>,
+    /// The ISO's signing certificate that was checked.
     #[schemars(extend("x-returned" = "always (null for the shar)"))]
     pub crt: Option<String>,
+    /// The ISO's signature that was checked.
     #[schemars(extend("x-returned" = "always (null for the shar)"))]
     pub sign: Option<String>,
     /// The ISO's SHA-1 (it matched the C(.mf)).
     #[schemars(extend("x-returned" = "for a verified ISO"))]
     pub sha1: Option<String>,
+    /// The ISO's size in bytes.
     #[schemars(extend("x-returned" = "for a verified ISO"))]
     pub size: Option<u64>,
     /// Whether the C(.mf) SHA-1, the certificate and the signature were all checked and good (false for the shar: M(vcloud.usage_meter.shar_copy) checks its sha256).
     pub verified: bool,
     /// Whether the pass over the ISO (SHA-1, signature) came from the controller's cache, the files unchanged since it was made.
     pub cached: bool,
+    /// The signing certificate of the ISO.
     #[schemars(extend("x-returned" = "for an ISO"))]
     pub certificate: Option<CertInfo>,
 }
@@ -198,22 +210,27 @@ impl BundleReport {
 /// One hop of the plan.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HopReport {
+    /// The version before the hop.
     #[schemars(extend("x-sample" = "4.2.0"))]
     pub from: String,
+    /// The version after the hop.
     #[schemars(extend("x-sample" = "4.3.0"))]
     pub to: String,
     /// Whether the hop needs the access token (4.x to 9.x).
     pub needs_token: bool,
     /// The rule that allows it, with its mark: C(on top of 4.x [doc]).
     pub rule: String,
+    /// The bundle that makes the hop, and what was checked.
     pub bundle: BundleReport,
 }
 
 /// Result of vcloud.usage_meter.bundle_info.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
+    /// The appliance's version as planned from (C(major.minor.patch)).
     #[schemars(extend("x-sample" = "4.2.0"))]
     pub current_version: String,
+    /// The target version (C(major.minor.patch)).
     #[schemars(extend("x-sample" = "4.3.0"))]
     pub target_version: String,
     /// Whether the appliance is below the target.
