@@ -1,5 +1,6 @@
 usage_meter::multicall_main!(
     um_appliance_info::ApplianceInfo,
+    um_bundle_info::BundleInfo,
     um_certificates::Certificates,
     um_reboot::Reboot,
     um_shar_copy::SharCopy,

@@ -1,0 +1,86 @@
+"""Later-release upgrade bundles for tests: a test CA, signing certificates (valid,
+expired, from another CA) and an ISO set `Usage_Meter_Agent-<v>-<build>_Upgrade.{iso,mf,crt,sign}`
+made the vendor's way (the `.mf` a SHA-1 line, the `.sign` from `openssl dgst -sha1 -sign`).
+
+The ISO is a plain file of pseudo-random bytes: the controller's checks never read
+inside it. Everything is made with the `cryptography` package ansible-core
+already needs, and the host's `openssl` for the signature.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+DAY = dt.timedelta(days=1)
+
+
+def _key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "umsim test"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+class Pki:
+    """A CA (key, certificate) that issues signing certificates into `root`."""
+
+    def __init__(self, root: Path, cn: str):
+        self.root = root
+        self.key = _key()
+        now = dt.datetime.now(dt.timezone.utc)
+        self.cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - 3650 * DAY).not_valid_after(now + 3650 * DAY)
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        self.ca_file = root / f"{cn.replace(' ', '_')}.pem"
+        self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def signer(self, name: str, *, expired: bool = False) -> tuple[Path, Path]:
+        """(key PEM, certificate PEM) of a code-signing certificate; `expired` ended yesterday."""
+        key = _key()
+        now = dt.datetime.now(dt.timezone.utc)
+        start, end = (now - 400 * DAY, now - DAY) if expired else (now - DAY, now + 365 * DAY)
+        cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(self.cert.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(start).not_valid_after(end)
+                .sign(self.key, hashes.SHA256()))
+        kpath, cpath = self.root / f"{name}.key", self.root / f"{name}.crt"
+        kpath.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+        cpath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return kpath, cpath
+
+
+def sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_iso(dest: Path, version: str, build: str, signer: tuple[Path, Path], *, size: int = 5 << 20,
+             mf_form: str = "gnu") -> dict[str, Path]:
+    """An ISO set in `dest`: the ISO (`size` bytes, more than one 4 MiB read), its `.mf`
+    (`gnu`: `hash  name`; `bsd`: `SHA1(name)= hash`), `.crt` and `.sign`. Returns the four paths."""
+    dest.mkdir(parents=True, exist_ok=True)
+    stem = dest / f"Usage_Meter_Agent-{version}-{build}_Upgrade"
+    files = {ext: Path(f"{stem}.{ext}") for ext in ("iso", "mf", "crt", "sign")}
+    files["iso"].write_bytes(os.urandom(size))
+    digest, name = sha1(files["iso"]), files["iso"].name
+    files["mf"].write_text(f"{digest}  {name}\n" if mf_form == "gnu" else f"SHA1({name})= {digest}\n")
+    files["crt"].write_bytes(signer[1].read_bytes())
+    subprocess.run(["openssl", "dgst", "-sha1", "-sign", str(signer[0]), "-out", str(files["sign"]), str(files["iso"])],
+                   check=True, capture_output=True)
+    return files
