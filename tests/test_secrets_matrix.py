@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib.playbook import REPO, WORK, ansible_env, collections_path, install_tool
+from lib.playbook import REPO, ansible_env, collections_path, install_tool
 from reliability.rel_lib import Sampler
 
 CORES = ("2.16", "2.21", "2.22")
