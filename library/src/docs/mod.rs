@@ -246,7 +246,7 @@ pub fn fragment(name: &str) -> Option<String> {
 pub fn runtime_yml(modules: &[String]) -> String {
     let mut names = modules.to_vec();
     names.sort();
-    let mut out = format!("---\n{GENERATED}\nrequires_ansible: \">=2.15.0\"\naction_groups:\n  usage_meter:\n");
+    let mut out = format!("---\n{GENERATED}\nrequires_ansible: \">=2.16.0\"\naction_groups:\n  usage_meter:\n");
     for n in names {
         out.push_str(&format!("    - {n}\n"));
     }
