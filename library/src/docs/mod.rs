@@ -193,8 +193,9 @@ pub fn module_file<M: Module>() -> String {
     format!(
         "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\n\
          # Documentation only: the action plugin plugins/action/{name}.py runs this\n\
-         # module's Rust code (the collection's static binary) on the controller.\n\n\
-         from __future__ import annotations\n\n\
+         # module's Rust code (the collection's static binary) on the controller.\n\
+         # Only assignments, no import: ansible-test 2.16's boilerplate sanity tests\n\
+         # accept a documentation-only file without the Python 2 future imports.\n\n\
          DOCUMENTATION = {}\n\nEXAMPLES = {}\n\nRETURN = {}\n",
         py_raw(&yaml::to_yaml(&Value::Object(d))),
         py_raw(&format!("{}{}", examples, if examples.ends_with('\n') { "" } else { "\n" })),
