@@ -40,8 +40,14 @@ collection:
 	rm -rf $(COLL_DIR)
 	.venv/bin/ansible-galaxy collection install --force -p $(COLL_DIR) dist/vcloud-usage_meter-$(VERSION).tar.gz
 
+# Two pytest-xdist workers: most of the suite waits on simulated appliances (boots,
+# reboots, settle windows), not on the CPU. loadscope keeps each test file (and each
+# ansible-core class of tests/test_core_matrix.py) on one worker, so module-scoped
+# appliances and venvs are made once. --durations prints where the time goes.
+PYTEST_WORKERS ?= 2
 integration:
-	UM_COLLECTIONS_PATH=$(COLL_DIR) .venv/bin/pytest -p no:cacheprovider tests/
+	UM_COLLECTIONS_PATH=$(COLL_DIR) .venv/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadscope \
+	  --durations=30 tests/
 
 clean:
 	rm -rf target build dist .work

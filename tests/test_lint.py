@@ -6,19 +6,24 @@
   resolved through ANSIBLE_COLLECTIONS_PATH (so FQCNs resolve and community.vmware
   task arguments are checked).
 - ansible-test sanity --venv: on the content of the built tarball (what users
-  install, the two static binaries included), unpacked under
-  .work/sanity/src/ansible_collections/vcloud/usage_meter (ansible-test needs that
-  parent path), plus tests/sanity/. HOME points into .work/sanity/home, which carries
-  the two offline workarounds (docs/ansible-protocol.md, "ansible-test offline"): a get-pip shim and a
-  pip.conf with the CA bundle. The first run builds ansible-test's venvs from PyPI
-  (minutes); later runs reuse them.
+  install, the two static binaries included), on each ansible-core line Red Hat's
+  partner certification runs sanity with (SANITY_LINES: 2.16, 2.18, 2.20, 2.21; the
+  pin from .venv, the others from tools/install-core.sh, each on its Python), one
+  class per line so pytest-xdist can run two at once. Each line unpacks it under
+  .work/sanity-<line>/src/ansible_collections/vcloud/usage_meter (ansible-test needs
+  that parent path), plus tests/sanity/. HOME points into .work/sanity-<line>/home,
+  which carries the two offline workarounds
+  (docs/ansible-protocol.md, "ansible-test offline"): a get-pip shim under the name
+  that line's ansible-test looks for, and a pip.conf with the CA bundle. The first
+  run builds ansible-test's venvs from PyPI (minutes; one pip cache serves every
+  line); later runs reuse them.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import textwrap
 from pathlib import Path
@@ -29,8 +34,8 @@ import yaml
 from lib.playbook import REPO, VENV_BIN, WORK, collections_path, install_tool
 
 LINT_PATHS = ["roles", "playbooks"]
-SANITY = WORK / "sanity"
-SANITY_COLL = SANITY / "src" / "ansible_collections" / "vcloud" / "usage_meter"
+# The ansible-core lines of Red Hat's partner certification sanity runs (issue 22).
+SANITY_LINES = ("2.16", "2.18", "2.20", "2.21")
 
 GET_PIP_SHIM = '''\
 # ansible-test bootstraps pip from ci-files.testing.ansible.com, which this machine
@@ -69,7 +74,7 @@ def ansible_lint(lint_bin: Path, vmware_collections: str, paths: list[str], cwd:
 
 
 def test_ansible_lint_production_profile(lint_bin, vmware_collections):
-    paths = LINT_PATHS + [p for p in ["tests/sanity/ignore-2.19.txt"] if (REPO / p).exists()]
+    paths = LINT_PATHS + sorted(str(p.relative_to(REPO)) for p in (REPO / "tests" / "sanity").glob("ignore-*.txt"))
     proc = ansible_lint(lint_bin, vmware_collections, paths)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"ansible-lint found problems:\n{out[-20000:]}"
@@ -111,62 +116,97 @@ def built_tarball() -> Path:
     return path
 
 
-def prepare_sanity_tree() -> Path:
+def sanity_core(line: str) -> tuple[Path, str]:
+    """(bin dir, Python X.Y) of ansible-core `line`: .venv for the pin, else its matrix venv."""
+    rows = {r[0]: r for r in (ln.split() for ln in (REPO / "tools" / "requirements-matrix.txt").read_text()
+                              .splitlines() if ln.strip() and not ln.startswith("#"))}
+    _, py, pin = rows[line]
+    if pin in (REPO / "tools" / "requirements.txt").read_text().splitlines():
+        return VENV_BIN, py
+    return Path(install_tool("install-core.sh", line)), py
+
+
+def get_pip_name(bin_dir: Path) -> str:
+    """The cache file name under which this ansible-test looks for get-pip (its pinned
+    pip version: 23.1.2 in 2.16, 24.2 in 2.18, 25.2 in 2.20 and 2.21)."""
+    src = next((bin_dir.parent / "lib").glob("python3*/site-packages/ansible_test/_internal/python_requirements.py"))
+    version = re.search(r"\bpip='([0-9.]+)'", src.read_text())
+    assert version, f"no pinned pip in {src}"
+    return f"get_pip_{version.group(1).replace('.', '_')}.py"
+
+
+def prepare_sanity_tree(line: str, bin_dir: Path) -> Path:
     """The content of the built tarball, binaries included, plus tests/sanity/ (the
     ignore files, if any) and a .gitignore that keeps ansible-test's own
-    tests/output/ out of the targets."""
-    if SANITY_COLL.exists():
-        shutil.rmtree(SANITY_COLL)
-    SANITY_COLL.mkdir(parents=True)
+    tests/output/ out of the targets, in .work/sanity-<line>."""
+    sanity = WORK / f"sanity-{line}"
+    coll = sanity / "src" / "ansible_collections" / "vcloud" / "usage_meter"
+    if coll.exists():
+        shutil.rmtree(coll)
+    coll.mkdir(parents=True)
     with tarfile.open(built_tarball()) as tar:
-        tar.extractall(SANITY_COLL, filter="data")
+        tar.extractall(coll, filter="data")
     if (REPO / "tests" / "sanity").is_dir():
-        shutil.copytree(REPO / "tests" / "sanity", SANITY_COLL / "tests" / "sanity", dirs_exist_ok=True)
+        shutil.copytree(REPO / "tests" / "sanity", coll / "tests" / "sanity", dirs_exist_ok=True)
     # ansible-test lists content with git when the nearest repository is the
     # collection's own; without one here it would find /work/main's and see nothing.
-    subprocess.run(["git", "init", "-q", str(SANITY_COLL)], check=True)
-    with open(SANITY_COLL / ".gitignore", "a", encoding="utf-8") as fh:
+    subprocess.run(["git", "init", "-q", str(coll)], check=True)
+    with open(coll / ".gitignore", "a", encoding="utf-8") as fh:
         fh.write("\n/tests/output/\n")
-    home = SANITY / "home"
+    home = sanity / "home"
     cache = home / ".ansible" / "test" / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    for name in ("get_pip_24_2.py",):   # ansible-core 2.19's pip bootstrap version
-        (cache / name).write_text(GET_PIP_SHIM)
+    (cache / get_pip_name(bin_dir)).write_text(GET_PIP_SHIM)
     pipconf = home / ".config" / "pip" / "pip.conf"
     pipconf.parent.mkdir(parents=True, exist_ok=True)
     ca = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
     pipconf.write_text(f"[global]\ncert = {ca}\n")
-    (SANITY / "tmp").mkdir(parents=True, exist_ok=True)
-    return SANITY_COLL
+    (sanity / "tmp").mkdir(parents=True, exist_ok=True)
+    return coll
 
 
-def run_sanity(coll: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.update({"HOME": str(SANITY / "home"), "TMPDIR": str(SANITY / "tmp"),
-                "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"})
-    py = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return subprocess.run([str(VENV_BIN / "ansible-test"), "sanity", "--venv", "--python", py, "--color", "no", *args],
+def run_sanity(coll: Path, bin_dir: Path, py: str, *args: str) -> subprocess.CompletedProcess:
+    sanity = coll.parents[3]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PYTHON"))}
+    env.update({"HOME": str(sanity / "home"), "TMPDIR": str(sanity / "tmp"),
+                # one pip cache for every line: their ansible-test venvs share many wheels
+                "PIP_CACHE_DIR": str(WORK / "sanity-pip-cache"),
+                "PATH": f"{bin_dir}:{env.get('PATH', '')}"})
+    return subprocess.run([str(bin_dir / "ansible-test"), "sanity", "--venv", "--python", py, "--color", "no", *args],
                           cwd=str(coll), env=env, capture_output=True, text=True, timeout=1800,
                           stdin=subprocess.DEVNULL, check=False)
 
 
-@pytest.mark.slow  # first run: minutes (ansible-test builds its venvs from PyPI); then about 30 s
-def test_ansible_test_sanity():
-    coll = prepare_sanity_tree()
-    assert (coll / "MANIFEST.json").is_file() and (coll / "roles").is_dir()
-    assert not (coll / "Cargo.toml").exists() and not (coll / "library").exists()
-    assert sorted(p.name for p in (coll / "plugins" / "bin").iterdir()) == [
-        "usage_meter-linux-aarch64", "usage_meter-linux-x86_64"], "the binaries are part of what is checked"
-    proc = run_sanity(coll)
-    out = proc.stdout + proc.stderr
-    errors = "\n".join(line for line in out.splitlines() if line.startswith("ERROR"))
-    assert proc.returncode == 0, f"ansible-test sanity failed:\n{errors or out[-20000:]}"
-    assert "Running sanity test" in out
+class _Sanity:
+    """ansible-test sanity of one ansible-core line; the classes below set LINE."""
+    LINE = ""
+
+    @pytest.mark.slow  # first run: minutes (ansible-test builds its venvs from PyPI); then about 30 s
+    def test_ansible_test_sanity(self):
+        bin_dir, py = sanity_core(self.LINE)
+        coll = prepare_sanity_tree(self.LINE, bin_dir)
+        assert (coll / "MANIFEST.json").is_file() and (coll / "roles").is_dir()
+        assert not (coll / "Cargo.toml").exists() and not (coll / "library").exists()
+        assert sorted(p.name for p in (coll / "plugins" / "bin").iterdir()) == [
+            "usage_meter-linux-aarch64", "usage_meter-linux-x86_64"], "the binaries are part of what is checked"
+        version = subprocess.run([str(bin_dir / "ansible-test"), "--version"], capture_output=True, text=True,
+                                 timeout=60, check=False).stdout
+        assert version.startswith(f"ansible-test version {self.LINE}."), version
+        proc = run_sanity(coll, bin_dir, py)
+        out = proc.stdout + proc.stderr
+        errors = "\n".join(line for line in out.splitlines() if line.startswith("ERROR"))
+        assert proc.returncode == 0, f"ansible-test {self.LINE} sanity failed:\n{errors or out[-20000:]}"
+        assert "Running sanity test" in out
+
+
+for _line in SANITY_LINES:
+    _name = "TestSanity" + _line.replace(".", "_")
+    globals()[_name] = type(_name, (_Sanity,), {"LINE": _line, "__doc__": f"ansible-test sanity, ansible-core {_line}"})
 
 
 def test_sanity_ignore_file_has_only_lines_ansible_lint_accepts(lint_bin, vmware_collections):
-    ignore = REPO / "tests" / "sanity" / "ignore-2.19.txt"
-    if not ignore.exists():
-        pytest.skip("no tests/sanity/ignore-2.19.txt: nothing is ignored")
-    proc = ansible_lint(lint_bin, vmware_collections, ["tests/sanity/ignore-2.19.txt"])
+    ignores = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests" / "sanity").glob("ignore-*.txt"))
+    if not ignores:
+        pytest.skip("no tests/sanity/ignore-*.txt: nothing is ignored")
+    proc = ansible_lint(lint_bin, vmware_collections, ignores)
     assert proc.returncode == 0 and "sanity[" not in proc.stdout, proc.stdout + proc.stderr

@@ -6,7 +6,7 @@
 #   tools/bootstrap.sh           what `make test` needs
 #   tools/bootstrap.sh --demo    only what `make demo` needs: the appliance's apt
 #                                packages and .venv (no cross-build tools, no
-#                                vCenter simulator, no linters, no oldest ansible-core)
+#                                vCenter simulator, no linters, no other ansible-core of the matrix)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -40,9 +40,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
+# .venv: the pinned ansible-core (tools/requirements.txt) on the Python the support
+# matrix gives it (tools/requirements-matrix.txt, tools/python.sh); a .venv on another
+# Python (an older checkout's) is rebuilt.
+# shellcheck source=tools/python.sh
+. tools/python.sh
+pyver=$(pin_python)
+PY=${PYTHON:-$(find_python "$pyver")} || { echo "bootstrap: .venv's ansible-core needs Python $pyver" >&2; exit 1; }
+if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$pyver" ]; then
+  log "rebuilding .venv on Python $pyver"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  log "creating .venv"
+  log "creating .venv (Python $pyver)"
   "$PY" -m venv .venv
 fi
 if ! cmp -s tools/requirements.txt .venv/.requirements 2>/dev/null; then
@@ -55,17 +65,12 @@ if [ "$demo" = 1 ]; then
   log "bootstrap (demo) done"
   exit 0
 fi
-# The oldest supported ansible-core, for the tests (inside .work: never packaged).
-if [ ! -x .work/venv-min/bin/python ]; then
-  log "creating .work/venv-min (the oldest supported ansible-core)"
-  mkdir -p .work
-  "$PY" -m venv .work/venv-min
-fi
-if ! cmp -s tools/requirements-min.txt .work/venv-min/.requirements 2>/dev/null; then
-  log "pip install -r tools/requirements-min.txt"
-  .work/venv-min/bin/pip install -q --disable-pip-version-check -r tools/requirements-min.txt
-  cp tools/requirements-min.txt .work/venv-min/.requirements
-fi
+# The other ansible-core lines of the support matrix (tests/test_core_matrix.py);
+# the pinned one is .venv.
+pin=$(grep '^ansible-core==' tools/requirements.txt)
+awk -v pin="$pin" '!/^#/ && NF && $3 != pin { print $1 }' tools/requirements-matrix.txt | while read -r line; do
+  tools/install-core.sh "$line" >/dev/null
+done
 
 # Rust targets and the cross-linker; community.vmware (optional dependency,
 # tested against a vCenter simulator); ansible-lint in its own venv.

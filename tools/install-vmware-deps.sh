@@ -14,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 WORK=${UM_WORK:-$REPO/.work}
-# ansible 12.x is the community package built on ansible-core 2.19 (tools/requirements.txt).
+# Only community.vmware is taken from it: ansible 12.x (built on ansible-core 2.19)
+# carries the community.vmware the tests were written against; it must run on
+# the pinned ansible-core too (test_snapshot.py).
 ANSIBLE_PKG_VERSION=12.3.0
 VMWARE_VERSION=5.10.0   # community.vmware inside ansible 12.3.0
 DEST=$WORK/vmware-collections
@@ -23,6 +25,11 @@ PY=$REPO/.venv/bin/python
 log() { printf '==> %s\n' "$*" >&2; }
 
 [ -x "$PY" ] || { echo "install-vmware-deps: .venv missing (run tools/bootstrap.sh)" >&2; exit 2; }
+# pytest-xdist workers may run this at the same time: one at a time, the second
+# then finds everything installed.
+mkdir -p "$WORK"
+exec 9>"$WORK/vmware-deps.lock"
+flock 9
 
 installed=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
   "$COLL/MANIFEST.json" 2>/dev/null || true)

@@ -22,12 +22,13 @@ WORK = Path(os.environ.get("UM_WORK", REPO / ".work"))
 VENV_BIN = Path(os.environ.get("UM_VENV_BIN", REPO / ".venv" / "bin"))
 
 
-def install_tool(script: str) -> str:
-    """Run tools/<script> (an idempotent installer of a pinned tool venv, or of other
-    test dependencies) and return the last line it prints: where the tool is."""
-    proc = subprocess.run([str(REPO / "tools" / script)], capture_output=True, text=True, timeout=900,
+def install_tool(script: str, *args: str) -> str:
+    """Run tools/<script> [args] (an idempotent installer of a pinned tool venv, or of
+    other test dependencies; `install_tool("install-core.sh", "2.16")`) and return the
+    last line it prints: where the tool is."""
+    proc = subprocess.run([str(REPO / "tools" / script), *args], capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL, check=False)
-    assert proc.returncode == 0, f"tools/{script} failed:\n{proc.stderr}"
+    assert proc.returncode == 0, f"tools/{script} {' '.join(args)} failed:\n{proc.stderr}"
     return proc.stdout.strip().splitlines()[-1]
 
 

@@ -390,34 +390,6 @@ def test_relative_bundle_of_the_installed_playbook_is_found_where_ansible_playbo
     assert f"the upgrade bundle {elsewhere / 'bundles' / 'ums.shar'} does not exist" in res.output, res.output[-4000:]
 
 
-MIN_VENV = WORK / "venv-min" / "bin"   # tools/bootstrap.sh, tools/requirements-min.txt
-
-
-def test_oldest_supported_ansible_core_runs_the_whole_play(appliance_factory, umsim_root, bundle, tmp_play):
-    """meta/runtime.yml promises ansible-core 2.15 (AAP 2.4 execution environments). Before
-    2.19 a templated none is '', and role argument validation crashed on an inline-vaulted
-    no_log option: both broke this play there. The whole play, with inline-vaulted secrets,
-    sshd opened through the console route and the certificates phase, at -vvv."""
-    import subprocess
-    assert (MIN_VENV / "ansible-playbook").exists(), "run tools/bootstrap.sh: it installs the oldest ansible-core"
-    version = subprocess.run([str(MIN_VENV / "ansible-playbook"), "--version"], capture_output=True, text=True,
-                             env=ansible_env(venv_bin=MIN_VENV), timeout=120).stdout
-    assert "[core 2.15." in version, version
-    app = appliance_factory(version="4.2.0", sshd="off")
-    inv, vf = write_inventory(tmp_play, {"um": app}, *bundle, umsim_root,
-                              host_vars={"um": {"usage_meter_certificates": True}})
-    res = play(UPGRADE, inv, vf, verbosity=3, venv_bin=MIN_VENV)
-    assert res.rc == 0, res.output[-6000:]
-    s = summary(res, "um")
-    assert s["result"] == "upgraded" and s["to_version"] == "4.3.0", s
-    assert s["certificates_accepted"], s
-    assert s["sshd"].startswith("stopped, disabled"), s
-    assert api_version(app) == "4.3.0" and sshd_state(app) == (False, False)
-    secrets_absent(res.output, [app])
-    again = play(UPGRADE, inv, vf, venv_bin=MIN_VENV)
-    assert again.rc == 0 and recap(again.stdout)["um"]["changed"] == 0, again.output[-4000:]
-
-
 # --------------------------------------------------------------------------- with vCenter (vcsim)
 
 @pytest.fixture(scope="module")

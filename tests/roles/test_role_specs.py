@@ -57,7 +57,7 @@ def test_secrets_are_strings_without_role_level_no_log(role):
     so a vaulted inventory could not run the role there. Validation prints no values,
     and a str conversion cannot fail (the only error that would quote a value), so the
     secrets are plain str options; the modules mask them (test_full_play_at_vvv_shows_no_secret,
-    test_oldest_supported_ansible_core_runs_the_whole_play)."""
+    tests/test_core_matrix.py test_whole_upgrade_play on every ansible-core line)."""
     spec = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     secrets = [n for n in spec if n.endswith(("password", "passphrase"))]
     assert len(secrets) >= 4, secrets

@@ -193,8 +193,9 @@ pub fn module_file<M: Module>() -> String {
     format!(
         "# -*- coding: utf-8 -*-\n{GENERATED}\n{LICENSE}\n\n\
          # Documentation only: the action plugin plugins/action/{name}.py runs this\n\
-         # module's Rust code (the collection's static binary) on the controller.\n\n\
-         from __future__ import annotations\n\n\
+         # module's Rust code (the collection's static binary) on the controller.\n\
+         # Only assignments, no import: ansible-test 2.16's boilerplate sanity tests\n\
+         # accept a documentation-only file without the Python 2 future imports.\n\n\
          DOCUMENTATION = {}\n\nEXAMPLES = {}\n\nRETURN = {}\n",
         py_raw(&yaml::to_yaml(&Value::Object(d))),
         py_raw(&format!("{}{}", examples, if examples.ends_with('\n') { "" } else { "\n" })),
@@ -246,7 +247,7 @@ pub fn fragment(name: &str) -> Option<String> {
 pub fn runtime_yml(modules: &[String]) -> String {
     let mut names = modules.to_vec();
     names.sort();
-    let mut out = format!("---\n{GENERATED}\nrequires_ansible: \">=2.15.0\"\naction_groups:\n  usage_meter:\n");
+    let mut out = format!("---\n{GENERATED}\nrequires_ansible: \">=2.16.0\"\naction_groups:\n  usage_meter:\n");
     for n in names {
         out.push_str(&format!("    - {n}\n"));
     }
