@@ -138,7 +138,7 @@ def test_execution_environment_introspect_and_build_context(runner_bin, tmp_path
     (eedir / "execution-environment.yml").write_text(yaml.safe_dump({
         "version": 3,
         "images": {"base_image": {"name": "localhost/um-ee-base:latest"}},
-        "dependencies": {"ansible_core": {"package_pip": "ansible-core==2.19.14"},
+        "dependencies": {"ansible_core": {"package_pip": "ansible-core==2.21.5"},
                          "ansible_runner": {"package_pip": "ansible-runner==2.4.3"},
                          "galaxy": "requirements.yml"},
         "additional_build_files": [{"src": TARBALL.name, "dest": "collections"}],

@@ -81,6 +81,23 @@ def test_ansible_lint_production_profile(lint_bin, vmware_collections):
     assert "Passed" in out and "production" in out, out[-3000:]
 
 
+def test_ansible_lint_production_profile_on_the_tarball(lint_bin, vmware_collections):
+    """As Red Hat's partner certification lints a collection: the whole unpacked
+    tarball, production profile, with the configuration the tarball ships and no other."""
+    top = WORK / "lint-tarball"
+    shutil.rmtree(top, ignore_errors=True)
+    root = top / "ansible_collections" / "vcloud" / "usage_meter"
+    root.mkdir(parents=True)
+    with tarfile.open(built_tarball()) as tar:
+        tar.extractall(root, filter="data")
+    assert (root / ".ansible-lint").is_file(), "the tarball must ship .ansible-lint (galaxy.yml build_ignore)"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)   # ansible-lint lists files through git
+    proc = ansible_lint(lint_bin, vmware_collections, ["--profile", "production"], cwd=root)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"ansible-lint on the tarball found problems:\n{out[-20000:]}"
+    assert "Passed" in out and "production" in out, out[-3000:]
+
+
 def test_ansible_lint_fails_on_a_real_finding(lint_bin, vmware_collections, tmp_path):
     """The lint test is real: the same configuration rejects a bad role."""
     proj = WORK / "tmp" / "lint-negative"

@@ -78,6 +78,8 @@ def ansible_settings(venv_bin: Path | None = None, *, home: Path | None = None, 
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        # ansible-core 2.24 stops injecting facts as variables: run as it will
+        "ANSIBLE_INJECT_FACT_VARS": "False",
         "ANSIBLE_PYTHON_INTERPRETER": str(venv_bin / "python"),
     }
 
