@@ -12,6 +12,7 @@ pub mod appliance;
 pub mod checksum;
 pub mod docs;
 pub mod error;
+pub mod local_cache;
 pub mod protocol;
 pub mod reply;
 pub mod secret;

@@ -7,43 +7,16 @@
 //! first makes the pass under a marker file, the others wait for its entry.
 
 use crate::digest::Pass;
-use openssl::sha::sha256;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
-use usage_meter::checksum::hex;
 use usage_meter::Failure;
 
 /// The identity of a file's current content, or None if it cannot be read.
-pub fn identity(path: &Path) -> Option<String> {
-    let m = std::fs::metadata(path).ok()?;
-    Some(format!(
-        "{}|{}|{}|{}|{}.{}|{}.{}",
-        path.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    ))
-}
-
-/// The cache directory, only if it is ours and private (another user must
-/// not be able to plant a verdict); the same directory as shar_copy's cache.
-fn dir() -> Option<PathBuf> {
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let dir = std::env::temp_dir().join(format!("vcloud-usage-meter-{uid}"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&dir).ok()?;
-    }
-    let m = std::fs::symlink_metadata(&dir).ok()?;
-    (m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0).then_some(dir)
-}
+pub use usage_meter::local_cache::current_key as identity;
 
 fn entry(key: &str) -> Option<PathBuf> {
-    Some(dir()?.join(format!("bundle-{}", &hex(&sha256(key.as_bytes()))[..32])))
+    usage_meter::local_cache::entry("bundle", key)
 }
 
 pub fn get(key: &str) -> Option<Pass> {

@@ -1,9 +1,8 @@
 //! Local hashing of the bundle, with a small cache keyed by the file's identity and times.
 
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use usage_meter::checksum::{hex, is_sha256_hex};
+use usage_meter::checksum::is_sha256_hex;
 use usage_meter::Failure;
 
 /// sha256 of a local file.
@@ -12,36 +11,10 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// Identity of a local file's content version.
-pub fn local_key(path: &Path, meta: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    format!(
-        "{}|{}|{}|{}|{}.{}|{}.{}",
-        path.display(),
-        meta.dev(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec()
-    )
-}
-
-/// The controller-side cache directory, only if it is ours and private
-/// (another user must not be able to plant a checksum).
-fn cache_dir() -> Option<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    let dir = std::env::temp_dir().join(format!("vcloud-usage-meter-{uid}"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new().mode(0o700).recursive(true).create(&dir).ok()?;
-    }
-    let m = std::fs::symlink_metadata(&dir).ok()?;
-    (m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0).then_some(dir)
-}
+pub use usage_meter::local_cache::file_key as local_key;
 
 fn cache_entry(key: &str) -> Option<PathBuf> {
-    Some(cache_dir()?.join(format!("sha256-{}", &hex(&Sha256::digest(key.as_bytes()))[..32])))
+    usage_meter::local_cache::entry("sha256", key)
 }
 
 pub fn cached_local_sum(key: &str) -> Option<String> {
