@@ -344,7 +344,7 @@ def test_several_errors_at_once_still_one_object(module, bundle, known_hosts, tm
     assert "failed" in res
 
 
-SECRET_OPTIONS = ("password", "private_key_passphrase", "api_password")
+SECRET_OPTIONS = ("password", "private_key_passphrase", "api_password", "access_token")
 
 
 @pytest.mark.parametrize("secret", ["ed", "a", "e", "il", "msg", "true", "1"])

@@ -64,6 +64,9 @@ def every_module_tasks(appl, bundle_name: str, logs: Path) -> list[dict]:
     """Each module once, in the order of the procedure, with no connection option."""
     api = {"api_port": appl.api_port, "api_password": appl.api_password, "ca_path": appl.api_ca}
     return [
+        # the controller-side plan first: it takes the inventory host too, and opens no connection
+        {"name": "bundle_info", "vcloud.usage_meter.bundle_info": {
+            "current_version": "4.2.0", "bundles": [{"path": f"{{{{ playbook_dir }}}}/files/{bundle_name}"}]}},
         {"name": "appliance_info", "vcloud.usage_meter.appliance_info": dict(api)},
         {"name": "sshd", "vcloud.usage_meter.sshd": {"state": "started"}},
         # relative src: found in the playbook's files/, as ansible.builtin.copy finds it

@@ -90,7 +90,8 @@ def test_ansible_lint_production_profile_on_the_tarball(lint_bin, vmware_collect
     root.mkdir(parents=True)
     with tarfile.open(built_tarball()) as tar:
         tar.extractall(root, filter="data")
-    assert (root / ".ansible-lint").is_file(), "the tarball must ship .ansible-lint (galaxy.yml build_ignore)"
+    assert (root / ".config" / "ansible-lint.yml").is_file(), "the tarball must ship .config/ansible-lint.yml"
+    assert not (root / ".ansible-lint").exists(), "the repository's .ansible-lint needs community.vmware: not for users"
     subprocess.run(["git", "init", "-q", str(root)], check=True)   # ansible-lint lists files through git
     proc = ansible_lint(lint_bin, vmware_collections, ["--profile", "production"], cwd=root)
     out = proc.stdout + proc.stderr

@@ -62,7 +62,7 @@ LOCAL_INPUT_FILES = ("src", "ca_path")
 # then reports the values of every no_log option it has, these included, and
 # its run-time secrets (session ids). tests/test_bad_input.py checks this list
 # against what the binary reports.
-SECRET_OPTIONS = ("password", "private_key_passphrase", "api_password")
+SECRET_OPTIONS = ("password", "private_key_passphrase", "api_password", "access_token")
 # The result key the binary reports them under (ansible-core 2.22's name).
 NEW_SECRETS_KEY = "_ansible_new_secrets"
 

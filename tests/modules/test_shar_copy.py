@@ -8,6 +8,8 @@ console (`sha256sum`), never through the module under test.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,16 @@ PART = "/opt/vmware/cloudusagemetering/.ums-system-upgrade.shar.part"
 @pytest.fixture(autouse=True)
 def _built():
     require_module(MODULE)
+
+
+@pytest.fixture
+def short_tmp():
+    """A TMPDIR for ansible-playbook with a short path: ansible-core 2.21 opens a
+    Unix socket under it, and AF_UNIX paths stop at 107 bytes (pytest-xdist's
+    tmp_path is longer than that leaves room for)."""
+    d = Path(tempfile.mkdtemp(prefix="um-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def conn(a, **extra):
@@ -109,11 +121,11 @@ def test_check_mode_transfers_nothing(appliance, bundle):
     assert not remote_exists(appliance, PART)
 
 
-def test_checksum_mismatch_refused_before_sending(appliance, bundle, tmp_path):
+def test_checksum_mismatch_refused_before_sending(appliance, bundle, short_tmp):
     # the local file's checksum is known on the controller (its cache, here
     # filled by a check-mode run): a wrong one is refused before a byte is sent
     wrong = "sha256:" + "0" * 64
-    env = {"TMPDIR": str(tmp_path)}
+    env = {"TMPDIR": str(short_tmp)}
     warm = run_module(MODULE, conn(appliance, src=str(bundle)), check=True, env=env)
     assert warm["_status"] == "ok", warm["_output"]
     before = rx_bytes(appliance)
@@ -125,13 +137,13 @@ def test_checksum_mismatch_refused_before_sending(appliance, bundle, tmp_path):
     assert not remote_exists(appliance, DEST)
     assert not remote_exists(appliance, PART)
     # check mode, too, refuses it (it hashes the local file)
-    cold = tmp_path / "cold"
+    cold = short_tmp / "cold"
     cold.mkdir()
     r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=wrong), check=True, env={"TMPDIR": str(cold)})
     assert r["_status"] == "failed" and "nothing was sent" in r["msg"], r["_output"]
 
 
-def test_wrong_local_file_is_named_when_the_copy_does_not_verify(appliance, bundle, tmp_path):
+def test_wrong_local_file_is_named_when_the_copy_does_not_verify(appliance, bundle, tmp_path, short_tmp):
     """With a published checksum and the local file's not known yet, the local
     file is not hashed before the copy: the appliance's sum of what it received
     is compared with the checksum. When they differ, the local file is hashed to
@@ -142,7 +154,7 @@ def test_wrong_local_file_is_named_when_the_copy_does_not_verify(appliance, bund
     data = bytearray(bundle.read_bytes())
     data[len(data) // 2] ^= 0x40
     corrupt.write_bytes(bytes(data))
-    cold = tmp_path / "cold"
+    cold = short_tmp / "cold"
     cold.mkdir()
     r = run_module(MODULE, conn(appliance, src=str(corrupt), checksum=f"sha256:{want}"), env={"TMPDIR": str(cold)})
     assert r["_status"] == "failed", r["_output"]
@@ -153,18 +165,18 @@ def test_wrong_local_file_is_named_when_the_copy_does_not_verify(appliance, bund
     assert not remote_exists(appliance, PART)
 
 
-def test_published_checksum_verified_on_the_appliance(appliance, bundle, tmp_path):
+def test_published_checksum_verified_on_the_appliance(appliance, bundle, tmp_path, short_tmp):
     """A cold controller (no local checksum cached) and a published checksum:
     the copy is verified on the appliance against it, the controller then knows
     the file's checksum (its cache), and a re-run changes nothing."""
     want = sha256(bundle)
-    env = {"TMPDIR": str(tmp_path)}
+    env = {"TMPDIR": str(short_tmp)}
     r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env=env)
     assert r["_status"] == "ok" and r["changed"] is True, r["_output"]
     assert r["checksum"] == f"sha256:{want}" and r["transferred"] == r["size"]
     assert remote_sha(appliance) == want
     assert not remote_exists(appliance, PART)
-    cached = [p.read_text() for p in tmp_path.glob("vcloud-usage-meter-*/sha256-*")]
+    cached = [p.read_text() for p in short_tmp.glob("vcloud-usage-meter-*/sha256-*")]
     assert any(t.endswith(f"\n{want}\n") and str(bundle) in t for t in cached), cached
     again = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env=env)
     assert again["_status"] == "ok" and again["changed"] is False and again["transferred"] == 0, again["_output"]
@@ -176,7 +188,7 @@ def test_published_checksum_verified_on_the_appliance(appliance, bundle, tmp_pat
     junk = tmp_path / "junk"
     junk.write_bytes(b"z" * bundle.stat().st_size)
     assert appliance.scp_to(junk, PART).returncode == 0
-    cold = tmp_path / "cold"
+    cold = short_tmp / "cold"
     cold.mkdir()
     r = run_module(MODULE, conn(appliance, src=str(bundle), checksum=f"sha256:{want}"), env={"TMPDIR": str(cold)})
     assert r["_status"] == "ok", r["_output"]
