@@ -45,6 +45,8 @@ description:
   - "The pass over an ISO is cached on the controller (keyed on the files' path, inode, size and times),
     so the task run once per host reads each ISO once."
   - "Read-only: runs in check mode too and never reports a change. Opens no connection to the appliance."
+extends_documentation_fragment:
+  - vcloud.usage_meter.connection
 module: bundle_info
 notes:
   - "Each item of O(bundles) is a dict: C(path) (required), C(version) (when the file name does not carry
@@ -89,15 +91,6 @@ options:
       - "V(fail): Refuse the ISO."
       - "V(warn): Accept it with a warning (the chain and the signature are still checked)."
     type: str
-  host:
-    description:
-      - The appliance this plan is for, named in messages. The module opens no connection.
-      - If not set, the inventory host's C(ansible_host), else its inventory name.
-    type: str
-  host_key_checking:
-    description:
-      - "Not used (this module opens no connection); accepted because the action fills it from the inventory."
-    type: str
   min_source_4_8:
     default: "4.3.0"
     description:
@@ -108,18 +101,6 @@ options:
     description:
       - "[guess] The lowest 4.x version 9.x installs on top of, with the access token (only 4.8 is
         published)."
-    type: str
-  password:
-    description:
-      - "Not used (this module opens no connection); accepted because the action fills it from the inventory."
-    type: str
-  port:
-    description:
-      - "Not used (this module opens no connection); accepted because the action fills it from the inventory."
-    type: int
-  private_key:
-    description:
-      - "Not used (this module opens no connection); accepted because the action fills it from the inventory."
     type: str
   signature_digest:
     choices:
@@ -136,10 +117,6 @@ options:
     description:
       - "The version to reach. Hops are planned up to its release line (C(4.8) is reached by any 4.8 ISO at
         or above it)."
-    type: str
-  username:
-    description:
-      - "Not used (this module opens no connection); accepted because the action fills it from the inventory."
     type: str
 short_description: Verify upgrade bundles on the controller and plan the upgrade hops
 version_added: "1.0.0"

@@ -20,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use usage_meter::secret::Secret;
+use usage_meter::ssh::ConnectionArgs;
 use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
 
 pub use plan::{plan, Hop, Refusal};
@@ -79,20 +80,11 @@ pub enum SignatureDigest {
 /// Options of vcloud.usage_meter.bundle_info.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct Params {
-    /// The appliance this plan is for, named in messages. The module opens no connection.
-    #[schemars(length(min = 1), extend("x-inventory-default" = "C(ansible_host), else its inventory name"))]
-    pub host: String,
-    /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
-    #[schemars(range(min = 1))]
-    pub port: Option<u16>,
-    /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
-    pub username: Option<String>,
-    /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
-    pub password: Option<Secret>,
-    /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
-    pub private_key: Option<PathBuf>,
-    /// Not used (this module opens no connection); accepted because the action fills it from the inventory.
-    pub host_key_checking: Option<String>,
+    /// The connection options every module of the collection takes (one action
+    /// group, one `module_defaults`). This module opens no connection: it names
+    /// C(host) in its messages and ignores the rest.
+    #[serde(flatten)]
+    pub connection: ConnectionArgs,
     /// The version the appliance reports (RV(vcloud.usage_meter.appliance_info#module:api.version)), such as C(4.2.0.0 build 18320944) or C(4.2.0).
     #[schemars(length(min = 1))]
     pub current_version: String,
