@@ -63,11 +63,8 @@ class Pki:
 
 
 def sha1(path: Path) -> str:
-    h = hashlib.sha1()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha1").hexdigest()
 
 
 def make_iso(dest: Path, version: str, build: str, signer: tuple[Path, Path], *, size: int = 5 << 20,
