@@ -26,9 +26,8 @@ attributes:
       mode."
     support: none
   platform:
-    description: "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH
-      or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with
-      C(delegate_to: localhost) too."
+    description: "Runs on the controller (Linux x86_64 or aarch64) and opens no connection: it reads files on the
+      controller only. The connection options of the action group are accepted and ignored."
     platforms: posix
     support: full
 author:
@@ -119,7 +118,7 @@ options:
         or above it)."
     type: str
 short_description: Verify upgrade bundles on the controller and plan the upgrade hops
-version_added: "1.0.0"
+version_added: "1.2.0"
 """
 
 EXAMPLES = r"""

@@ -13,7 +13,6 @@ use crate::ssh::ConnectionArgs;
 use serde_json::{json, Map, Value};
 
 pub const COLLECTION: &str = "vcloud.usage_meter";
-pub const VERSION_ADDED: &str = "1.0.0";
 const GENERATED: &str = "# Generated from the Rust sources by tools/gen-docs.sh: do not edit.";
 const LICENSE: &str = "# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)";
 
@@ -79,6 +78,9 @@ const FRAGMENTS: &[Fragment] = &[
     },
 ];
 
+const PLATFORM_REMOTE: &str = "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with C(delegate_to: localhost) too.";
+const PLATFORM_LOCAL: &str = "Runs on the controller (Linux x86_64 or aarch64) and opens no connection: it reads files on the controller only. The connection options of the action group are accepted and ignored.";
+
 fn support(s: Support) -> &'static str {
     match s {
         Support::Full => "full",
@@ -87,7 +89,8 @@ fn support(s: Support) -> &'static str {
     }
 }
 
-fn attributes(check: Support, diff: Support) -> Value {
+fn attributes(check: Support, diff: Support, reaches_appliance: bool) -> Value {
+    let platform = if reaches_appliance { PLATFORM_REMOTE } else { PLATFORM_LOCAL };
     let mut attrs = json!({
         "check_mode": {
             "description": "Can run in check mode and return changed status prediction without modifying target.",
@@ -102,7 +105,7 @@ fn attributes(check: Support, diff: Support) -> Value {
             "support": "full",
         },
         "platform": {
-            "description": "Runs on the controller (Linux x86_64 or aarch64), never on the appliance, which it reaches over SSH or its HTTPS API. Without C(delegate_to) the connection comes from the inventory host; with C(delegate_to: localhost) too.",
+            "description": platform,
             "support": "full",
             "platforms": "posix",
         },
@@ -177,14 +180,14 @@ pub fn module_file<M: Module>() -> String {
     let mut d = Map::new();
     d.insert("module".into(), json!(M::NAME));
     d.insert("short_description".into(), json!(doc.short_description));
-    d.insert("version_added".into(), json!(VERSION_ADDED));
+    d.insert("version_added".into(), json!(M::VERSION_ADDED));
     d.insert("description".into(), json!(doc.description));
     d.insert("author".into(), json!(["vcloud.usage_meter maintainers (@vcloud)"]));
     if !fragments.is_empty() {
         d.insert("extends_documentation_fragment".into(), json!(fragments));
     }
     d.insert("options".into(), options_doc(&own));
-    d.insert("attributes".into(), attributes(doc.check_mode, doc.diff_mode));
+    d.insert("attributes".into(), attributes(doc.check_mode, doc.diff_mode, M::REACHES_APPLIANCE));
     if !doc.notes.is_empty() {
         d.insert("notes".into(), json!(doc.notes));
     }

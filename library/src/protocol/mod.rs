@@ -41,6 +41,11 @@ pub struct ModuleDoc {
 pub trait Module {
     /// The short name, as in `plugins/modules/<NAME>`.
     const NAME: &'static str;
+    /// The collection release that added the module (the docs' `version_added`).
+    const VERSION_ADDED: &'static str = "1.0.0";
+    /// Whether the module connects to the appliance (SSH or its API); a
+    /// controller-only module (bundle_info) says so in its `platform` attribute.
+    const REACHES_APPLIANCE: bool = true;
     /// Parameters; their JSON schema drives validation and the docs.
     type Params: DeserializeOwned + JsonSchema;
     /// Result fields on success; their JSON schema is the docs' RETURN.

@@ -239,6 +239,8 @@ pub struct BundleInfo;
 
 impl Module for BundleInfo {
     const NAME: &'static str = "bundle_info";
+    const VERSION_ADDED: &'static str = "1.2.0";
+    const REACHES_APPLIANCE: bool = false;
     type Params = Params;
     type Output = Output;
 
