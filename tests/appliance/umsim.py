@@ -1643,12 +1643,13 @@ def make_iso(out_dir: str | Path | None, version: str, *, script: str = "stdin",
     h = hashlib.sha256(text.encode())
     for p in sorted(q for q in UMS_TEMPLATE.rglob("*") if q.is_file()):
         h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(f"{size}|{mf_form}|".encode() + scrt.read_bytes())
-    cdir = cache_dir(root) / f"iso-{h.hexdigest()[:16]}"
+    h.update(f"{size}|".encode() + scrt.read_bytes())
+    cdir = cache_dir(root) / f"iso-{h.hexdigest()[:16]}"      # the image; a set per .mf form below it
     stem = iso_stem(version)
-    files = {ext: cdir / f"{stem}.{ext}" for ext in ("iso", "mf", "crt", "sign")}
-    if not files["sign"].exists():
-        _build_iso(cdir, files, version, build, size, text, mf_form, skey, scrt)
+    files = {ext: cdir / mf_form / f"{stem}.{ext}" for ext in ("iso", "mf", "crt", "sign")}
+    if not files["mf"].exists():
+        _build_iso(cdir, version, build, size, text, skey, scrt)
+        _iso_set(cdir, files, mf_form)
     out = dict(files)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -1664,22 +1665,35 @@ def make_iso(out_dir: str | Path | None, version: str, *, script: str = "stdin",
     return out
 
 
-def _build_iso(cdir: Path, files: dict, version: str, build: int, size: int, text: str, mf_form: str,
-               skey: Path, scrt: Path) -> None:
+def _build_iso(cdir: Path, version: str, build: int, size: int, text: str, skey: Path, scrt: Path) -> None:
+    """The ISO, its .crt and .sign in cdir (once: .sign marks a complete image)."""
+    stem = iso_stem(version)
+    if (cdir / f"{stem}.sign").exists():
+        return
     cdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cdir) as td:
-        src, tmp = Path(td) / "src", {ext: Path(td) / p.name for ext, p in files.items()}
+        src, tmp = Path(td) / "src", {ext: Path(td) / f"{stem}.{ext}" for ext in ("iso", "crt", "sign")}
         _iso_tree(src, version, build, size, text)
         _run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", f"UM_{version}_{build}".replace(".", "_"),
               "-o", tmp["iso"], src])
-        with open(tmp["iso"], "rb") as f:
-            digest = hashlib.file_digest(f, "sha1").hexdigest()
-        name = files["iso"].name
-        tmp["mf"].write_text(f"{digest}  {name}\n" if mf_form == "gnu" else f"SHA1({name})= {digest}\n")
         shutil.copyfile(scrt, tmp["crt"])
         _run(["openssl", "dgst", "-sha1", "-sign", skey, "-out", tmp["sign"], tmp["iso"]])
-        for ext in ("iso", "mf", "crt", "sign"):     # .sign last: its presence marks a complete set
-            os.replace(tmp[ext], files[ext])
+        for ext in ("iso", "crt", "sign"):
+            os.replace(tmp[ext], cdir / tmp[ext].name)
+
+
+def _iso_set(cdir: Path, files: dict, mf_form: str) -> None:
+    """cdir/<mf_form>/: links to the image, its .crt and .sign, and the .mf in that form."""
+    files["mf"].parent.mkdir(exist_ok=True)
+    for ext in ("iso", "crt", "sign"):
+        with contextlib.suppress(FileExistsError):
+            os.link(cdir / files[ext].name, files[ext])
+    with open(files["iso"], "rb") as f:
+        digest = hashlib.file_digest(f, "sha1").hexdigest()
+    name = files["iso"].name
+    tmp = files["mf"].with_name(f".{name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{digest}  {name}\n" if mf_form == "gnu" else f"SHA1({name})= {digest}\n")
+    os.replace(tmp, files["mf"])
 
 
 # --------------------------------------------------------------------------- convenience object
