@@ -232,3 +232,12 @@ def test_a_forbidden_hop_the_extra_prompt_a_self_reboot_and_no_loop_left_at_stop
     assert backing, dev
     a.stop()                                                        # mounted when the appliance stops
     until(f"{dev} released when the appliance stopped", lambda: released(dev, backing), 10)
+
+
+def test_versions_without_a_build_are_refused_before_anything_is_made(umsim, tmp_path):
+    for bad in ("4.3.0", "4.9.0", "9.1.0"):       # 4.3 comes as the shar; the others have no build
+        with pytest.raises(umsim.UmsimError, match=r"an ISO is made for 4\.4\.0, .*9\.0\.0, not"):
+            umsim.make_iso(tmp_path, bad)
+    with pytest.raises(umsim.UmsimError, match=r"version must be 4\.1\.x, 4\.2\.x or one of .*4\.8\.0, 9\.0\.0"):
+        umsim.start(f"never{os.getpid()}", version="5.0.0")
+    assert list(tmp_path.iterdir()) == []

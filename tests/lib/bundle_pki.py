@@ -4,7 +4,9 @@ made the vendor's way (the `.mf` a SHA-1 line, the `.sign` from `openssl dgst -s
 
 The ISO is a plain file of pseudo-random bytes: the controller's checks never read
 inside it. Everything is made with the `cryptography` package ansible-core
-already needs, and the host's `openssl` for the signature.
+already needs, and the host's `openssl` for the signature. A real ISO 9660 image
+with an upgrade script for the simulated appliance is tests/appliance/umsim.py's
+make_iso, signed by a CA of this file kept on disk (Pki.load_or_create).
 """
 from __future__ import annotations
 
