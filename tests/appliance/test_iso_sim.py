@@ -163,7 +163,7 @@ def test_token_refusals_leave_4_8_and_the_tty_script_wants_a_terminal(a48, isos)
 
 def test_4_8_to_9_0_with_the_token_on_stdin_and_through_a_pty(a48, isos):
     a = a48
-    mount(a, isos["9.0"]["iso"], "/root/upgrade")
+    devs = [mount(a, isos["9.0"]["iso"], "/root/upgrade")]
     token = a.config["access_token"]
     assert token.startswith("UMA:")
     # while the script runs (2 s), the token is in no process's arguments or environment
@@ -183,7 +183,8 @@ def test_4_8_to_9_0_with_the_token_on_stdin_and_through_a_pty(a48, isos):
     assert token not in out
 
     # the terminal-only variant, answered through a pty (util-linux script), stages it again
-    mount(a, isos["9.0-tty"]["iso"], "/root/upgrade-tty")
+    devs.append(mount(a, isos["9.0-tty"]["iso"], "/root/upgrade-tty"))
+    bound = {d: loop_bound_to(d) for d in devs}
     rc, out = answer_prompt(a, "script -qec 'bash /root/upgrade-tty/upgrade-um.sh' /dev/null",
                             "Enter the access token: ", token)
     assert rc == 0 and "staged; reboot the appliance" in out, out
@@ -203,6 +204,8 @@ def test_4_8_to_9_0_with_the_token_on_stdin_and_through_a_pty(a48, isos):
     services = a.wait_services(60)
     assert "vmware-um-loginservice : Running" in services and "vmware-um-journal : Running" in services
     assert a.exec(["findmnt", "/root/upgrade"]).returncode != 0      # a reboot leaves nothing mounted
+    for d, backing in bound.items():                                # and frees the loop devices
+        until(f"{d} released by the reboot", lambda: released(d, backing), 10)
 
 
 def test_a_forbidden_hop_the_extra_prompt_a_self_reboot_and_no_loop_left_at_stop(start, isos):

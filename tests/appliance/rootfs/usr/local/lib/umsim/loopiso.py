@@ -6,6 +6,7 @@ does: the device is detached when its last user closes it), then mounts it at DI
 with fuseiso (FUSE), source /dev/loopN, type fuse.iso9660. Unmounting ends fuseiso,
 which closes the device: the kernel detaches it; so does the appliance's shutdown.
 Messages and exit codes follow mount(8): 32 = mount failure."""
+import errno
 import fcntl
 import os
 import stat
@@ -24,7 +25,16 @@ def fail(msg: str) -> None:
 
 
 def attach(image: str) -> tuple[str, int]:
-    """A free loop device bound read-only (autoclear) to image: (path, open fd)."""
+    """A free loop device bound read-only (autoclear) to image: (path, open fd). The devices
+    are the host's: another user may take the free one first (EBUSY), then try the next."""
+    for _ in range(16):
+        got = try_attach(image)
+        if got:
+            return got
+    fail(f"{image}: failed to set up a loop device: every free one was taken meanwhile")
+
+
+def try_attach(image: str):
     ctl = os.open("/dev/loop-control", os.O_RDWR)
     try:
         n = fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
@@ -42,6 +52,8 @@ def attach(image: str) -> tuple[str, int]:
         fcntl.ioctl(dfd, LOOP_CONFIGURE, struct.pack("=II", ffd, 0) + info + bytes(64))
     except OSError as e:
         os.close(dfd)
+        if e.errno == errno.EBUSY:
+            return None
         fail(f"{image}: failed to set up loop device {dev}: {e.strerror}")
     finally:
         os.close(ffd)
