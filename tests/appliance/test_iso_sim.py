@@ -50,6 +50,7 @@ def isos(umsim, tmp_path_factory):
         "9.0": umsim.make_iso(out / "stdin", "9.0.0", seconds=2.0),
         "9.0-tty": umsim.make_iso(out / "tty", "9.0.0", script="tty", seconds=0.2),
         "4.6": umsim.make_iso(out / "46", "4.6.0", seconds=0.2),
+        "9.0.1": umsim.make_iso(out / "901", "9.0.1", seconds=0.2),
         "4.4-ask-reboot": umsim.make_iso(out / "44", "4.4.0", seconds=0.2, reboot_self=True,
                                          extra_prompt="Proceed with the upgrade? [y/N]: "),
     }
@@ -207,6 +208,14 @@ def test_4_8_to_9_0_with_the_token_on_stdin_and_through_a_pty(a48, isos):
     for d, backing in bound.items():                                # and frees the loop devices
         until(f"{d} released by the reboot", lambda: released(d, backing), 10)
 
+    # 9.0 -> 9.x carries the token over: no prompt, nothing read from stdin
+    a.wait_ssh()
+    mount(a, isos["9.0.1"]["iso"], "/root/upgrade")
+    cp = a.ssh("bash /root/upgrade/upgrade-um.sh", input="", timeout=60)
+    assert cp.returncode == 0 and "staged; reboot the appliance" in cp.stdout, cp.stdout + cp.stderr
+    assert "access token" not in cp.stdout
+    assert a.exec(["grep", "-q", "TARGET_VERSION=9.0.1", f"{STAGED}/meta"]).returncode == 0
+
 
 def test_a_forbidden_hop_the_extra_prompt_a_self_reboot_and_no_loop_left_at_stop(start, isos):
     a = start("4.2.0")
@@ -219,6 +228,11 @@ def test_a_forbidden_hop_the_extra_prompt_a_self_reboot_and_no_loop_left_at_stop
     a.ssh("umount /root/upgrade", check=True)
 
     mount(a, isos["4.4-ask-reboot"]["iso"], "/root/upgrade")
+    a.fault_set("iso-fail", "30")
+    cp = a.ssh("cd /root/upgrade && bash upgrade-um.sh", input="y\n", timeout=60)
+    assert cp.returncode == 1 and "[30%] Backing up the configuration: package transaction failed" in cp.stdout
+    assert a.exec(["test", "-e", STAGED]).returncode != 0          # nothing staged, the version stays
+    a.fault_clear("iso-fail")
     cp = a.ssh("cd /root/upgrade && bash upgrade-um.sh", input="n\n", timeout=60)
     assert cp.returncode == 5 and "Proceed with the upgrade? [y/N]: " in cp.stdout and "upgrade cancelled" in cp.stdout
     old = a.boot_id()
@@ -239,7 +253,7 @@ def test_a_forbidden_hop_the_extra_prompt_a_self_reboot_and_no_loop_left_at_stop
 
 def test_versions_without_a_build_are_refused_before_anything_is_made(umsim, tmp_path):
     for bad in ("4.3.0", "4.9.0", "9.1.0"):       # 4.3 comes as the shar; the others have no build
-        with pytest.raises(umsim.UmsimError, match=r"an ISO is made for 4\.4\.0, .*9\.0\.0, not"):
+        with pytest.raises(umsim.UmsimError, match=r"an ISO is made for 4\.4\.0, .*9\.0\.1, not"):
             umsim.make_iso(tmp_path, bad)
     with pytest.raises(umsim.UmsimError, match=r"version must be 4\.1\.x, 4\.2\.x or one of .*4\.8\.0, 9\.0\.0"):
         umsim.start(f"never{os.getpid()}", version="5.0.0")
