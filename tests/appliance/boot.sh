@@ -24,6 +24,10 @@ mount -t sysfs -o ro sysfs "$R/sys" 2>/dev/null || true
 mount -t tmpfs -o mode=755,size=1m,nosuid tmpfs "$R/dev"
 for n in null:3 zero:5 full:7 random:8 urandom:9; do mknod -m 666 "$R/dev/${n%:*}" c 1 "${n#*:}"; done
 mknod -m 666 "$R/dev/tty" c 5 0
+# loop devices are the host's (the kernel has one set): loop-control here, /dev/loopN
+# made on demand by the appliance's mount (umsim-mount); /dev/fuse for its ISO fallback
+mknod -m 600 "$R/dev/loop-control" c 10 237
+mknod -m 666 "$R/dev/fuse" c 10 229
 mkdir -p "$R/dev/pts" "$R/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$R/dev/pts"
 ln -s pts/ptmx "$R/dev/ptmx"

@@ -61,12 +61,20 @@ UMS_HOME = "/opt/vmware/cloudusagemetering"
 SHAR_NAME = "ums-system-upgrade.shar"
 MiB = 1024 * 1024
 
-# Build numbers are invented [guess]: nobody published them for 4.1-4.3.
+# Build numbers are invented [guess]: nobody published them for 4.1-4.3, and the
+# later ones here are not the vendor's either.
 BUILDS = {
     "4.1.0": 17001241, "4.1.1": 17345020, "4.1.2": 17688513,
     "4.2.0": 18320944, "4.2.1": 18611207, "4.3.0": 19264531,
+    "4.4.0": 19852376, "4.5.0": 20468523, "4.6.0": 21117308,
+    "4.7.0": 22010125, "4.8.0": 24087577, "9.0.0": 24680135,
+    "9.0.1": 24815490,       # invented: a 9.x after 9.0 (the token is carried over, no prompt)
 }
 TARGET_VERSION = "4.3.0"
+ISO_DIR = HERE / "iso"
+# The access token a 4.8 -> 9.x upgrade asks for starts with UMA: [doc: vendor KB]; the
+# rest of this default is invented. The simulated ISO script accepts only the config's.
+DEFAULT_ACCESS_TOKEN = "UMA:umsim-simulated-access-token-0001"
 
 # The 4.4 service names [doc for 4.4]; 4.1-4.3 most likely have a subset.
 SERVICES = ["Nginx", "GW", "Core", "DSS", "gnatsd", "VcCol", "nsxvCol", "nsxtCol",
@@ -94,6 +102,10 @@ DEFAULT_CONFIG = {
     "api_port": "8443",          # the API port (takes effect at the next boot)
     "fingerprint_format": "colon",  # colon (AB:CD:..) | hex (abcd..) for certData.fingerprint_sha256
     "tmp_size": "1g",            # size of the appliance's /tmp tmpfs (next boot)
+    "iso_seconds": "",           # run time of an ISO's upgrade-um.sh (empty: the ISO's own default)
+    "access_token": DEFAULT_ACCESS_TOKEN,  # the token an ISO script for 9.x accepts (secret)
+    # services added to status.sh from 4.6 on [doc: 4.6 adds these two]
+    "services_4_6": "vmware-um-loginservice,vmware-um-journal",
 }
 CHOICES = {
     "status_format": {"colon", "table", "ansi"},
@@ -107,6 +119,7 @@ CHOICES = {
 # Fault switches and their default values (see README.md, "Fault switches").
 FAULTS = {
     "shar-fail": "50",          # the shar fails at this progress percentage, rc 1
+    "iso-fail": "50",           # an ISO's upgrade-um.sh fails at this progress percentage, rc 1
     "service-offline": "vcdCol",  # these services (comma list) stay Offline
     "service-crashloop": "vcdCol:30:2",  # services:period:up: Running up s after each restart, every period s
     "reboot-hang": "down",      # down | refused: the reboot never comes back
@@ -291,6 +304,7 @@ def write_config(sd: Path, cfg: dict) -> None:
     p = _config_path(sd)
     tmp = p.with_name("config.tmp")
     tmp.write_text("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o600)        # it holds the access token: root only, on the host and inside
     os.replace(tmp, p)
 
 
@@ -646,6 +660,10 @@ def _provision(sd: Path, st: dict, opts: dict) -> None:
     shutil.copytree(ROOTFS, upper, dirs_exist_ok=True, symlinks=True)
     _symlink(upper / "usr/bin/systemctl", "/usr/local/sbin/umsim-systemctl")
     _symlink(upper / "usr/sbin/service", "/usr/local/sbin/umsim-service")
+    # mount: the real one, but ISO 9660 loop mounts work on a kernel without iso9660
+    # (umsim-mount: a real loop device read by fuseiso)
+    shutil.copy2(shutil.which("mount") or "/usr/bin/mount", upper / "usr/local/lib/umsim/mount.real")
+    _symlink(upper / "usr/bin/mount", "/usr/local/sbin/umsim-mount")
     for p in ("reboot", "shutdown", "halt", "poweroff"):
         _symlink(upper / "usr/sbin" / p, "/usr/local/sbin/umsim-power")
     for p in ("telinit", "init"):
@@ -1011,7 +1029,7 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
           root_password: str = "VMware1!", api_password: str = "VMware1!UM",
           products=None, faults=None, config=None, sshd_use_pam: bool = False,
           fresh: bool = False, wait: float = 60.0, net: str | None = None, idle_drop=None,
-          delay_ms=None) -> dict:
+          delay_ms=None, access_token: str | None = None) -> dict:
     """Start (provisioning if needed) an appliance; returns info().
 
     sshd: "off" (the appliance default: disabled at boot, not running),
@@ -1024,11 +1042,17 @@ def start(name: str, version: str = "4.2.0", root=None, *, sshd: str = "off",
     default $UMSIM_IDLE_DROP, else never). See README.md, "Network modes".
     delay_ms: ROUND-TRIP time the forwarder adds, half each way (forward only; default
     $UMSIM_DELAY_MS, else none).
+    version: 4.1.x, 4.2.x or a version of BUILDS (4.3.0, 4.4.0 .. 4.8.0, 9.0.0): a fresh
+    install of that version (no cloudusagemetering-old).
+    access_token: the token the ISO upgrade to 9.x accepts (config access_token;
+    default DEFAULT_ACCESS_TOKEN, starting with UMA:).
     """
     if sshd not in ("off", "running", "enabled"):
         raise UmsimError("sshd must be off, running or enabled")
     if not (re.match(r"^4\.[12]\.\d+$", version) or version in BUILDS):
-        raise UmsimError(f"version must be 4.1.x or 4.2.x, not {version!r}")
+        raise UmsimError(f"version must be 4.1.x, 4.2.x or one of {', '.join(BUILDS)}, not {version!r}")
+    if access_token is not None:
+        config = dict(config or {}, access_token=access_token)
     net_mode, idle_drop = net_settings(net, idle_drop)
     delay_ms = delay_setting(net_mode, delay_ms)
     sd = state_dir(name, root)
@@ -1517,6 +1541,162 @@ def _build_shar(path: Path, size: int, seconds: float, version: str) -> None:
         os.chmod(path, 0o644)
 
 
+# --------------------------------------------------------------------------- the later releases' ISO
+
+ISO_SCRIPTS = ("stdin", "tty")
+DEFAULT_TOKEN_PROMPT = "Enter the access token: "     # [guess]: only a blog shows the prompt
+ISO_CA_CN = "umsim Test Vendor CA"
+
+
+def iso_stem(version: str, build=None) -> str:
+    """`Usage_Meter_Agent-<version>.0-<build>_Upgrade`: the vendor's file name, whose version
+    has four parts (the fourth, the hotfix, is 0 here)."""
+    build = BUILDS.get(version, 0) if build is None else build
+    return f"Usage_Meter_Agent-{version}.0-{build}_Upgrade"
+
+
+def _bundle_pki():
+    """tests/lib/bundle_pki.py (needs the `cryptography` package, as ansible-core does)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("umsim_bundle_pki", REPO / "tests" / "lib" / "bundle_pki.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _iso_script(version: str, build: int, script: str, seconds: float, reboot_self: bool,
+                extra_prompt, prompt: str) -> str:
+    t = (ISO_DIR / "upgrade-um.sh").read_text()
+    for k, v in {"VERSION": version, "BUILD": str(build), "SECONDS": str(seconds), "TOKEN_INPUT": script,
+                 "REBOOT_SELF": "1" if reboot_self else "0", "PROMPT": shlex.quote(prompt),
+                 "EXTRA_PROMPT": shlex.quote(extra_prompt or "")}.items():
+        t = t.replace(f"@{k}@", v)
+    return t
+
+
+class _Random(io.RawIOBase):
+    """An endless stream of random (incompressible) bytes, read in chunks by tarfile."""
+
+    def read(self, n=-1):
+        return os.urandom(max(0, n))
+
+
+def _iso_tree(src: Path, version: str, build: int, size: int, script_text: str) -> None:
+    """The ISO's root: upgrade-um.sh and repo/ (repodata/repomd.xml naming one package, a tar
+    of the new install tree plus random filler, about `size` bytes)."""
+    _write(src / "upgrade-um.sh", script_text, 0o755)
+    rel = f"RPMS/x86_64/vmware-um-{version}-{build}.x86_64.rpm"
+    pkg = src / "repo" / rel
+    pkg.parent.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as td:
+        ums = Path(td) / "ums"
+        _ums_tree(ums, version)
+        with tarfile.open(pkg, "w", format=tarfile.GNU_FORMAT) as tf:
+            tf.add(ums, arcname="ums")
+            filler = max(0, size - pkg.stat().st_size - 4096)
+            ti = tarfile.TarInfo("filler/payload.bin")
+            ti.size, ti.mode, ti.mtime = filler, 0o644, int(time.time())
+            tf.addfile(ti, _Random())
+    with open(pkg, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    _write(src / "repo/repodata/repomd.xml", "\n".join([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<repomd xmlns="http://linux.duke.edu/metadata/repo">  <!-- simulated: one package -->',
+        f'  <revision>{build}</revision>',
+        '  <data type="package">',
+        f'    <checksum type="sha256">{digest}</checksum>',
+        f'    <location href="{rel}"/>',
+        f'    <size>{pkg.stat().st_size}</size>',
+        '  </data>', '</repomd>', ""]))
+
+
+def _iso_ca(ca, root):
+    """(CA certificate path, (signer key, signer certificate)) of the test CA kept in `ca`
+    (a directory; default <cache>/pki), made on first use by tests/lib/bundle_pki.py."""
+    pki = _bundle_pki().Pki.load_or_create(Path(ca) if ca else cache_dir(root) / "pki", ISO_CA_CN)
+    return pki.ca_file, pki.signer("umsim ISO signer", reuse=True)
+
+
+def make_iso(out_dir: str | Path | None, version: str, *, script: str = "stdin", size: int | str = 2 * MiB,
+             seconds: float = 2.0, ca: str | Path | None = None, reboot_self: bool = False,
+             extra_prompt: str | None = None, prompt: str = DEFAULT_TOKEN_PROMPT, mf_form: str = "gnu",
+             root=None) -> dict[str, Path]:
+    """A later release's upgrade set, the vendor's way: a real ISO 9660 image (xorriso) named
+    iso_stem(version) + ".iso" holding upgrade-um.sh and repo/ (a package of about `size`
+    bytes), its `.mf` (SHA-1; mf_form "gnu": `hash  name`, "bsd": `SHA1(name)= hash`), `.crt`
+    (the signing certificate, issued by the test CA) and `.sign` (openssl dgst -sha1 -sign).
+    script: how upgrade-um.sh reads the token, "stdin" (read -r) or "tty" (/dev/tty only);
+    reboot_self: it reboots the appliance at the end (else it says to reboot and exits 0);
+    extra_prompt: a question it asks first (answer y), e.g. "Proceed with the upgrade? [y/N]: ";
+    prompt: the token prompt (printed without a newline); seconds: its run time.
+    ca: the directory of the test CA (default <cache>/pki). Cached by content like make_shar:
+    without out_dir the cached files, else hard links (or copies) in out_dir.
+    Returns {"iso", "mf", "crt", "sign": paths, "ca": the CA file the controller trusts}."""
+    if version not in BUILDS or version < "4.4":
+        raise UmsimError(f"an ISO is made for {', '.join(v for v in BUILDS if v >= '4.4')}, not {version!r}")
+    if script not in ISO_SCRIPTS or mf_form not in ("gnu", "bsd"):
+        raise UmsimError(f"script must be one of {ISO_SCRIPTS} and mf_form gnu or bsd")
+    if shutil.which("xorriso") is None:
+        raise UmsimError("make_iso needs xorriso (see tests/appliance/apt-packages.txt)")
+    size, build = parse_size(size), BUILDS[version]
+    ca_file, (skey, scrt) = _iso_ca(ca, root)
+    text = _iso_script(version, build, script, seconds, reboot_self, extra_prompt, prompt)
+    h = hashlib.sha256(text.encode())
+    for p in sorted(q for q in UMS_TEMPLATE.rglob("*") if q.is_file()):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(f"{size}|".encode() + scrt.read_bytes())
+    cdir = cache_dir(root) / f"iso-{h.hexdigest()[:16]}"      # the image; a set per .mf form below it
+    stem = iso_stem(version)
+    files = {ext: cdir / mf_form / f"{stem}.{ext}" for ext in ("iso", "mf", "crt", "sign")}
+    if not files["mf"].exists():
+        _build_iso(cdir, version, build, size, text, skey, scrt)
+        _iso_set(cdir, files, mf_form)
+    out = dict(files)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for ext, p in files.items():
+            out[ext] = Path(out_dir) / p.name
+            with contextlib.suppress(FileNotFoundError):
+                out[ext].unlink()
+            try:
+                os.link(p, out[ext])
+            except OSError:
+                shutil.copyfile(p, out[ext])
+    out["ca"] = ca_file
+    return out
+
+
+def _build_iso(cdir: Path, version: str, build: int, size: int, text: str, skey: Path, scrt: Path) -> None:
+    """The ISO, its .crt and .sign in cdir (once: .sign marks a complete image)."""
+    stem = iso_stem(version)
+    if (cdir / f"{stem}.sign").exists():
+        return
+    cdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cdir) as td:
+        src, tmp = Path(td) / "src", {ext: Path(td) / f"{stem}.{ext}" for ext in ("iso", "crt", "sign")}
+        _iso_tree(src, version, build, size, text)
+        _run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", f"UM_{version}_{build}".replace(".", "_"),
+              "-o", tmp["iso"], src])
+        shutil.copyfile(scrt, tmp["crt"])
+        _run(["openssl", "dgst", "-sha1", "-sign", skey, "-out", tmp["sign"], tmp["iso"]])
+        for ext in ("iso", "crt", "sign"):
+            os.replace(tmp[ext], cdir / tmp[ext].name)
+
+
+def _iso_set(cdir: Path, files: dict, mf_form: str) -> None:
+    """cdir/<mf_form>/: links to the image, its .crt and .sign, and the .mf in that form."""
+    files["mf"].parent.mkdir(exist_ok=True)
+    for ext in ("iso", "crt", "sign"):
+        with contextlib.suppress(FileExistsError):
+            os.link(cdir / files[ext].name, files[ext])
+    with open(files["iso"], "rb") as f:
+        digest = hashlib.file_digest(f, "sha1").hexdigest()
+    name = files["iso"].name
+    tmp = files["mf"].with_name(f".{name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{digest}  {name}\n" if mf_form == "gnu" else f"SHA1({name})= {digest}\n")
+    os.replace(tmp, files["mf"])
+
+
 # --------------------------------------------------------------------------- convenience object
 
 class Appliance:
@@ -1678,7 +1858,8 @@ def _cli(argv=None) -> int:
 
     s = sub.add_parser("start", help="start (provision if needed) an appliance; prints its JSON")
     s.add_argument("--name", required=True)
-    s.add_argument("--version", default="4.2.0", help="4.1.x or 4.2.x (default 4.2.0)")
+    s.add_argument("--version", default="4.2.0",
+                   help=f"4.1.x, 4.2.x or one of {', '.join(v for v in BUILDS if v >= '4.3')} (default 4.2.0)")
     s.add_argument("--sshd", choices=["off", "running", "enabled"], default="off",
                    help="off: disabled at boot (appliance default); running: started once; enabled: at boot")
     s.add_argument("--root-password", default="VMware1!")
@@ -1741,6 +1922,18 @@ def _cli(argv=None) -> int:
     s.add_argument("--size", default="16M", help="total size, e.g. 64M, 1G (default 16M)")
     s.add_argument("--seconds", type=float, default=2.0, help="default run time of the upgrade")
 
+    s = sub.add_parser("make-iso", help="build (or reuse from cache) a later release's ISO set; prints its JSON")
+    s.add_argument("--out", help="directory (default: the cache)")
+    s.add_argument("--version", required=True, help=", ".join(v for v in BUILDS if v >= "4.4"))
+    s.add_argument("--script", choices=ISO_SCRIPTS, default="stdin", help="how upgrade-um.sh reads the token")
+    s.add_argument("--size", default="2M", help="size of the ISO's package, e.g. 2M (default), 64M")
+    s.add_argument("--seconds", type=float, default=2.0, help="run time of upgrade-um.sh")
+    s.add_argument("--reboot-self", action="store_true", help="upgrade-um.sh reboots the appliance at the end")
+    s.add_argument("--extra-prompt", help="a question upgrade-um.sh asks first (answer y)")
+    s.add_argument("--prompt", default=DEFAULT_TOKEN_PROMPT, help="the token prompt")
+    s.add_argument("--mf-form", choices=["gnu", "bsd"], default="gnu")
+    s.add_argument("--ca", help="directory of the test CA (default: <cache>/pki)")
+
     s = sub.add_parser("_supervise")
     s.add_argument("state")
 
@@ -1800,6 +1993,11 @@ def _cli(argv=None) -> int:
         t0 = time.monotonic()
         p = make_shar(a.out, a.size, a.seconds, root=root)
         out = {"path": str(p), "size": p.stat().st_size, "seconds": round(time.monotonic() - t0, 3)}
+    elif a.cmd == "make-iso":
+        files = make_iso(a.out, a.version, script=a.script, size=a.size, seconds=a.seconds, ca=a.ca,
+                         reboot_self=a.reboot_self, extra_prompt=a.extra_prompt, prompt=a.prompt,
+                         mf_form=a.mf_form, root=root)
+        out = {k: str(v) for k, v in files.items()}
     print(json.dumps(out, indent=2))
     return 0
 

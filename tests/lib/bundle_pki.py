@@ -4,11 +4,14 @@ made the vendor's way (the `.mf` a SHA-1 line, the `.sign` from `openssl dgst -s
 
 The ISO is a plain file of pseudo-random bytes: the controller's checks never read
 inside it. Everything is made with the `cryptography` package ansible-core
-already needs, and the host's `openssl` for the signature.
+already needs, and the host's `openssl` for the signature. A real ISO 9660 image
+with an upgrade script for the simulated appliance is tests/appliance/umsim.py's
+make_iso, signed by a CA of this file kept on disk (Pki.load_or_create).
 """
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -46,8 +49,37 @@ class Pki:
         self.ca_file = root / f"{cn.replace(' ', '_')}.pem"
         self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def signer(self, name: str, *, expired: bool = False) -> tuple[Path, Path]:
-        """(key PEM, certificate PEM) of a code-signing certificate; `expired` ended yesterday."""
+    @classmethod
+    def load_or_create(cls, root: Path, cn: str) -> "Pki":
+        """The CA kept in `root`: made on the first call (its key saved beside it, 0600), read
+        back on later ones, so that what it signed stays valid across runs (umsim.make_iso's cache)."""
+        root.mkdir(parents=True, exist_ok=True)
+        stem = cn.replace(" ", "_")
+        key_file, ca_file = root / f"{stem}.key", root / f"{stem}.pem"
+        with open(root / f".{stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if key_file.exists() and ca_file.exists():
+                pki = cls.__new__(cls)
+                pki.root, pki.ca_file = root, ca_file
+                pki.key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+                pki.cert = x509.load_pem_x509_certificate(ca_file.read_bytes())
+                return pki
+            pki = cls(root, cn)
+            tmp = key_file.with_suffix(".tmp")
+            tmp.write_bytes(pki.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, key_file)
+            return pki
+
+    def signer(self, name: str, *, expired: bool = False, reuse: bool = False) -> tuple[Path, Path]:
+        """(key PEM, certificate PEM) of a code-signing certificate; `expired` ended yesterday.
+        `reuse`: the one already in root when it is still valid for a month (else a new one)."""
+        kpath, cpath = self.root / f"{name}.key", self.root / f"{name}.crt"
+        if reuse and not expired and kpath.exists() and cpath.exists():
+            cert = x509.load_pem_x509_certificate(cpath.read_bytes())
+            if cert.not_valid_after_utc > dt.datetime.now(dt.timezone.utc) + 30 * DAY:
+                return kpath, cpath
         key = _key()
         now = dt.datetime.now(dt.timezone.utc)
         start, end = (now - 400 * DAY, now - DAY) if expired else (now - DAY, now + 365 * DAY)
@@ -55,7 +87,6 @@ class Pki:
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(start).not_valid_after(end)
                 .sign(self.key, hashes.SHA256()))
-        kpath, cpath = self.root / f"{name}.key", self.root / f"{name}.crt"
         kpath.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()))
         cpath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

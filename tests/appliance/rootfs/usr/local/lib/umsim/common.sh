@@ -25,9 +25,23 @@ umsim_event() {
   printf '%s %s boot_id=%s %s\n' "$ev" "$(date +%s.%N)" "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" "$*" \
     >> "$UMSIM_EVENTS" 2>/dev/null || true
 }
-# umsim_services -> the configured service names, one per line
+# umsim_installed_version -> the installed Usage Meter version (simulator-internal file)
+umsim_installed_version() {
+  sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$UMS_HOME/.umsim/version.json" 2>/dev/null
+}
+# umsim_version_num X.Y.Z -> one comparable integer (X*1000000 + Y*1000 + Z)
+umsim_version_num() {
+  local a b c
+  IFS=. read -r a b c _ <<< "$1"
+  echo $(( ${a:-0} * 1000000 + ${b:-0} * 1000 + ${c:-0} ))
+}
+# umsim_services -> the configured service names, one per line; from 4.6 on also
+# UMSIM_SERVICES_4_6 (4.6 adds vmware-um-loginservice and vmware-um-journal [doc])
 umsim_services() {
   local s=${UMSIM_SERVICES:-Nginx,GW,Core,DSS,gnatsd,VcCol,nsxvCol,nsxtCol,vropsCol,daasCol,vrniCol,vcavCol,vcdCol,vraCol}
+  if [ "$(umsim_version_num "$(umsim_installed_version)")" -ge 4006000 ]; then
+    s="$s,${UMSIM_SERVICES_4_6-vmware-um-loginservice,vmware-um-journal}"
+  fi
   tr ',' '\n' <<< "$s" | sed '/^$/d'
 }
 # umsim_service_offline NAME -> true when the service-offline fault names this service
