@@ -155,6 +155,15 @@ def test_ssh_closed_api_up_gives_the_version_and_logs_out(appliance_factory, tmp
     assert any("/login" in p for p in paths) and any("/agent_info" in p for p in paths), paths
     assert "/logout" in paths[-1], paths
 
+    # 9.x forced on this 4.x appliance: nothing on 443, and on 8443 the login answers as 4.x
+    on443 = run_module(MODULE, conn(a, tmp_path, api_generation=9, **api))
+    assert on443["api"]["version"] is None and on443["api"]["port"] is None, on443["api"]
+    assert f"{a.host}:443" in on443["api"]["error"] and "api_generation" in on443["api"]["error"], on443["api"]
+    on8443 = run_module(MODULE, conn(a, tmp_path, api_generation=9, api_port=8443, **api))
+    err = on8443["api"]["error"]
+    assert on8443["api"]["version"] is None and on8443["api"]["generation"] == 4, on8443["api"]
+    assert "api_generation is 9" in err and "4.x" in err, err
+
 
 def test_wrong_api_password_is_one_try_and_says_what_to_do(appliance_factory, tmp_path):
     a = appliance_factory(sshd="off")

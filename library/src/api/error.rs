@@ -104,8 +104,9 @@ fn default_hint(kind: ApiErrorKind, target: &str) -> String {
              appliance's services are running (scripts/status.sh)"
         ),
         ApiErrorKind::Timeout | ApiErrorKind::Connect => format!(
-            "check that {target} is the appliance API, that the appliance is up and that no firewall \
-             blocks the port; raise api_timeout on slow links"
+            "check that {target} is the appliance API (api_port and api_generation: the 4.x API listens \
+             on 8443, the 9.x API on 443), that the appliance is up and that no firewall blocks the port; \
+             raise api_timeout on slow links"
         ),
         ApiErrorKind::Tls => "give the appliance's CA certificate (or its own self-signed certificate, \
              as PEM) in ca_path, or set validate_certs: false to skip the check (a warning is returned)"
