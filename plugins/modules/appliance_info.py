@@ -40,9 +40,11 @@ description:
     upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade)
     recorded (an upgrade run, whether it awaits the reboot)."
   - "With O(api_password), also reads the Usage Meter version through the appliance API (login, C(GET
-    /agent_info), logout); with O(ssh=false) only that, for an appliance whose SSH is closed.
-    O(api_retries) waits out an API that does not listen yet after a boot. An API problem is a warning
-    and RV(api.error), never a failure."
+    /agent_info), logout), of either generation: 4.x (port 8443, a session id) or 9.x (port 443, a
+    bearer token), told from the login answer (O(api_generation)); RV(api.generation) and RV(api.port)
+    say which. With O(ssh=false) only that, for an appliance whose SSH is closed. O(api_retries) waits
+    out an API that does not listen yet after a boot. An API problem is a warning and RV(api.error),
+    never a failure."
   - "Read-only: runs in check mode too and never reports a change."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
@@ -145,6 +147,19 @@ api:
       sample: "appliance API um01:8443: login as usagemeter was refused (HTTP 401): wrong api_username or
         api_password. What to do: check api_username and api_password"
       type: str
+    generation:
+      description:
+        - "The generation of the appliance API, told from its login answer: C(4) (a session id) or C(9) (a
+          bearer token); null when no login was answered."
+      returned: always
+      sample: 4
+      type: int
+    port:
+      description:
+        - "The port the appliance API answered on; null when nothing answered."
+      returned: always
+      sample: 8443
+      type: int
     version:
       description:
         - "The Usage Meter version as C(major.minor.patch), the form the roles compare with their target; null

@@ -44,7 +44,10 @@ description:
     pinned SHA-256 fingerprint; others are refused, reported in RV(refused) and left pending."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
-    options. The session id is never shown, and a session that expires mid-run is renewed once."
+    options. The session id (4.x) or bearer token (9.x) is never shown, and a session that expires
+    mid-run is renewed once."
+  - "Speaks both generations of the appliance API: 4.x (port 8443, a session id) and 9.x (port 443, a
+    bearer token), told from the login answer unless O(api_generation) forces one; RV(api) says which."
 extends_documentation_fragment:
   - vcloud.usage_meter.connection
   - vcloud.usage_meter.api
@@ -182,6 +185,24 @@ accepted:
   elements: dict
   returned: always
   type: list
+api:
+  contains:
+    generation:
+      description:
+        - "The generation of the appliance API, told from its login answer: C(4) or C(9)."
+      returned: always
+      sample: 4
+      type: int
+    port:
+      description:
+        - The port the appliance API answered on.
+      returned: always
+      sample: 8443
+      type: int
+  description:
+    - "The appliance API spoken: its generation (C(4) or C(9), see O(api_generation)) and port."
+  returned: always
+  type: dict
 pending:
   contains:
     certificate_id:

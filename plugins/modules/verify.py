@@ -52,8 +52,9 @@ description:
   - "Fails, after the wait, when any service is Offline or no service is Running, with the names, the
     path of the newest upgrade log and its last lines."
   - "With O(api_password), once every service is Running, also reads the Usage Meter version through the
-    appliance API (RV(api)): the version the upgrade left. An API problem is a warning and
-    RV(api.error), not a failure."
+    appliance API (RV(api)): the version the upgrade left. Both API generations are spoken (4.x on port
+    8443, 9.x on 443, see O(api_generation)), so the version after an upgrade to 9.x is read as well. An
+    API problem is a warning and RV(api.error), not a failure."
   - "Read-only: it runs in check mode too and never reports a change."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
@@ -223,6 +224,19 @@ api:
       sample: "appliance API um01:8443: login as usagemeter was refused (HTTP 401): wrong api_username or
         api_password. What to do: check api_username and api_password"
       type: str
+    generation:
+      description:
+        - "The generation of the appliance API, told from its login answer: C(4) (a session id) or C(9) (a
+          bearer token); null when no login was answered."
+      returned: always
+      sample: 4
+      type: int
+    port:
+      description:
+        - "The port the appliance API answered on; null when nothing answered."
+      returned: always
+      sample: 8443
+      type: int
     version:
       description:
         - "The Usage Meter version as C(major.minor.patch), the form the roles compare with their target; null

@@ -23,6 +23,11 @@ opened 1.5 R after the client's, when a real handshake would complete there
 at 1.5 R and the appliance's first bytes reach the client at 2 R, as on a real
 link. Only the client's own connect() returns at once (the gateway accepts).
 
+Besides --ports it forwards --also-ports (default 443, where a 9.x appliance
+serves its API): the forwarder outlives reboots, and an appliance upgraded to
+9.x serves its API there from the next boot on, as a NAT that forwards both
+API ports would. A port nothing listens on behind it is reset, as above.
+
 The listening sockets live in the gateway's network namespace (setns before
 creating them); the connections to the appliance go out from the namespace the
 process was started in (the host's), which reaches the appliance's veth.
@@ -299,14 +304,14 @@ class Forwarder:
 
 
 async def amain(a) -> int:
-    ports = [int(p) for p in a.ports.split(",")]
+    ports = list(dict.fromkeys(int(p) for p in f"{a.ports},{a.also_ports}".split(",") if p.strip()))
     socks = listen_in_netns(a.netns, a.listen, ports)
     fwd = Forwarder(a.target, a.idle_drop, a.log, a.delay_ms / 1000.0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log(a.log, "forward-listening", pid=os.getpid(), address=a.listen, ports=a.ports,
+    log(a.log, "forward-listening", pid=os.getpid(), address=a.listen, ports=",".join(map(str, ports)),
         target=a.target, idle_drop=a.idle_drop or 0, delay_ms=a.delay_ms or 0)
     await fwd.serve(socks, stop)
     log(a.log, "forward-exit", pid=os.getpid())
@@ -319,6 +324,8 @@ def main(argv=None) -> int:
     ap.add_argument("--listen", required=True, help="gateway address")
     ap.add_argument("--target", required=True, help="appliance address")
     ap.add_argument("--ports", required=True, help="comma list, e.g. 22,8443")
+    ap.add_argument("--also-ports", default="443",
+                    help="comma list forwarded as well (default 443: the 9.x API; empty: none)")
     ap.add_argument("--idle-drop", type=float, default=0.0, help="forget flows idle this long (0: never)")
     ap.add_argument("--delay-ms", type=float, default=0.0,
                     help="added ROUND-TRIP time in ms, half each way, bandwidth unlimited (0: none)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import appliance9
 from lib.playbook import require_module, run_module, ssh_args
 from simtest import UMS, SshdLog
 
@@ -143,6 +144,7 @@ def test_ssh_closed_api_up_gives_the_version_and_logs_out(appliance_factory, tmp
     assert r["changed"] is False
     assert r["appliance"] is None                 # nothing read over SSH, and nothing pretended
     assert r["api"]["version"] == "4.1.0" and r["api"]["error"] is None and r["api"]["attempts"] == 1
+    assert (r["api"]["generation"], r["api"]["port"]) == (4, 8443)     # auto: 8443 answered, as a 4.x
     assert r["api"]["version_info"]["major"] == 4 and r["api"]["version_info"]["minor"] == 1
     assert not r.get("warnings")
     assert a.api_password not in r["_output"]
@@ -152,6 +154,15 @@ def test_ssh_closed_api_up_gives_the_version_and_logs_out(appliance_factory, tmp
     paths = [line for line in _api_log(a) if "/api/v1/" in line]
     assert any("/login" in p for p in paths) and any("/agent_info" in p for p in paths), paths
     assert "/logout" in paths[-1], paths
+
+    # 9.x forced on this 4.x appliance: nothing on 443, and on 8443 the login answers as 4.x
+    on443 = run_module(MODULE, conn(a, tmp_path, api_generation=9, **api))
+    assert on443["api"]["version"] is None and on443["api"]["port"] is None, on443["api"]
+    assert f"{a.host}:443" in on443["api"]["error"] and "api_generation" in on443["api"]["error"], on443["api"]
+    on8443 = run_module(MODULE, conn(a, tmp_path, api_generation=9, api_port=8443, **api))
+    err = on8443["api"]["error"]
+    assert on8443["api"]["version"] is None and on8443["api"]["generation"] == 4, on8443["api"]
+    assert "api_generation is 9" in err and "4.x" in err, err
 
 
 def test_wrong_api_password_is_one_try_and_says_what_to_do(appliance_factory, tmp_path):
@@ -210,3 +221,44 @@ def test_ssh_probe_tells_closed_from_silent(appliance_factory, tmp_path, net, st
     assert r["_status"] == "ok", r["_output"]
     assert r["ssh_port"]["state"] == state and r["ssh_port"]["banner"] is None, r["ssh_port"]
     assert seen in r["msg"] and seen in r["ssh_port"]["msg"], r["msg"]
+
+
+# --------------------------------------------------------------------------- the 9.x API (port 443, bearer token)
+
+@pytest.fixture(scope="module")
+def nine(umsim):
+    """One appliance at 9.x behind a port forward (net mode forward) for the 9.x cases of this
+    file: the forward accepts on 8443 and resets, as a NAT does when nothing listens behind it."""
+    yield from appliance9.shared(umsim, "ai9", net="forward")
+
+
+def test_9x_version_is_read_with_the_generation_and_port_found_by_themselves(nine, tmp_path):
+    api = {"api_password": nine.api_password, "ca_path": nine.api_ca}   # no api_port, api_generation auto
+    r = run_module(MODULE, conn(nine, tmp_path, **api), verbosity=4)
+    assert r["_status"] == "ok", r["_output"][-3000:]
+    assert r["api"]["version"] == "9.0.0" and r["api"]["error"] is None, r["api"]
+    assert (r["api"]["generation"], r["api"]["port"]) == (9, 443), r["api"]
+    assert r["appliance"]["version"].startswith("9.0.0.0") and r["appliance"]["version_info"]["major"] == 9
+    assert not r.get("warnings")
+    # the 9.x API publishes no logout: login (refused on 8443 first), agent_info, and nothing else
+    assert [line.split('"')[1] for line in appliance9.access_log(nine)[-2:]] == ["POST /api/v1/login", "GET /api/v1/agent_info"]
+    # -vvvv shows the module's stderr (the login is seen), but never the bearer token
+    assert "logged in as usagemeter (the 9.x API" in r["_output"], r["_output"][-3000:]
+    assert appliance9.BEARER_RE.fullmatch(appliance9.login(nine))    # the pattern does match a real token
+    assert not appliance9.BEARER_RE.search(r["_output"]), appliance9.BEARER_RE.search(r["_output"])
+    assert nine.api_password not in r["_output"]
+
+
+def test_9x_forced_generation_works_and_a_wrong_one_is_named(nine, tmp_path):
+    api = {"api_password": nine.api_password, "ca_path": nine.api_ca, "ssh": False}
+    forced = run_module(MODULE, conn(nine, tmp_path, api_generation=9, **api))
+    assert forced["_status"] == "ok", forced["_output"][-3000:]
+    assert (forced["api"]["version"], forced["api"]["generation"], forced["api"]["port"]) == ("9.0.0", 9, 443)
+
+    wrong = run_module(MODULE, conn(nine, tmp_path, api_generation="4", api_port=443, **api))
+    assert wrong["_status"] == "ok", wrong["_output"][-3000:]       # read-only: a warning, not a failure
+    err = wrong["api"]["error"]
+    assert wrong["api"]["version"] is None and wrong["api"]["generation"] == 9, wrong["api"]
+    assert "api_generation is 4" in err and "9.x" in err and "api_generation: auto" in err, err
+    assert any("api_generation is 4" in w for w in wrong.get("warnings", [])), wrong.get("warnings")
+

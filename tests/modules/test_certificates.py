@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import appliance9
 from lib.playbook import require_module, run_module, run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +92,7 @@ def test_accepts_all_pending_with_ca_path(app):
     assert r["diff"]["after"].strip() == ""
     assert pending_ids(app) == []
     assert "warnings" not in r
+    assert r["api"] == {"generation": 4, "port": app.api_port}
 
 
 def test_nothing_pending_is_unchanged(app):
@@ -233,3 +235,69 @@ def test_password_and_session_id_never_shown_at_vvv(app):
     inv = res.result("accept")["invocation"]["module_args"]
     assert inv["api_password"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     assert "sessionid" not in json.dumps(inv).lower()
+
+
+# --------------------------------------------------------------------------- the 9.x API (port 443, bearer token)
+
+@pytest.fixture(scope="module")
+def nine(umsim):
+    """One appliance at 9.x for the 9.x cases of this file."""
+    require_module(MODULE)
+    yield from appliance9.shared(umsim, "cert9", sshd="off")
+
+
+@pytest.fixture
+def app9(nine):
+    """The 9.x appliance with both products' certificates pending and no fault left on."""
+    for fault in ("session-expire", "expire-sessions"):
+        nine.fault_clear(fault)
+    set_pending(nine, [p["id"] for p in nine.products])
+    return nine
+
+
+def args9(app, **kw):
+    """No api_port: the module finds 443 by itself."""
+    a = {"host": app.host, "api_password": app.api_password, "ca_path": app.api_ca}
+    a.update(kw)
+    return {k: v for k, v in a.items() if v is not None}
+
+
+def test_9x_accepts_all_pending_with_the_bearer_token(app9):
+    before = appliance9.pending_ids(app9)
+    assert len(before) == 2
+    r = run_module(MODULE, args9(app9))
+    assert r["_status"] == "ok", r["_output"][-3000:]
+    assert r["changed"] is True and ids(r["accepted"]) == before and r["pending"] == []
+    assert r["api"] == {"generation": 9, "port": 443}
+    # the 9.x spelling of productType went back as the appliance listed it (it checks it)
+    assert sorted(c["product_type"] for c in r["accepted"]) == ["VCD", "vCenter"]
+    assert appliance9.pending_ids(app9) == []
+    again = run_module(MODULE, args9(app9))
+    assert again["_status"] == "ok" and again["changed"] is False, again["_output"][-3000:]
+
+
+def test_9x_forced_generation_mismatch_fails_clearly(app9):
+    r = run_module(MODULE, args9(app9, api_generation="4", api_port=443))
+    assert r["_status"] == "failed", r["_output"][-3000:]
+    assert "api_generation is 4" in r["msg"] and "9.x" in r["msg"] and "api_generation: auto" in r["msg"], r["msg"]
+    assert len(appliance9.pending_ids(app9)) == 2        # nothing accepted
+
+
+def test_9x_bearer_token_never_shown_at_vvvv(app9):
+    app9.fault_set("session-expire", "1")   # several tokens in one run
+    tasks = [
+        {"name": "accept", f"vcloud.usage_meter.{MODULE}": args9(app9), "delegate_to": "localhost",
+         "register": "certs"},
+        {"name": "show", "ansible.builtin.debug": {"var": "certs"}},
+    ]
+    res = run_playbook(tasks, {"appliance": {"ansible_connection": "local"}}, verbosity=4, diff=True,
+                       env={"ANSIBLE_INJECT_INVOCATION": "True"})
+    assert res.rc == 0, res.output[-3000:]
+    assert res.status("accept") == "ok"
+    assert res.output.count("logged in as usagemeter (the 9.x API") >= 2, res.output[-3000:]   # renewed: 2+ tokens
+    assert appliance9.BEARER_RE.fullmatch(appliance9.login(app9))   # the pattern does match a real token
+    everything = res.output + json.dumps(res.records)
+    assert app9.api_password not in everything
+    assert not appliance9.BEARER_RE.search(everything), appliance9.BEARER_RE.search(everything)
+    assert "Bearer ey" not in everything
+

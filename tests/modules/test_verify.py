@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import appliance9
 from lib.playbook import require_module, run_module
 from simtest import UMS, SshdLog, until, upgrade
 
@@ -116,7 +117,27 @@ def test_after_a_real_upgrade_a_service_stays_offline(appliance_factory, shar, t
     r = run_module(MODULE, conn(a, tmp_path, timeout=30, **api))
     assert r["_status"] == "ok", r["_output"]
     assert r["api"]["version"] == "4.3.0" and r["api"]["error"] is None, r["api"]
+    assert (r["api"]["generation"], r["api"]["port"]) == (4, 8443)
     assert a.api_password not in r["_output"]
+
+
+@pytest.fixture(scope="module")
+def nine(umsim):
+    yield from appliance9.shared(umsim, "verify9")
+
+
+def test_9x_services_running_and_the_version_through_the_9x_api(nine, tmp_path):
+    """After an upgrade to 9.x: the same check, and the version from the 9.x API (443,
+    bearer token) found with no api_port; the token in no output at -vvvv."""
+    api = {"api_password": nine.api_password, "ca_path": nine.api_ca, "api_retries": 10, "api_retry_delay": 1}
+    r = run_module(MODULE, conn(nine, tmp_path, **api), verbosity=4)
+    assert r["_status"] == "ok", r["_output"][-3000:]
+    assert r["all_running"] is True and r["offline"] == []
+    assert r["api"]["version"] == "9.0.0" and r["api"]["error"] is None, r["api"]
+    assert (r["api"]["generation"], r["api"]["port"]) == (9, 443), r["api"]
+    assert "logged in as usagemeter (the 9.x API" in r["_output"]
+    assert not appliance9.BEARER_RE.search(r["_output"]), appliance9.BEARER_RE.search(r["_output"])
+    assert nine.api_password not in r["_output"]
 
 
 def test_api_trouble_after_running_services_is_a_warning(appliance_factory, tmp_path):

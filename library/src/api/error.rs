@@ -25,6 +25,8 @@ pub enum ApiErrorKind {
     Http,
     /// The response was not the JSON we expected.
     Parse,
+    /// The login answered as the other API generation than `api_generation` forced.
+    Generation,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,13 @@ impl ApiError {
         matches!(self.kind, ApiErrorKind::Refused | ApiErrorKind::Timeout | ApiErrorKind::Connect)
     }
 
+    /// Whether nothing accepts connections on the port (refused, or reset
+    /// before any answer, as a port forward does when the appliance side
+    /// refuses): the cue to try the next API port.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.kind, ApiErrorKind::Refused | ApiErrorKind::Connect) && self.status.is_none()
+    }
+
     /// As a module failure of `step`; `status` and `err_code` travel as result fields.
     pub fn into_failure(self, step: &str) -> Failure {
         let mut f = Failure::new(step, format!("appliance API {}: {}", self.target, self.detail)).hint(self.hint);
@@ -90,12 +99,14 @@ fn default_hint(kind: ApiErrorKind, target: &str) -> String {
         ApiErrorKind::Config => "fix the option named above".into(),
         ApiErrorKind::Resolve => "check the appliance address (host)".into(),
         ApiErrorKind::Refused => format!(
-            "nothing accepts connections on {target}: check api_port (8443 by default; some appliances \
-             publish the API on 443) and that the appliance's services are running (scripts/status.sh)"
+            "nothing accepts connections on {target}: check api_port and api_generation (the 4.x API \
+             listens on 8443, the 9.x API on 443; some 4.x appliances publish it on 443 too) and that the \
+             appliance's services are running (scripts/status.sh)"
         ),
         ApiErrorKind::Timeout | ApiErrorKind::Connect => format!(
-            "check that {target} is the appliance API, that the appliance is up and that no firewall \
-             blocks the port; raise api_timeout on slow links"
+            "check that {target} is the appliance API (api_port and api_generation: the 4.x API listens \
+             on 8443, the 9.x API on 443), that the appliance is up and that no firewall blocks the port; \
+             raise api_timeout on slow links"
         ),
         ApiErrorKind::Tls => "give the appliance's CA certificate (or its own self-signed certificate, \
              as PEM) in ca_path, or set validate_certs: false to skip the check (a warning is returned)"
@@ -110,5 +121,8 @@ fn default_hint(kind: ApiErrorKind, target: &str) -> String {
              is done) and run with -vvv"
             .into(),
         ApiErrorKind::Parse => "the appliance answered in an unexpected format; run with -vvv and report it".into(),
+        ApiErrorKind::Generation => "set api_generation: auto (the default) to speak whichever API the appliance \
+             answers with, or the generation named above; leave api_port unset to use that generation's port"
+            .into(),
     }
 }

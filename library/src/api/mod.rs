@@ -1,35 +1,39 @@
 //! HTTPS client of the Usage Meter appliance API (login, agent_info, product,
-//! user_action, accept_certificate).
+//! user_action, accept_certificate), both generations: 4.x (port 8443, a
+//! `sessionid` header) and 9.x (port 443, a bearer token), told apart by the
+//! login answer ([`login`]).
 //!
 //! ```ignore
 //! let mut api = Client::new(&p.connection.host, &p.api, ctx).map_err(|e| e.into_failure("connect to the API"))?;
 //! let version = api.agent_info(ctx).map_err(|e| e.into_failure("read version"))?.version;
 //! ```
 //!
-//! The session id is registered as a secret the moment it is received, so it
-//! is scrubbed from every output; it is sent only in the `sessionid` header.
-//! A session refused mid-run (401, errCode `GW_LOGIN_REQUIRED`) is renewed
-//! once: the request is retried once after a fresh login, and a refusal of
-//! that retry is an error (at most [`MAX_RENEWALS`] renewals per client).
+//! The session id or bearer token is registered as a secret the moment it is
+//! received, so it is scrubbed from every output; it is sent only in its
+//! header. A session refused mid-run (401, errCode `GW_LOGIN_REQUIRED`) is
+//! renewed once: the request is retried once after a fresh login, and a
+//! refusal of that retry is an error (at most [`MAX_RENEWALS`] renewals per client).
+//! Without `api_port` and with `api_generation: auto`, a login that nothing
+//! accepts on 8443 is tried on 443; the port that answered is kept.
 
 mod args;
 pub mod error;
+pub mod login;
 pub mod tls;
+mod transport;
 pub mod types;
 pub mod version;
 
-pub use args::ApiArgs;
+pub use args::{ApiArgs, ApiGeneration, PORT_4X, PORT_9X};
 pub use error::{ApiError, ApiErrorKind};
+pub use login::Auth;
 pub use types::{AgentInfo, PendingCertificate, Product, UserAction, Version};
-pub use version::{read_version, with_retries, ApiRead, RetryArgs};
+pub use version::{read_version, with_retries, ApiRead, ApiUsed, RetryArgs};
 
 use crate::protocol::Context;
 use crate::secret::Secret;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 /// Sessions renewed per client at most (each request is retried once).
 pub const MAX_RENEWALS: u32 = 5;
@@ -48,11 +52,19 @@ pub enum Method {
 /// A logged-in (or about to log in) API client.
 pub struct Client {
     agent: ureq::Agent,
+    host: String,
+    /// Ports still to try; only the one that answered once a login did.
+    ports: Vec<u16>,
+    /// The port of `target` and `base`.
+    port: u16,
     base: String,
     target: String,
+    wanted: ApiGeneration,
     username: String,
     password: Option<Secret>,
-    session: Option<String>,
+    session: Option<Auth>,
+    /// The generation of the last login answer (kept after logout).
+    generation: Option<u8>,
     renewals: u32,
     seen: Arc<Mutex<tls::Seen>>,
 }
@@ -62,6 +74,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("username", &self.username)
+            .field("generation", &self.generation)
             .field("logged_in", &self.session.is_some())
             .finish()
     }
@@ -88,47 +101,23 @@ impl Client {
     /// A client for the API of `host` (no request is made yet). Warns when
     /// `validate_certs` is false.
     pub fn new(host: &str, args: &ApiArgs, ctx: &mut Context) -> Result<Client, ApiError> {
-        let target = format!("{}:{}", url_host(host), args.api_port);
-        let cfg_err = |m: String| ApiError::new(ApiErrorKind::Config, &target, m);
-        let trust = if !args.validate_certs {
-            ctx.warn(format!(
-                "validate_certs is false: the TLS certificate of the appliance API {target} is not checked, \
-                 so the API password could go to an impostor; give ca_path instead"
-            ));
-            tls::Trust::Off
-        } else if let Some(ca) = &args.ca_path {
-            let path = crate::ssh::expand_tilde(ca);
-            let certs = tls::load_ca_file(&path).map_err(|m| cfg_err(m).hint("give a readable PEM file in ca_path"))?;
-            tls::Trust::Roots { certs, exact: true, source: format!("ca_path {}", path.display()) }
-        } else {
-            let certs = tls::system_roots();
-            if certs.is_empty() {
-                return Err(cfg_err("the controller has no system CA certificates to check the appliance against".into())
-                    .hint("give the appliance's CA certificate in ca_path (or set validate_certs: false in a lab)"));
-            }
-            tls::Trust::Roots { certs, exact: false, source: "the controller's system CA store".into() }
-        };
-        let (config, seen) = tls::client_config(&trust).map_err(|m| cfg_err(m).hint("give a PEM file with CA certificates in ca_path"))?;
-        let http = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            // A fresh connection per request: a server that answers 401 without
-            // reading the request body would otherwise parse that body as the next
-            // request on the kept-alive connection (the simulator does: HTTP 501).
-            .max_idle_connections(0)
-            .max_idle_connections_per_host(0)
-            .timeout_global(Some(Duration::from_secs(args.api_timeout)))
-            .user_agent(concat!("vcloud.usage_meter/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let connector = ().chain(ConnectProxyConnector::default()).chain(TcpConnector::default()).chain(tls::TlsConnector { config });
-        let agent = ureq::Agent::with_parts(http, connector, DefaultResolver::default());
+        let ports = args.ports();
+        let host = url_host(host);
+        let port = ports.first().copied().unwrap_or(PORT_4X);
+        let target = format!("{host}:{port}");
+        let (agent, seen) = transport::agent(args, ctx, &target)?;
         Ok(Client {
             agent,
             base: format!("https://{target}/api/v1"),
             target,
+            host,
+            ports,
+            port,
+            wanted: args.api_generation,
             username: args.api_username.clone(),
             password: args.api_password.clone(),
             session: None,
+            generation: None,
             renewals: 0,
             seen,
         })
@@ -137,6 +126,22 @@ impl Client {
     /// `host:port` of the API, for messages.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// The port requests go to (the one that answered, once a login did).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// 4 or 9: the API generation the last login answered as; None before any login answered.
+    pub fn generation(&self) -> Option<u8> {
+        self.generation
+    }
+
+    fn use_port(&mut self, port: u16) {
+        self.port = port;
+        self.target = format!("{}:{port}", self.host);
+        self.base = format!("https://{}/api/v1", self.target);
     }
 
     /// How many times the session was renewed.
@@ -150,45 +155,27 @@ impl Client {
     }
 
     fn classify(&self, e: ureq::Error) -> ApiError {
-        let t = &self.target;
-        let tls_err = |detail: String| {
-            let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
-            let what = seen.error.unwrap_or(detail);
-            let fp = seen.fingerprint.map(|f| format!(" (it presented a certificate with SHA-256 fingerprint {f})")).unwrap_or_default();
-            ApiError::new(
-                ApiErrorKind::Tls,
-                t,
-                format!("TLS handshake failed: {what}{fp}; the certificate is checked because validate_certs is true"),
-            )
-        };
-        match e {
-            ureq::Error::Other(inner) if inner.is::<rustls::Error>() => tls_err(inner.to_string()),
-            ureq::Error::Tls(m) => tls_err(m.to_string()),
-            ureq::Error::TlsRequired => tls_err("TLS could not be set up".into()),
-            ureq::Error::Io(io) => match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => ApiError::new(ApiErrorKind::Refused, t, "connection refused"),
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                    ApiError::new(ApiErrorKind::Timeout, t, format!("no answer: {io}"))
-                }
-                _ => ApiError::new(ApiErrorKind::Connect, t, format!("connection failed: {io}")),
-            },
-            ureq::Error::Timeout(which) => ApiError::new(ApiErrorKind::Timeout, t, format!("timed out ({which})")),
-            ureq::Error::HostNotFound => ApiError::new(ApiErrorKind::Resolve, t, "the host name did not resolve"),
-            ureq::Error::ConnectionFailed => ApiError::new(ApiErrorKind::Connect, t, "connection failed"),
-            other => ApiError::new(ApiErrorKind::Connect, t, format!("request failed: {other}")),
-        }
+        transport::classify(e, &self.target, &self.seen)
     }
 
-    /// One HTTP exchange; returns status and body text. Never logs bodies of login.
-    fn send(&self, ctx: &Context, method: Method, path: &str, body: Option<&Value>, auth: bool) -> Result<(u16, String), ApiError> {
+    /// One HTTP exchange; returns status and body text. Never logs headers or bodies.
+    /// `auth`: the header that proves the login (a session, a bearer token, or
+    /// the login's own Basic credentials).
+    fn send(
+        &self,
+        ctx: &Context,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        auth: Option<(&str, String)>,
+    ) -> Result<(u16, String), ApiError> {
         let url = format!("{}{}", self.base, path);
         ctx.log(3, format!("API {method:?} {url}"));
-        let session = if auth { self.session.as_deref() } else { None };
         let result = match (method, body) {
             (Method::Get, _) => {
                 let mut r = self.agent.get(&url).header("Accept", "application/json");
-                if let Some(s) = session {
-                    r = r.header("sessionid", s);
+                if let Some((name, value)) = &auth {
+                    r = r.header(*name, value);
                 }
                 r.call()
             }
@@ -196,8 +183,8 @@ impl Client {
                 let text = b.map(Value::to_string).unwrap_or_default();
                 let mut r = if m == Method::Post { self.agent.post(&url) } else { self.agent.put(&url) };
                 r = r.header("Accept", "application/json").header("Content-Type", "application/json");
-                if let Some(s) = session {
-                    r = r.header("sessionid", s);
+                if let Some((name, value)) = &auth {
+                    r = r.header(*name, value);
                 }
                 r.send(text.as_str())
             }
@@ -209,15 +196,50 @@ impl Client {
         Ok((status, text))
     }
 
-    /// `POST /login`; the session id is registered as a secret at once.
+    /// The session's header, if logged in.
+    fn auth_header(&self) -> Option<(&'static str, String)> {
+        self.session.as_ref().map(Auth::header)
+    }
+
+    /// `POST /login` on the port that answered, or on each candidate in turn
+    /// while nothing accepts connections (auto: 8443, then 443).
+    fn post_login(&mut self, ctx: &Context, password: &Secret) -> Result<(u16, String), ApiError> {
+        let body = json!({ "user": self.username, "password": password.expose() });
+        // 4.x reads the JSON body, 9.x lists HTTP Basic as its login method: both
+        // go, so the answer tells the generation even when a forced one is wrong.
+        let basic = Some(("Authorization", login::basic_auth(&self.username, password.expose())));
+        let mut first: Option<ApiError> = None;
+        for port in self.ports.clone() {
+            self.use_port(port);
+            match self.send(ctx, Method::Post, "/login", Some(&body), basic.clone()) {
+                Err(e) if e.is_refusal() => {
+                    ctx.log(2, format!("API {}: {}", e.target, e.detail));
+                    first = Some(match first {
+                        None => e,
+                        Some(f) => ApiError { detail: format!("{}; and on port {port}: {}", f.detail, e.detail), ..f },
+                    });
+                }
+                answer => {
+                    if answer.is_ok() {
+                        self.ports = vec![port];
+                    }
+                    return answer;
+                }
+            }
+        }
+        let first_port = self.ports.first().copied().unwrap_or(PORT_4X);
+        self.use_port(first_port);
+        Err(first.unwrap_or_else(|| ApiError::new(ApiErrorKind::Config, &self.target, "no API port to try")))
+    }
+
+    /// `POST /login`; the session id or bearer token is registered as a secret at once.
     pub fn login(&mut self, ctx: &mut Context) -> Result<(), ApiError> {
-        let t = self.target.clone();
         let Some(password) = self.password.clone() else {
-            return Err(ApiError::new(ApiErrorKind::Config, &t, "api_password is not set")
+            return Err(ApiError::new(ApiErrorKind::Config, &self.target, "api_password is not set")
                 .hint("give the password of the appliance's usagemeter account in api_password (for example from Ansible Vault)"));
         };
-        let body = json!({ "user": self.username, "password": password.expose() });
-        let (status, text) = self.send(ctx, Method::Post, "/login", Some(&body), false)?;
+        let (status, text) = self.post_login(ctx, &password)?;
+        let t = self.target.clone();
         match status {
             200..=299 => {}
             401 | 403 => {
@@ -240,14 +262,18 @@ impl Client {
                 return Err(e);
             }
         }
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let sid = ["sessionid", "sessionId", "session_id"].iter().find_map(|k| types::as_text(v.get(*k)));
-        let Some(sid) = sid else {
-            return Err(ApiError::new(ApiErrorKind::Parse, &t, format!("login answered HTTP {status} without a sessionid")));
-        };
-        ctx.register_secret(&sid);
-        self.session = Some(sid);
-        ctx.log(2, format!("API {t}: logged in as {}", self.username));
+        let answer = login::parse_login(&text);
+        // Registered before anything else can show them, even on a mismatch.
+        for s in answer.iter().flat_map(|a| a.secrets.iter()) {
+            ctx.register_secret(s);
+        }
+        let answer = answer.map_err(|m| ApiError::new(ApiErrorKind::Parse, &t, format!("login answered HTTP {status} with {m}")))?;
+        let generation = answer.auth.generation();
+        self.generation = Some(generation);
+        login::check_generation(self.wanted, generation).map_err(|m| ApiError::new(ApiErrorKind::Generation, &t, m))?;
+        self.session = Some(answer.auth);
+        let until = answer.expires_at.map(|e| format!(", token valid until {e}")).unwrap_or_default();
+        ctx.log(2, format!("API {t}: logged in as {} (the {generation}.x API{until})", self.username));
         Ok(())
     }
 
@@ -257,7 +283,7 @@ impl Client {
         if self.session.is_none() {
             self.login(ctx)?;
         }
-        let (mut status, mut text) = self.send(ctx, method, path, body, true)?;
+        let (mut status, mut text) = self.send(ctx, method, path, body, self.auth_header())?;
         if status == 401 {
             let (code, _) = api_error_text(&text);
             if self.renewals < MAX_RENEWALS {
@@ -265,7 +291,7 @@ impl Client {
                 self.renewals += 1;
                 self.session = None;
                 self.login(ctx)?;
-                (status, text) = self.send(ctx, method, path, body, true)?;
+                (status, text) = self.send(ctx, method, path, body, self.auth_header())?;
             }
         }
         if (200..300).contains(&status) {
@@ -309,13 +335,15 @@ impl Client {
         types::parse_agent_info(&v).map_err(|m| ApiError::new(ApiErrorKind::Parse, &self.target, m))
     }
 
-    /// `POST /logout` of the current session, if any: best effort (the
-    /// answer is not checked), and the session is forgotten either way.
+    /// `POST /logout` of the current 4.x session, if any: best effort (the
+    /// answer is not checked), and the session is forgotten either way. The
+    /// 9.x API publishes no logout [guess]: its token is only forgotten.
     pub fn logout(&mut self, ctx: &mut Context) {
-        if self.session.is_none() {
+        let Some(Auth::Session(_)) = &self.session else {
+            self.session = None;
             return;
-        }
-        if let Err(e) = self.send(ctx, Method::Post, "/logout", None, true) {
+        };
+        if let Err(e) = self.send(ctx, Method::Post, "/logout", None, self.auth_header()) {
             ctx.log(2, format!("API {}: logout failed: {e}", self.target));
         }
         self.session = None;

@@ -49,6 +49,31 @@ pub struct ApiRead {
     /// Tries made: 1, plus one per retry of O(api_retries) used.
     #[schemars(extend("x-sample" = 1))]
     pub attempts: u32,
+    /// The generation of the appliance API, told from its login answer:
+    /// C(4) (a session id) or C(9) (a bearer token); null when no login was answered.
+    #[schemars(extend("x-sample" = 4, "x-returned" = "always"))]
+    pub generation: Option<u8>,
+    /// The port the appliance API answered on; null when nothing answered.
+    #[schemars(extend("x-sample" = 8443, "x-returned" = "always"))]
+    pub port: Option<u16>,
+}
+
+/// Which appliance API a task spoke (M(certificates) returns it as `api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ApiUsed {
+    /// The generation of the appliance API, told from its login answer: C(4) or C(9).
+    #[schemars(extend("x-sample" = 4, "x-returned" = "always"))]
+    pub generation: Option<u8>,
+    /// The port the appliance API answered on.
+    #[schemars(extend("x-sample" = 8443))]
+    pub port: u16,
+}
+
+impl super::Client {
+    /// The generation and port this client spoke.
+    pub fn used(&self) -> ApiUsed {
+        ApiUsed { generation: self.generation(), port: self.port() }
+    }
 }
 
 /// Call `attempt` with the number of the try (1, 2, ...) until it succeeds,
@@ -92,14 +117,18 @@ pub fn read_version(host: &str, args: &ApiArgs, retry: &RetryArgs, ctx: &mut Con
         }
         agent_info_once(&mut client, ctx)
     });
+    let answered = !matches!(&read, Err(e) if e.is_no_answer());
+    let (generation, port) = (client.generation(), answered.then(|| client.port()));
     match read {
         Ok(info) => ApiRead {
             version: Some(format!("{}.{}.{}", info.version.major, info.version.minor, info.version.patch)),
             version_info: Some(info.version),
             error: None,
             attempts,
+            generation,
+            port,
         },
-        Err(e) => ApiRead { error: Some(explain(&e)), attempts, ..ApiRead::default() },
+        Err(e) => ApiRead { error: Some(explain(&e)), attempts, generation, port, ..ApiRead::default() },
     }
 }
 
@@ -128,7 +157,7 @@ mod tests {
         let (r, n) = with_retries(2, |_| Err::<(), _>(err(Timeout)));
         assert_eq!((r.unwrap_err().kind, n), (Timeout, 3));
         // an answer, even a refused login, ends it at once
-        for kind in [Auth, Http, Tls, Parse, Config, Resolve] {
+        for kind in [Auth, Http, Tls, Parse, Config, Resolve, Generation] {
             let (r, n) = with_retries(5, |_| Err::<(), _>(err(kind)));
             assert_eq!((r.unwrap_err().kind, n), (kind, 1), "{kind:?}");
         }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use usage_meter::api::{ApiArgs, Client, PendingCertificate};
+use usage_meter::api::{ApiArgs, ApiUsed, Client, PendingCertificate};
 use usage_meter::ssh::ConnectionArgs;
 use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
 
@@ -117,6 +117,8 @@ pub struct Output {
     pub refused: Vec<CertReport>,
     /// Certificates still waiting for acceptance after the task (in check mode: predicted).
     pub pending: Vec<CertReport>,
+    /// The appliance API spoken: its generation (C(4) or C(9), see O(api_generation)) and port.
+    pub api: ApiUsed,
 }
 
 #[derive(Debug)]
@@ -134,7 +136,8 @@ impl Module for Certificates {
                 "After an in-place upgrade, vCloud Usage Meter waits until the certificate of every metered product server (vCenter, vCloud Director, NSX, ...) is accepted again; the documented way is to click through the web UI.",
                 "This module does it through the appliance REST API: it logs in as O(api_username), lists the pending C(Cert) user actions, accepts those allowed by O(expected_fingerprints) and O(accept_unpinned), and lists again to confirm.",
                 "With O(expected_fingerprints), a certificate is accepted only when the appliance reports exactly the pinned SHA-256 fingerprint; others are refused, reported in RV(refused) and left pending.",
-                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options. The session id is never shown, and a session that expires mid-run is renewed once.",
+                "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options. The session id (4.x) or bearer token (9.x) is never shown, and a session that expires mid-run is renewed once.",
+                "Speaks both generations of the appliance API: 4.x (port 8443, a session id) and 9.x (port 443, a bearer token), told from the login answer unless O(api_generation) forces one; RV(api) says which.",
             ],
             notes: &[
                 "The API works only after the appliance's initial setup is done, and it serves a self-signed certificate by default: give that certificate (PEM) in O(ca_path), or set O(validate_certs=false) in a lab.",
@@ -184,7 +187,7 @@ impl Module for Certificates {
         let diff = Diff::new(ids(&before), ids(&predicted));
 
         if todo.accept.is_empty() {
-            let out = Output { accepted: vec![], refused, pending: before.iter().map(|c| report(c, None)).collect() };
+            let out = Output { accepted: vec![], refused, pending: before.iter().map(|c| report(c, None)).collect(), api: api.used() };
             let msg = if before.is_empty() {
                 "no certificate is waiting for acceptance".to_string()
             } else {
@@ -194,7 +197,7 @@ impl Module for Certificates {
         }
         if ctx.check_mode {
             let accepted: Vec<CertReport> = todo.accept.iter().map(|c| report(c, None)).collect();
-            let out = Output { accepted, refused, pending: predicted.iter().map(|c| report(c, None)).collect() };
+            let out = Output { accepted, refused, pending: predicted.iter().map(|c| report(c, None)).collect(), api: api.used() };
             let msg = format!("would accept {}", list(&todo.accept.iter().collect::<Vec<_>>()));
             return finish(ctx, &p, &todo, true, out, Some(diff), msg);
         }
@@ -240,7 +243,7 @@ impl Module for Certificates {
         let still: Vec<&PendingCertificate> = done.iter().copied().filter(|d| after.iter().any(|c| same(c, d))).collect();
         let accepted: Vec<CertReport> = done.iter().filter(|d| !still.iter().any(|s| same(s, d))).map(|c| report(c, None)).collect();
         let changed = !done.is_empty();
-        let out = Output { accepted, refused, pending: after.iter().map(|c| report(c, None)).collect() };
+        let out = Output { accepted, refused, pending: after.iter().map(|c| report(c, None)).collect(), api: api.used() };
         let diff = Diff::new(ids(&before), ids(&after));
         if !errors.is_empty() || !still.is_empty() {
             let mut what = Vec::new();

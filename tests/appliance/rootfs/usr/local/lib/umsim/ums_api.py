@@ -6,8 +6,16 @@ every boot and reads the installed version from the appliance disk. Base URL
 https://<appliance>:<UMSIM_API_PORT, default 8443>/api/v1. See
 tests/appliance/README.md for what is [api] (published) and what is [guess].
 
-Never logs a request body or a header: no password or session id reaches a log.
+The generation follows the installed version, read at start: 4.x as above
+(login with a JSON body, answer `sessionid`, later calls with the `sessionid`
+header); 9.x on port 443 unless UMSIM_API_PORT is set to another port than
+4.x's 8443 (login with HTTP Basic only, answer `accessToken.tokenValue` (a
+JWT) and a refresh token, later calls with `Authorization: Bearer`; no logout;
+productType in the 9.x spelling, checked by accept_certificate).
+
+Never logs a request body or a header: no password, session id or token reaches a log.
 """
+import base64
 import hashlib
 import hmac
 import json
@@ -33,6 +41,14 @@ LOGIN_REQUIRED = {"errCode": "GW_LOGIN_REQUIRED",
 _lock = threading.Lock()
 _sessions = {}          # token -> {"user", "created", "requests"}
 _log_lock = threading.Lock()
+_jwt_key = secrets.token_bytes(32)
+
+PORT_4X = 8443
+PORT_9X = 443
+TOKEN_TTL_S = 3600
+# productType as the 9.x accept_certificate documents it [api]; the 4.x names map onto it.
+TYPES_9X = ("vCenter", "NSX-V", "NSX-T", "NSXALB", "VRNI", "VCD", "VCAV", "VROPS", "VRSLCM")
+TYPE_9X_OF = {"VCENTER": "vCenter", "NSXV": "NSX-V", "NSX_V": "NSX-V", "NSXT": "NSX-T", "NSX_T": "NSX-T"}
 
 
 def config():
@@ -107,6 +123,51 @@ def installed_version():
     }
 
 
+def generation():
+    """9 when the installed version's major is 9 or more, else 4."""
+    return 9 if installed_version()["major_version"] >= 9 else 4
+
+
+def api_port(gen, cfg):
+    """4.x: UMSIM_API_PORT (default 8443). 9.x: 443, unless UMSIM_API_PORT names another port than 8443."""
+    port = int(cfg.get("UMSIM_API_PORT", str(PORT_4X)) or PORT_4X)
+    if gen == 9 and port == PORT_4X:
+        return PORT_9X
+    return port
+
+
+def product_type(ptype, gen):
+    return TYPE_9X_OF.get(ptype.upper(), ptype) if gen == 9 else ptype
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(user, now):
+    """A JWT-shaped bearer token (HS256 with a key of this process)."""
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64url(json.dumps({"sub": user, "iat": int(now), "exp": int(now) + TOKEN_TTL_S,
+                              "jti": secrets.token_hex(8)}).encode())
+    sig = b64url(hmac.new(_jwt_key, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def basic_credentials(header):
+    """(user, password) of an HTTP Basic Authorization header, or (None, None)."""
+    if not header or not header.startswith("Basic "):
+        return None, None
+    try:
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return user, password
+
+
 def check_password(user, password):
     users = load_json(os.path.join(ETC, "users.json"), {})
     u = users.get(user)
@@ -132,8 +193,9 @@ def fingerprint(fp):
     return ":".join(hexs[i:i + 2] for i in range(0, len(hexs), 2))
 
 
-def public_product(p, pending):
+def public_product(p, pending, gen):
     out = {k: v for k, v in p.items() if k not in ("certData", "certificateId")}
+    out["productType"] = product_type(p["productType"], gen)
     if p["id"] in pending:
         out["status"] = {"code": "CERT_NOT_ACCEPTED",
                          "text": "Certificate is not accepted",
@@ -186,8 +248,48 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return path[len(prefix):] or "/"
 
+    @property
+    def gen(self):
+        return self.server.gen
+
+    def send_unauthorized(self):
+        if self.gen == 9:   # the 9.x reference documents no body for 401
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return self.send_json(401, LOGIN_REQUIRED)
+
+    def token(self):
+        """The session id (4.x) or bearer token (9.x) of the request."""
+        if self.gen == 9:
+            auth = self.headers.get("Authorization") or ""
+            return auth[7:] if auth.startswith("Bearer ") else None
+        return self.headers.get("sessionid")
+
+    def login(self, body):
+        now = time.time()
+        if self.gen == 9:
+            user, password = basic_credentials(self.headers.get("Authorization"))
+            if not check_password(user, password):
+                return self.send_unauthorized()
+            token = jwt(user, now)
+            with _lock:
+                _sessions[token] = {"user": user, "created": now, "requests": 0}
+            return self.send_json(200, {
+                "accessToken": {"tokenValue": token, "issuedAt": iso(now), "expiresAt": iso(now + TOKEN_TTL_S),
+                                "tokenType": {"value": "Bearer"}, "scopes": []},
+                "refreshToken": secrets.token_urlsafe(32), "additionalParameters": {}})
+        if not isinstance(body, dict) or not check_password(body.get("user"), body.get("password")):
+            return self.send_json(401, {"errCode": "GW_LOGIN_FAILED",
+                                        "errMessage": "Invalid user name or password"})
+        token = secrets.token_hex(16)
+        with _lock:
+            _sessions[token] = {"user": body["user"], "created": now, "requests": 0}
+        return self.send_json(202, {"sessionid": token, "user": body["user"]})
+
     def authorized(self):
-        token = self.headers.get("sessionid")
+        token = self.token()
         with _lock:
             if fault("expire-sessions") is not None:
                 _sessions.clear()
@@ -214,14 +316,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_json()
         r = self.route()
         if r == "/login":
-            if not isinstance(body, dict) or not check_password(body.get("user"), body.get("password")):
-                return self.send_json(401, {"errCode": "GW_LOGIN_FAILED",
-                                            "errMessage": "Invalid user name or password"})
-            token = secrets.token_hex(16)
-            with _lock:
-                _sessions[token] = {"user": body["user"], "created": time.time(), "requests": 0}
-            return self.send_json(202, {"sessionid": token, "user": body["user"]})
-        if r == "/logout":
+            return self.login(body)
+        if r == "/logout" and self.gen == 4:   # the 9.x API publishes no logout
             with _lock:
                 _sessions.pop(self.headers.get("sessionid") or "", None)
             return self.send_json(202, {})
@@ -232,17 +328,17 @@ class Handler(BaseHTTPRequestHandler):
         if r is None:
             return self.send_json(404, {"errCode": "NOT_FOUND", "errMessage": "Not found"})
         if not self.authorized():
-            return self.send_json(401, LOGIN_REQUIRED)
+            return self.send_unauthorized()
         pending = pending_ids()
         if r == "/agent_info":
             return self.send_json(200, installed_version())
         if r == "/product":
-            return self.send_json(200, [public_product(p, pending) for p in products()])
+            return self.send_json(200, [public_product(p, pending, self.gen) for p in products()])
         if r.startswith("/product/"):
             pid = r.split("/", 2)[2]
             for p in products():
                 if str(p["id"]) == pid:
-                    return self.send_json(200, public_product(p, pending))
+                    return self.send_json(200, public_product(p, pending, self.gen))
             return self.send_json(404, {"errCode": "PRODUCT_NOT_FOUND", "errMessage": "Product not found"})
         if r == "/user_action":
             actions = []
@@ -252,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
                 cd = dict(p["certData"])
                 cd["fingerprint_sha256"] = fingerprint(cd["fingerprint_sha256"])
                 actions.append({"code": "Cert", "data": {
-                    "productId": p["id"], "productType": p["productType"],
+                    "productId": p["id"], "productType": product_type(p["productType"], self.gen),
                     "certificateId": p["certificateId"], "certData": cd}})
             return self.send_json(200, actions)
         return self.send_json(404, {"errCode": "NOT_FOUND", "errMessage": "Not found"})
@@ -263,11 +359,15 @@ class Handler(BaseHTTPRequestHandler):
         if r != "/accept_certificate":
             return self.send_json(404, {"errCode": "NOT_FOUND", "errMessage": "Not found"})
         if not self.authorized():
-            return self.send_json(401, LOGIN_REQUIRED)
+            return self.send_unauthorized()
         if not isinstance(body, dict):
             return self.send_json(400, {"errCode": "BAD_REQUEST", "errMessage": "Invalid JSON body"})
+        if self.gen == 9 and body.get("productType") not in TYPES_9X:
+            return self.send_json(400, {"errCode": "BAD_REQUEST",
+                                        "errMessage": "productType must be one of " + ", ".join(TYPES_9X)})
         pid = body.get("productId")
-        match = [p for p in products() if str(p["id"]) == str(pid)]
+        match = [p for p in products() if str(p["id"]) == str(pid)
+                 and (self.gen == 4 or product_type(p["productType"], 9) == body.get("productType"))]
         if not match:
             return self.send_json(502, {"errCode": "PRODUCT_NOT_FOUND",
                                         "errMessage": "Product %s not found" % pid})
@@ -287,8 +387,8 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, ctx):
-        self.ctx = ctx
+    def __init__(self, addr, ctx, gen):
+        self.ctx, self.gen = ctx, gen
         super().__init__(addr, Handler)
 
     def handle_error(self, request, client_address):
@@ -303,12 +403,13 @@ class Server(ThreadingHTTPServer):
 
 def main():
     cfg = config()
-    port = int(cfg.get("UMSIM_API_PORT", "8443") or 8443)
+    gen = generation()
+    port = api_port(gen, cfg)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(ETC, "server.crt"), os.path.join(ETC, "server.key"))
     os.makedirs(os.path.dirname(ACCESS_LOG), exist_ok=True)
-    srv = Server(("0.0.0.0", port), ctx)
-    event("api-listening", port=port)
+    srv = Server(("0.0.0.0", port), ctx, gen)
+    event("api-listening", port=port, generation=gen)
     srv.serve_forever()
 
 
