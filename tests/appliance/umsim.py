@@ -987,8 +987,8 @@ def info(name: str, root=None) -> dict:
         "host": host,
         "address": st.get("address"),
         "ssh_port": 22,
-        "api_port": int(cfg["api_port"]),
-        "api_url": f"https://{host}:{cfg['api_port']}/api/v1",
+        "api_port": api_port(cfg, st["version"]),
+        "api_url": f"https://{host}:{api_port(cfg, st['version'])}/api/v1",
         "root_password": st["root_password"],
         "api_user": "usagemeter",
         "api_password": st["api_password"],
@@ -1307,6 +1307,15 @@ def sshd_listening_times(name: str, root=None, boot_id: str | None = None, first
     return out
 
 
+def api_port(cfg: dict, version: str | None) -> int:
+    """The port the API serves on, as ums_api.py picks it: the config's (4.x, default
+    8443); on 9.x 443, unless the config names another port than 8443."""
+    port = int(cfg["api_port"])
+    if version and int(version.split(".")[0]) >= 9 and port == 8443:
+        return 443
+    return port
+
+
 def status(name: str, root=None) -> dict:
     sd = state_dir(name, root)
     st = _read_json(sd / "state.json")
@@ -1324,8 +1333,6 @@ def status(name: str, root=None) -> dict:
         "api_listening": False, "installed_version": None, "cloudusagemetering_old": None,
         "faults": read_faults(sd), "config": read_config(sd),
     }
-    if running and st.get("address"):
-        out["api_listening"] = tcp_open(st["address"], int(out["config"]["api_port"]))
     if ready:
         with contextlib.suppress(Exception):
             cp = exec_(name, f"cat {UMS_HOME}/.umsim/version.json; echo; "
@@ -1333,6 +1340,9 @@ def status(name: str, root=None) -> dict:
             m = re.search(r'"version":\s*"([^"]+)"', cp.stdout)
             out["installed_version"] = m.group(1) if m else None
             out["cloudusagemetering_old"] = "OLD=1" in cp.stdout
+    if running and st.get("address"):   # the installed version's port (9.x moves to 443)
+        port = api_port(out["config"], out["installed_version"] or st["version"])
+        out["api_listening"] = tcp_open(st["address"], port)
     return out
 
 

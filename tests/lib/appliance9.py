@@ -3,10 +3,8 @@ certificates), and a small client of its 9.x API (HTTP Basic login, bearer
 token) to check what the modules did.
 
 The simulator serves the 9.x API (port 443, bearer token) when the installed
-version's major is 9 (tests/appliance/rootfs/usr/local/lib/umsim/ums_api.py).
-Once umsim knows version 9.0.0 (umsim.BUILDS) the appliance starts at 9.0.0;
-until then a 4.2.0 appliance is switched to it: the version file rewritten on
-its disk and its API restarted, which then serves 9.x as after an upgrade.
+version's major is 9 (tests/appliance/rootfs/usr/local/lib/umsim/ums_api.py):
+the appliance here is provisioned at 9.0.0.
 """
 from __future__ import annotations
 
@@ -22,29 +20,12 @@ NINE = "9.0.0"
 PORT_9X = 443
 # The simulator's 9.x tokens are JWTs; its refresh tokens are token_urlsafe(32).
 BEARER_RE = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
-UMS = "/opt/vmware/cloudusagemetering"
-
-_SWITCH = f"""set -e
-sed -i 's/"version": *"[^"]*"/"version": "{NINE}"/' {UMS}/.umsim/version.json
-for d in /proc/[0-9]*; do   # the API server: python3 with the script as its first argument
-  if [ "$(tr '\\0' '\\n' < "$d/cmdline" 2>/dev/null | sed -n 2p)" = /usr/local/lib/umsim/ums_api.py ]; then
-    kill "${{d#/proc/}}"
-  fi
-done
-sleep 0.2
-setsid python3 /usr/local/lib/umsim/ums_api.py >> /var/log/ums-api/server.log 2>&1 < /dev/null &
-"""
 
 
 def start_9x(umsim, name: str, **kw):
     """A started appliance at 9.0.0 whose 9.x API listens on 443 (sshd running unless told)."""
     kw.setdefault("sshd", "running")
-    if NINE in umsim.BUILDS:
-        a = umsim.start_appliance(name, version=NINE, **kw)
-    else:
-        a = umsim.start_appliance(name, version="4.2.0", **kw)
-        a.wait_api(60)          # the 4.x API is up: the services started it; now replace it
-        a.exec(["bash", "-c", _SWITCH], check=True)
+    a = umsim.start_appliance(name, version=NINE, **kw)
     if not umsim.wait_tcp(a.address, PORT_9X, 60):
         raise AssertionError(f"{a.name}: the 9.x API is not listening on {a.address}:{PORT_9X}")
     return a
