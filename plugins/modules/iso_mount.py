@@ -52,7 +52,8 @@ notes:
   - "How the vendor's procedure mounts the ISO is only shown by a blog for 9.x (C(mount -o loop
     /dev/cdrom /root/upgrade)); the script name C(upgrade-um.sh) is in the vendor's KB. For 4.4-4.8 both
     are a [guess]: see O(script)."
-  - Needs C(mount) with loop support and the iso9660 file system on the appliance (Photon OS has both).
+  - "Needs C(mount) with loop devices and the iso9660 file system on the appliance; the 9.x procedure
+    mounts the CD-ROM the same way, so the appliance has both [guess for 4.4-4.8]."
 options:
   iso:
     description:

@@ -281,7 +281,8 @@ impl Module for Upgrade {
         let mut seen_before: Option<String> = None;
         loop {
             let mut st = run.status(ctx, 0, run.deadline)?;
-            if p.script.is_some() && iso::record_reboot(ctx, &mut run, &st, want.as_deref().unwrap_or_default())? {
+            // an ISO run that ended in a reboot while no task watched (not recorded in check mode)
+            if p.script.is_some() && !ctx.check_mode && iso::record_reboot(ctx, &mut run, &st, want.as_deref().unwrap_or_default())? {
                 st = run.status(ctx, 0, run.deadline)?;
             }
             let sha = bundle_sum(ctx, &mut run, &st, want.as_deref())?;
