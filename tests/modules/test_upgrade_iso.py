@@ -49,7 +49,7 @@ def appl(umsim, umsim_root):
 
 
 def script(label: str, *, ask: str = "stdin", extra_prompt: str = "", seconds: float = 0.5,
-           pidfile: bool = False, reboot: bool = False) -> str:
+           pidfile: bool = False, reboot: str = "") -> str:
     """An upgrade-um.sh: logs its start, asks for the token (stdin, tty, or not at all)."""
     lines = ["#!/bin/bash", f"echo 'ran {label}' >> {RUNS}", "echo 'INFO  preparing the upgrade'"]
     if pidfile:   # the simulator's cut-upgrade fault watches this file
@@ -66,8 +66,10 @@ def script(label: str, *, ask: str = "stdin", extra_prompt: str = "", seconds: f
     if extra_prompt:
         lines += [f"printf '%s' '{extra_prompt}'", "read -r answer", "echo \"answer: $answer\""]
     lines += [f"sleep {seconds}", "echo 'INFO  upgrade staged; reboot to complete the upgrade'"]
-    if reboot:
+    if reboot == "end":   # reboot returns before the system goes down; the script ends
         lines += ["reboot"]
+    elif reboot == "mid":   # the reboot ends the script (and the runner) before it exits
+        lines += ["reboot", "sleep 60", "echo 'ERROR still running after the reboot'"]
     return "\n".join(lines) + "\n"
 
 
@@ -200,15 +202,21 @@ def test_connection_cut_during_the_run_reattaches(appl):
     assert again["changed"] is False and runs(appl, "cut") == 1
 
 
-def test_a_script_that_reboots_the_appliance(appl):
-    """Last: it reboots the shared appliance."""
-    path, key = mounted(appl, "reboot", script("reboot", ask="none", reboot=True))
+@pytest.mark.parametrize("when", ["end", "mid"])
+def test_a_script_that_reboots_the_appliance(appl, when):
+    """Last: they reboot the shared appliance. "end": the run is recorded, then the
+    appliance goes down (reboot_wait notices); "mid": the reboot kills the run
+    before it is recorded, and the module records it from the new boot."""
+    label = f"reboot-{when}"
+    path, key = mounted(appl, label, script(label, ask="none", reboot=when))
     boot = appl.boot_id()
     r = run_module(MODULE, conn(appl, script=path, checksum=key, timeout=600))
     assert r["_status"] == "ok", r["_output"][-3000:]
     assert appl.boot_id() != boot
-    assert r["rebooted"] is True and r["reboot_required"] is False
+    assert r["rebooted"] is True and r["reboot_required"] is False and r["rc"] == 0
+    warned = any("rebooted during the upgrade run" in w for w in r.get("warnings", []))
+    assert warned is (when == "mid"), r.get("warnings")
     again = run_module(MODULE, conn(appl, script=path, checksum=key))
     assert again["_status"] == "ok", again["_output"]
-    assert again["changed"] is False and again["status"] == "already_ran"
-    assert runs(appl, "reboot") == 1
+    assert again["changed"] is False and again["status"] == "already_ran" and again["rebooted"] is (when == "mid")
+    assert runs(appl, label) == 1

@@ -116,4 +116,10 @@ fn the_runner_answers_the_token_prompt_and_stops_at_others() {
     let d = tempfile::tempdir().unwrap();
     let rec = run_iso(d.path(), &format!("{PROMPTS}printf 'Proceed? [y/N]: '\nread -r a\n"), Some("UMA:good"), "stdin");
     assert!(rec.contains("stopped=unexpected_prompt") && rec.contains("prompt=Proceed? [y/N]: "), "{rec}");
+
+    // asked again (the token was not taken): stopped, not answered twice
+    let d = tempfile::tempdir().unwrap();
+    let again = "printf 'Enter the access token: '\nread -r t\necho\nprintf 'Invalid. Enter the access token: '\nread -r t\n";
+    let rec = run_iso(d.path(), again, Some("UMA:bad"), "stdin");
+    assert!(rec.contains("stopped=token_again") && rec.contains("prompt=Invalid. Enter the access token: "), "{rec}");
 }
