@@ -172,7 +172,7 @@ def test_galaxy_importer_prints_no_warning_or_error(galaxy_import):
 def test_galaxy_importer_lists_every_module_with_its_docs(galaxy_import):
     _, data = galaxy_import
     names = module_names()
-    assert len(names) == 9, names
+    assert len(names) == 10, names
     listed = sorted(c["name"] for c in data["contents"] if c["content_type"] == "module")
     assert listed == names, data["contents"]
     blob = {c["content_name"]: c for c in data["docs_blob"]["contents"] if c["content_type"] == "module"}

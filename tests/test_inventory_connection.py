@@ -77,6 +77,8 @@ def every_module_tasks(appl, bundle_name: str, logs: Path) -> list[dict]:
                                                           "settle_seconds": 1}},
         {"name": "certificates", "vcloud.usage_meter.certificates": dict(api, state="accepted")},
         {"name": "upgrade_logs", "vcloud.usage_meter.upgrade_logs": {"dest": str(logs)}},
+        # nothing mounted there: no change, but the connection comes from the inventory too
+        {"name": "iso_mount", "vcloud.usage_meter.iso_mount": {"iso": "/root/none.iso", "state": "absent"}},
     ]
 
 

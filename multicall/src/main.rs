@@ -2,6 +2,7 @@ usage_meter::multicall_main!(
     um_appliance_info::ApplianceInfo,
     um_bundle_info::BundleInfo,
     um_certificates::Certificates,
+    um_iso_mount::IsoMount,
     um_reboot::Reboot,
     um_shar_copy::SharCopy,
     um_sshd::Sshd,

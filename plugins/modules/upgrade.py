@@ -48,6 +48,13 @@ description:
     has the 4.3 layout: nothing is done."
   - "A previous run of the same bundle that failed or was interrupted is not repeated unless
     O(force=true): restore the snapshot first."
+  - "With O(script) it runs an upgrade ISO's script (4.4 and later, mounted by
+    M(vcloud.usage_meter.iso_mount)) the same way: C(bash <script>) from the script's directory,
+    detached, locked, recorded under the ISO's O(checksum) (never twice for the same ISO), re-attached
+    after a dropped connection. The run answers the access token prompt by itself (O(access_token),
+    O(token_input), O(token_prompt)); a prompt nobody expected stops the run and fails the task at once
+    with its text (O(prompt_timeout)). A script that reboots the appliance is no failure: RV(rebooted)
+    says so."
   - "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port),
     C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as
     options."
@@ -57,8 +64,18 @@ module: upgrade
 notes:
   - "The 4.3 upgrade is completed by a reboot (M(vcloud.usage_meter.reboot)); this module does not
     reboot."
+  - "ISO mode needs C(mkfifo), C(pgrep)/C(pkill) and, for O(token_input=pty), util-linux C(script) on the
+    appliance."
   - Needs C(flock) (util-linux) on the appliance.
 options:
+  access_token:
+    description:
+      - "The access token an upgrade to 9.x asks for (it starts with C(UMA:)). Given to the script when its
+        output shows O(token_prompt); it travels only over the SSH connection's standard input into a
+        root-only file that the run reads into a shell variable and removes at once: never a command line,
+        an environment, a log or the output. When the prompt comes and no token was given, the run is
+        stopped and the task fails."
+    type: str
   chdir:
     default: "/opt/vmware/cloudusagemetering"
     description:
@@ -71,6 +88,9 @@ options:
     description:
       - "sha256 the bundle on the appliance must have, C(sha256:<64 hex digits>); a different bundle is
         refused."
+      - "With O(script) it is required: the ISO's checksum, C(sha1:<40 hex digits>) (as in its C(.mf)) or
+        C(sha256:<64 hex digits>). It names the ISO in the run record, so that the same ISO never runs
+        twice; it is not computed here (M(vcloud.usage_meter.shar_copy) verified the copy)."
     type: str
   force:
     default: false
@@ -85,6 +105,30 @@ options:
       - "Longest time in seconds one status check waits on the appliance; the end of the run is noticed
         within a quarter of a second either way."
     type: int
+  prompt_timeout:
+    default: 60
+    description:
+      - "Seconds the output's last line may stand without a line break and with no further output before it
+        counts as a prompt nobody expected (not O(token_prompt)): the script is then stopped (its process
+        group killed) and the task fails at once with the prompt's text. Too low a value stops a script that
+        only prints C(Working... ) and works quietly."
+    type: int
+  reboot_wait:
+    default: 10
+    description:
+      - "With O(script): seconds to watch, after a successful run that did not reboot, whether the appliance
+        goes down anyway (a script that ends with C(reboot), which returns before the system stops) [guess].
+        When it does, the task waits for it to come back (within O(timeout)) and returns RV(rebooted=true).
+        V(0) does not watch."
+    type: int
+  script:
+    description:
+      - "Absolute path of an upgrade ISO's script on the appliance (4.4 and later), as
+        M(vcloud.usage_meter.iso_mount) returns it in RV(vcloud.usage_meter.iso_mount#module:script). It
+        runs as C(bash <script>) from its own directory instead of the bundle, detached, under the same lock
+        and record; O(chdir) is then only where the upgrade logs are looked for. Mutually exclusive with
+        O(shar)."
+    type: str
   shar:
     default: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
     description:
@@ -107,6 +151,23 @@ options:
       - "Seconds to wait for the upgrade to finish. When they run out the task fails but the upgrade keeps
         running on the appliance; run the task again to attach to it."
     type: int
+  token_input:
+    choices:
+      - stdin
+      - pty
+    default: stdin
+    description:
+      - "How the script reads the token [guess]: V(stdin), or V(pty) for a script that reads its terminal
+        (C(/dev/tty)); it then runs under util-linux C(script), with echo off."
+      - "V(stdin): From its standard input (C(read -r))."
+      - "V(pty): From its terminal (C(/dev/tty)): the script runs under util-linux C(script), with echo off."
+    type: str
+  token_prompt:
+    default: "access token[^:]*:[[:space:]]*$"
+    description:
+      - "The token prompt [guess]: an extended regular expression (bash C(=~)), matched case-insensitively
+        against the output's last line while that line has no line break yet."
+    type: str
 short_description: Run the Usage Meter in-place upgrade bundle, detached, locked and recorded
 version_added: "1.0.0"
 """
@@ -120,6 +181,13 @@ EXAMPLES = r"""
 - name: Reboot to complete it
   vcloud.usage_meter.reboot:
   when: upgrade.reboot_required
+
+- name: Run a mounted ISO's upgrade script, answering the token prompt
+  vcloud.usage_meter.upgrade:
+    script: "{{ iso.script }}"
+    checksum: "sha1:{{ iso_sha1 }}"
+    access_token: "{{ usage_meter_access_token }}"
+  register: upgrade
 """
 
 RETURN = r"""
@@ -157,6 +225,13 @@ reboot_required:
       current boot)."
   returned: always
   sample: true
+  type: bool
+rebooted:
+  description:
+    - "The appliance rebooted during the run (its boot id changed): an ISO's script that reboots by itself.
+      Not a failure; verify the version after."
+  returned: always
+  sample: false
   type: bool
 seconds:
   description:

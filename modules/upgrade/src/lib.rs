@@ -4,25 +4,32 @@
 //! lock (it never runs twice at once), with its outcome recorded on the
 //! appliance (a re-run after success changes nothing and says whether the
 //! completing reboot is still due). See `usage_meter::upgrade_state`.
+//! With `script` it runs an ISO's upgrade script the same way, answering its
+//! access token prompt (`iso.rs`, `remote/iso_runner.sh`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use usage_meter::checksum::checksum_option;
+use usage_meter::secret::Secret;
 use usage_meter::ssh::{ConnectionArgs, Reconnecting, Ssh};
 use usage_meter::upgrade_state::{self, UpgradeRecord};
-use usage_meter::{Context, Diff, Failure, Module, ModuleDoc, Outcome, Support};
+use usage_meter::{Context, Failure, Module, ModuleDoc, Outcome, Support};
 
+mod iso;
 mod plan;
+mod settle;
 mod start;
 mod status;
 mod wait;
 
+pub use iso::*;
 pub use plan::*;
+use settle::settle;
 pub use start::start_script;
 use start::{start, Started};
 pub use status::*;
-use wait::{run_failure, wait_for};
+use wait::wait_for;
 
 pub const DEFAULT_CHDIR: &str = usage_meter::appliance::INSTALL_DIR;
 pub const DEFAULT_SHAR: &str = usage_meter::appliance::BUNDLE;
@@ -44,6 +51,15 @@ fn default_state_dir() -> String {
 }
 fn default_tail() -> usize {
     20
+}
+fn default_token_prompt() -> String {
+    "access token[^:]*:[[:space:]]*$".into()
+}
+fn default_prompt_timeout() -> u64 {
+    60
+}
+fn default_reboot_wait() -> u64 {
+    10
 }
 
 /// Options of vcloud.usage_meter.upgrade.
@@ -80,7 +96,53 @@ pub struct Params {
     pub force: bool,
     /// sha256 the bundle on the appliance must have, C(sha256:<64 hex digits>);
     /// a different bundle is refused.
+    ///
+    /// With O(script) it is required: the ISO's checksum, C(sha1:<40 hex
+    /// digits>) (as in its C(.mf)) or C(sha256:<64 hex digits>). It names the
+    /// ISO in the run record, so that the same ISO never runs twice; it is not
+    /// computed here (M(vcloud.usage_meter.shar_copy) verified the copy).
     pub checksum: Option<String>,
+    /// Absolute path of an upgrade ISO's script on the appliance (4.4 and
+    /// later), as M(vcloud.usage_meter.iso_mount) returns it in RV(vcloud.usage_meter.iso_mount#module:script).
+    /// It runs as C(bash <script>) from its own directory instead of the
+    /// bundle, detached, under the same lock and record; O(chdir) is then only
+    /// where the upgrade logs are looked for. Mutually exclusive with O(shar).
+    #[schemars(length(min = 1))]
+    pub script: Option<String>,
+    /// The access token an upgrade to 9.x asks for (it starts with C(UMA:)).
+    /// Given to the script when its output shows O(token_prompt); it travels
+    /// only over the SSH connection's standard input into a root-only file
+    /// that the run reads into a shell variable and removes at once: never a
+    /// command line, an environment, a log or the output. When the prompt
+    /// comes and no token was given, the run is stopped and the task fails.
+    pub access_token: Option<Secret>,
+    /// How the script reads the token [guess]: V(stdin), or V(pty) for a
+    /// script that reads its terminal (C(/dev/tty)); it then runs under
+    /// util-linux C(script), with echo off.
+    #[serde(default)]
+    pub token_input: TokenInput,
+    /// The token prompt [guess]: an extended regular expression (bash C(=~)),
+    /// matched case-insensitively against the output's last line while that
+    /// line has no line break yet.
+    #[serde(default = "default_token_prompt")]
+    #[schemars(length(min = 1))]
+    pub token_prompt: String,
+    /// Seconds the output's last line may stand without a line break and with
+    /// no further output before it counts as a prompt nobody expected (not
+    /// O(token_prompt)): the script is then stopped (its process group
+    /// killed) and the task fails at once with the prompt's text. Too low a
+    /// value stops a script that only prints C(Working... ) and works quietly.
+    #[serde(default = "default_prompt_timeout")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub prompt_timeout: u64,
+    /// With O(script): seconds to watch, after a successful run that did not
+    /// reboot, whether the appliance goes down anyway (a script that ends with
+    /// C(reboot), which returns before the system stops) [guess]. When it
+    /// does, the task waits for it to come back (within O(timeout)) and returns
+    /// RV(rebooted=true). V(0) does not watch.
+    #[serde(default = "default_reboot_wait")]
+    #[schemars(range(min = 0, max = 600))]
+    pub reboot_wait: u64,
     /// Directory of this collection on the appliance: the lock, the record of
     /// the last run and the run's output. Must survive the reboot, so it must
     /// not be inside O(chdir).
@@ -134,6 +196,10 @@ pub struct Output {
     /// Wall time of the task in seconds.
     #[schemars(extend("x-sample" = 312.5))]
     pub seconds: f64,
+    /// The appliance rebooted during the run (its boot id changed): an ISO's
+    /// script that reboots by itself. Not a failure; verify the version after.
+    #[schemars(extend("x-sample" = false))]
+    pub rebooted: bool,
 }
 
 fn round3(x: f64) -> f64 {
@@ -168,10 +234,12 @@ impl Module for Upgrade {
                 "A task that finds an upgrade already running attaches to it instead of starting another. A lock on the appliance (C(flock) on a file under O(state_dir), held by the run) makes sure the bundle never runs twice at once, even from two plays.",
                 "The outcome (bundle sha256, exit code, boot id at completion, log paths) is recorded under O(state_dir). A re-run after success reports C(changed=false), with RV(reboot_required) true until the appliance has rebooted. Without a record, an existing C(<chdir>-old) means the appliance already has the 4.3 layout: nothing is done.",
                 "A previous run of the same bundle that failed or was interrupted is not repeated unless O(force=true): restore the snapshot first.",
+                "With O(script) it runs an upgrade ISO's script (4.4 and later, mounted by M(vcloud.usage_meter.iso_mount)) the same way: C(bash <script>) from the script's directory, detached, locked, recorded under the ISO's O(checksum) (never twice for the same ISO), re-attached after a dropped connection. The run answers the access token prompt by itself (O(access_token), O(token_input), O(token_prompt)); a prompt nobody expected stops the run and fails the task at once with its text (O(prompt_timeout)). A script that reboots the appliance is no failure: RV(rebooted) says so.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
             notes: &[
                 "The 4.3 upgrade is completed by a reboot (M(vcloud.usage_meter.reboot)); this module does not reboot.",
+                "ISO mode needs C(mkfifo), C(pgrep)/C(pkill) and, for O(token_input=pty), util-linux C(script) on the appliance.",
                 "Needs C(flock) (util-linux) on the appliance.",
             ],
             examples: r#"
@@ -183,6 +251,13 @@ impl Module for Upgrade {
 - name: Reboot to complete it
   vcloud.usage_meter.reboot:
   when: upgrade.reboot_required
+
+- name: Run a mounted ISO's upgrade script, answering the token prompt
+  vcloud.usage_meter.upgrade:
+    script: "{{ iso.script }}"
+    checksum: "sha1:{{ iso_sha1 }}"
+    access_token: "{{ usage_meter_access_token }}"
+  register: upgrade
 "#,
             check_mode: Support::Full,
             diff_mode: Support::Full,
@@ -205,7 +280,11 @@ impl Module for Upgrade {
         // The record id before this task tried to start a run.
         let mut seen_before: Option<String> = None;
         loop {
-            let st = run.status(ctx, 0, run.deadline)?;
+            let mut st = run.status(ctx, 0, run.deadline)?;
+            // an ISO run that ended in a reboot while no task watched (not recorded in check mode)
+            if p.script.is_some() && !ctx.check_mode && iso::record_reboot(ctx, &mut run, &st, want.as_deref().unwrap_or_default())? {
+                st = run.status(ctx, 0, run.deadline)?;
+            }
             let sha = bundle_sum(ctx, &mut run, &st, want.as_deref())?;
             let todo = plan(&st, sha.as_deref(), want.as_deref(), p.force);
             ctx.log(2, format!("plan: {todo:?}"));
@@ -217,8 +296,9 @@ impl Module for Upgrade {
                 stdout_lines: Vec::new(),
                 attached,
                 status: status.into(),
-                checksum: sha.as_ref().map(|s| format!("sha256:{s}")),
+                checksum: sha.as_deref().map(key_checksum),
                 seconds: round3(t0.elapsed().as_secs_f64()),
+                rebooted: false,
             };
             match todo {
                 Plan::Attach if !ctx.check_mode => return wait_for(ctx, &mut run, None, true, sha),
@@ -250,10 +330,21 @@ impl Module for Upgrade {
     }
 }
 
-/// Check the options; the `checksum` option as hex.
+/// Check the options; the `checksum` option as hex (with `script`: the record key, see [`iso_key`]).
 fn check_options(p: &Params) -> Result<Option<String>, Failure> {
-    let want = checksum_option(p.checksum.as_deref())?;
-    for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir)] {
+    let want = match &p.script {
+        None => checksum_option(p.checksum.as_deref())?,
+        Some(_) if p.shar != DEFAULT_SHAR => {
+            return Err(Failure::new("check options", "parameters are mutually exclusive: shar|script")
+                .hint("give shar for the 4.3 bundle, or script for an ISO's upgrade script"))
+        }
+        Some(_) => Some(iso_key(p.checksum.as_deref())?),
+    };
+    if p.token_prompt.contains(['\n', '\r']) {
+        return Err(Failure::new("check options", "token_prompt must be one line"));
+    }
+    let script = p.script.as_deref().unwrap_or("/");
+    for (name, v) in [("shar", &p.shar), ("chdir", &p.chdir), ("state_dir", &p.state_dir), ("script", &script.to_string())] {
         if !v.starts_with('/') {
             return Err(Failure::new("check options", format!("{name} '{v}' must be an absolute path")));
         }
@@ -274,6 +365,10 @@ fn bundle_sum(ctx: &Context, run: &mut Run<'_>, st: &Status, want: Option<&str>)
         return Ok(None);
     }
     let p = run.p;
+    if p.script.is_some() {
+        // an ISO's script: the run is keyed by the ISO's checksum (the option)
+        return Ok(want.map(str::to_string));
+    }
     let s = run.conn.get().map_err(|e| e.into_failure("checksum bundle"))?;
     let sha = upgrade_state::remote_sha256(s, &p.state_dir, &p.shar, !ctx.check_mode, Duration::from_secs(3600))
         .map_err(|e| e.into_failure("checksum bundle"))?
@@ -287,76 +382,7 @@ fn bundle_sum(ctx: &Context, run: &mut Run<'_>, st: &Status, want: Option<&str>)
     Ok(sha)
 }
 
-/// The answer when nothing is to be started or waited for (or in check mode).
-fn settle(
-    check_mode: bool,
-    p: &Params,
-    st: &Status,
-    todo: Plan,
-    base: impl Fn(&str, bool) -> Output,
-    ours: impl Fn(&UpgradeRecord) -> bool,
-) -> Result<Outcome<Output>, Failure> {
-    let ch = p.chdir.trim_end_matches('/');
-    match todo {
-        Plan::AlreadyRan(r) => {
-            let reboot = r.awaits_reboot(&st.boot_id);
-            let mut o = base("already_ran", false);
-            o.rc = Some(r.rc);
-            o.reboot_required = reboot;
-            o.upgrade_log = r.upgrade_log.clone().or(o.upgrade_log);
-            o.log = Some(r.log.clone()).filter(|l| !l.is_empty());
-            o.stdout_lines = st.tail.clone();
-            o.checksum = Some(format!("sha256:{}", r.sha256));
-            let msg = if reboot {
-                "this bundle already ran successfully; the appliance has not rebooted since: reboot to complete the upgrade"
-            } else {
-                "this bundle already ran successfully and the appliance has rebooted since"
-            };
-            Ok(Outcome::new(ours(&r), o).msg(msg))
-        }
-        Plan::AlreadyUpgraded => {
-            Ok(Outcome::new(false, base("already_upgraded", false)).msg(format!(
-                "{ch}-old exists and no run is recorded: the appliance already went through the in-place upgrade; nothing to do"
-            )))
-        }
-        Plan::PreviousFailed(r) => {
-            Err(run_failure(&r, &st.tail, "the previous run of this bundle failed")
-                .hint(format!(
-                    "restore the VM snapshot taken before the upgrade and run again; read {} first. To run the bundle again without restoring, set force: true",
-                    r.upgrade_log.as_deref().unwrap_or(&r.log)
-                )))
-        }
-        Plan::Interrupted(c) => {
-            Err(Failure::new(
-                "upgrade",
-                format!(
-                    "the run {} of this bundle (started at {} in boot {}) ended without an exit code: the appliance rebooted or the run was killed",
-                    c.id, c.started, c.boot_id
-                ),
-            )
-            .hint(format!("read {} and the upgrade log; restore the VM snapshot and run again, or set force: true", c.log))
-            .with("log", c.log.clone())
-            .with("stdout_lines", st.tail.clone())
-            .with("upgrade_log", st.upgrade_log.clone()))
-        }
-        Plan::Missing => {
-            Err(Failure::new("find bundle", format!("there is no bundle at {} on the appliance", p.shar))
-                .hint("copy it first with vcloud.usage_meter.shar_copy, or set shar to where it is"))
-        }
-        Plan::Attach if check_mode => {
-            Ok(
-                Outcome::new(true, base("would_attach", true)).msg("an upgrade is running on the appliance; the task would wait for it")
-            )
-        }
-        Plan::Start if check_mode => {
-            let mut o = base("would_run", false);
-            o.reboot_required = true;
-            let d = Diff::new("upgrade: not run\n", format!("upgrade: bash {} in {ch}\n", p.shar));
-            Ok(Outcome::new(true, o).diff(d).msg(format!("would run bash {} in {ch}", p.shar)))
-        }
-        Plan::Attach | Plan::Start => Err(Failure::new("upgrade", "internal error: nothing settled").hint("run again")),
-    }
-}
-
+#[cfg(test)]
+mod iso_tests;
 #[cfg(test)]
 mod tests;

@@ -35,7 +35,9 @@ pub fn plan(st: &Status, sha: Option<&str>, want: Option<&str>, force: bool) -> 
         if !force && r.succeeded() && (gone_but_named || same(&r.sha256)) {
             return Plan::AlreadyRan(r.clone());
         }
-        if !force && !r.succeeded() && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id) {
+        // a run stopped at the token prompt for want of a token may start again once one is given
+        let no_token = st.extra.stopped.as_deref() == Some("missing_token");
+        if !force && !r.succeeded() && !no_token && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id) {
             return Plan::PreviousFailed(r.clone());
         }
     }

@@ -1,4 +1,5 @@
-//! Start the detached run (`remote/start.sh`, with `remote/runner.sh` in it).
+//! Start the detached run (`remote/start.sh`, with `remote/runner.sh` in it,
+//! or `remote/iso_runner.sh` for an ISO's script).
 
 use crate::status::Status;
 use crate::Run;
@@ -10,14 +11,41 @@ use usage_meter::Failure;
 
 const START_SH: &str = include_str!("remote/start.sh");
 pub(crate) const RUNNER_SH: &str = include_str!("remote/runner.sh");
+pub(crate) const ISO_RUNNER_SH: &str = include_str!("remote/iso_runner.sh");
 
 /// Seconds the start script waits for the upgrade lock (a status probe holds it
 /// for a moment) before it answers busy.
 const START_LOCK_WAIT_S: u64 = 5;
 
-/// The start script with the runner embedded.
-pub fn start_script() -> String {
-    format!("{}\n{}", upgrade_state::SUM_SH, START_SH.replace("@RUNNER@", RUNNER_SH.trim_end()))
+/// The start script with the runner embedded (the ISO runner with `iso`).
+pub fn start_script(iso: bool) -> String {
+    let runner = if iso { ISO_RUNNER_SH } else { RUNNER_SH };
+    format!("{}\n{}", upgrade_state::SUM_SH, START_SH.replace("@RUNNER@", runner.trim_end()))
+}
+
+/// The start command's words after the script: the shar's, or the ISO
+/// script's (its directory to run in, no checksum cache, then the ISO runner's
+/// own: where the upgrade logs are, token input, prompt, prompt timeout).
+fn start_words(p: &crate::Params, sha: Option<&str>, expect: &str) -> Vec<String> {
+    let sd = p.state_dir.trim_end_matches('/');
+    let ch = p.chdir.trim_end_matches('/');
+    let mut w = vec![sd.to_string()];
+    match &p.script {
+        None => w.extend([p.shar.clone(), ch.to_string()]),
+        Some(s) => w.extend([s.clone(), s.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).to_string()]),
+    }
+    w.extend([sha.unwrap_or("-").to_string(), expect.to_string(), START_LOCK_WAIT_S.to_string()]);
+    match &p.script {
+        None => w.push(upgrade_state::cache_file(sd, &p.shar)),
+        Some(_) => w.extend([
+            String::new(),
+            ch.to_string(),
+            p.token_input.as_str().to_string(),
+            p.token_prompt.clone(),
+            p.prompt_timeout.to_string(),
+        ]),
+    }
+    w
 }
 
 /// What the start script answered.
@@ -39,23 +67,20 @@ pub(crate) enum Started {
 pub(crate) fn start(run: &mut Run<'_>, st: &Status, sha: Option<&str>, expect: &str, retry: bool) -> Result<Started, Failure> {
     let p = run.p;
     let (ch, sd) = (p.chdir.trim_end_matches('/'), p.state_dir.trim_end_matches('/'));
+    let words: Vec<String> = start_words(p, sha, expect).iter().map(|w| quote(w)).collect();
     if !st.flock {
         return Err(Failure::new("start upgrade", "flock (util-linux) is not available on the appliance")
             .hint("the lock that keeps the upgrade from running twice needs flock; install util-linux"));
     }
-    if !st.chdir_exists {
+    if !st.chdir_exists && p.script.is_none() {
         return Err(Failure::new("start upgrade", format!("chdir {ch} does not exist on the appliance")));
     }
-    let cmd = format!(
-        "bash -s -- {} {} {} {} {} {START_LOCK_WAIT_S} {}",
-        quote(sd),
-        quote(&p.shar),
-        quote(ch),
-        quote(sha.unwrap_or("-")),
-        quote(expect),
-        quote(&upgrade_state::cache_file(sd, &p.shar))
-    );
-    let script = start_script();
+    let cmd = format!("bash -s -- {}", words.join(" "));
+    // an ISO run's token comes first on stdin, read into a shell variable
+    let script = match &p.script {
+        Some(_) => format!("{}{}", crate::iso::token_prefix(p.access_token.as_ref().map(|t| t.expose()))?, start_script(true)),
+        None => start_script(false),
+    };
     let mut src = Cursor::new(script.as_bytes());
     let mut noop = |_: u64, _: &[u8]| {};
     let io_t = run.io_t;

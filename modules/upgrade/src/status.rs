@@ -1,5 +1,6 @@
 //! What the appliance shows: one read-only look (`remote/status.sh`).
 
+use crate::iso::{parse_extra, RecordExtra};
 use crate::{Params, Run};
 use std::time::{Duration, Instant};
 use usage_meter::reply::Reply;
@@ -47,15 +48,21 @@ pub struct Status {
     pub record: Option<UpgradeRecord>,
     pub current: Option<CurrentRun>,
     pub tail: Vec<String>,
+    /// What an ISO run's record adds (why it was stopped, a reboot).
+    pub extra: RecordExtra,
 }
 
 /// One read-only look at the appliance; `wait_secs` > 0 first waits (up to
 /// that long) for a running upgrade to end.
+/// With `script` (an ISO) it looks at the script instead of the bundle, and
+/// `<chdir>-old` (the 4.3 layout) means nothing.
 pub fn status_cmd(p: &Params, wait_secs: u64) -> String {
-    status_script(&p.state_dir, &p.shar, &p.chdir, p.tail_lines, wait_secs)
+    let what = p.script.as_deref().unwrap_or(&p.shar);
+    status_script(&p.state_dir, what, &p.chdir, p.tail_lines, wait_secs, p.script.is_none())
 }
 
-pub(crate) fn status_script(state_dir: &str, shar: &str, chdir: &str, tail_lines: usize, wait_secs: u64) -> String {
+/// `old`: report whether `<chdir>-old` exists.
+pub(crate) fn status_script(state_dir: &str, shar: &str, chdir: &str, tail_lines: usize, wait_secs: u64, old: bool) -> String {
     let ch = chdir.trim_end_matches('/');
     Script::new(&[upgrade_state::RUNNING_SH, STATUS_SH])
         .env("UM_LOCK", path_in(state_dir, upgrade_state::LOCK_FILE))
@@ -63,7 +70,7 @@ pub(crate) fn status_script(state_dir: &str, shar: &str, chdir: &str, tail_lines
         .env("UM_CURRENT", path_in(state_dir, CURRENT_FILE))
         .env("UM_SHAR", shar)
         .env("UM_CHDIR", ch)
-        .env("UM_OLD", format!("{ch}-old"))
+        .env("UM_OLD", if old { format!("{ch}-old") } else { String::new() })
         .env("UM_TICKS", (wait_secs * 4).to_string())
         .env("UM_TAIL", tail_lines.to_string())
         .command()
@@ -83,6 +90,7 @@ pub fn parse_status(stdout: &str) -> Option<Status> {
         record: UpgradeRecord::parse(&body("record")),
         current: CurrentRun::parse(&body("current")),
         tail: r.section("tail").map(|s| s.lines.clone()).unwrap_or_default(),
+        extra: parse_extra(&body("record")),
     };
     r.complete.then_some(s)
 }

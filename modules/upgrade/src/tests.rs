@@ -76,7 +76,7 @@ fn status_parsing() {
 
 #[test]
 fn scripts_use_the_library_names() {
-    let s = start_script();
+    let s = start_script(false);
     for f in [RECORD_FILE, CURRENT_FILE, upgrade_state::LOCK_FILE] {
         assert!(s.contains(f), "{f}");
     }
@@ -103,7 +103,7 @@ fn run_start_script(args: &[&str]) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(start_script().as_bytes()).unwrap();
+    c.stdin.take().unwrap().write_all(start_script(false).as_bytes()).unwrap();
     String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
 }
 
@@ -131,7 +131,7 @@ fn start_and_runner_work_locally() {
     assert!(running().contains("RUNNING"));
     // the status script sees the run, and after waiting for it, its record
     let status = |wait: u64| {
-        let cmd = status_script(sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), 20, wait);
+        let cmd = status_script(sd.to_str().unwrap(), ch.join("b.shar").to_str().unwrap(), ch.to_str().unwrap(), 20, wait, true);
         let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().unwrap();
         parse_status(&String::from_utf8(out.stdout).unwrap()).unwrap()
     };

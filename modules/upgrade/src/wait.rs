@@ -1,7 +1,8 @@
 //! Wait for a run to end, and report its recorded outcome.
 
+use crate::iso::{key_checksum, record_reboot, stopped_failure};
 use crate::{round3, Output, Run};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use usage_meter::upgrade_state::{is_sha256_hex, UpgradeRecord};
 use usage_meter::{Context, Diff, Failure, Outcome};
 
@@ -21,6 +22,22 @@ pub(crate) fn run_failure(r: &UpgradeRecord, tail: &[String], what: &str) -> Fai
     .with("log", r.log.clone())
 }
 
+/// An ISO's script may end with a `reboot`, which returns before the system
+/// goes down: watch for `reboot_wait` s whether the boot id changes (the
+/// status reconnects, so this waits for the appliance to come back).
+fn going_down(ctx: &mut Context, run: &mut Run<'_>, boot_id: &str) -> Result<bool, Failure> {
+    let until = Instant::now() + Duration::from_secs(run.p.reboot_wait);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(500));
+        let st = run.status(ctx, 0, run.deadline + run.io_t)?;
+        if st.boot_id.trim() != boot_id.trim() {
+            ctx.log(1, "the appliance rebooted after the script ended");
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Poll until the lock is free, then report the recorded outcome.
 /// `our_id`: the run this task started; `attached`: it found one running.
 pub(crate) fn wait_for(
@@ -31,7 +48,7 @@ pub(crate) fn wait_for(
     sha: Option<String>,
 ) -> Result<Outcome<Output>, Failure> {
     let (p, deadline) = (run.p, run.deadline);
-    let st = loop {
+    let mut st = loop {
         let left = deadline.saturating_duration_since(Instant::now()).as_secs();
         let st = run.status(ctx, p.poll_interval.min(left.max(1)), deadline + run.io_t);
         let st = match st {
@@ -51,6 +68,13 @@ pub(crate) fn wait_for(
                 .with("upgrade_log", st.upgrade_log.clone()));
         }
     };
+    // an ISO's script that rebooted the appliance never got its record written
+    if let (Some(_), Some(key)) = (&p.script, &sha) {
+        if record_reboot(ctx, run, &st, key)? {
+            st = run.status(ctx, 0, deadline + run.io_t)?;
+        }
+    }
+    let started_boot = st.current.as_ref().map(|c| c.boot_id.trim().to_string()).unwrap_or_default();
     let current_id = our_id.or_else(|| st.current.as_ref().map(|c| c.id.clone()));
     let rec = st.record.clone().filter(|r| Some(&r.id) == current_id.as_ref());
     let Some(r) = rec else {
@@ -66,13 +90,22 @@ pub(crate) fn wait_for(
         .with("log", st.current.as_ref().map(|c| c.log.clone()))
         .with("upgrade_log", st.upgrade_log.clone()));
     };
+    if let Some(f) = stopped_failure(p, &st.extra) {
+        let secs = round3(run.t0.elapsed().as_secs_f64());
+        return Err(f.with("rc", r.rc).with("stdout_lines", st.tail.clone()).with("log", r.log.clone()).with("seconds", secs));
+    }
     if !r.succeeded() {
         return Err(run_failure(&r, &st.tail, "the upgrade failed").hint(format!(
             "restore the VM snapshot taken before the upgrade (the appliance may be half-upgraded), read {}, then run again",
             r.upgrade_log.as_deref().unwrap_or(&r.log)
         )));
     }
-    let reboot = r.awaits_reboot(&st.boot_id);
+    let mut reboot = r.awaits_reboot(&st.boot_id);
+    if reboot && p.script.is_some() && going_down(ctx, run, &st.boot_id)? {
+        st = run.status(ctx, 0, run.deadline + run.io_t)?;
+        reboot = r.awaits_reboot(&st.boot_id);
+    }
+    let rebooted = st.extra.rebooted || (!started_boot.is_empty() && started_boot != st.boot_id.trim());
     let out = Output {
         rc: Some(r.rc),
         reboot_required: reboot,
@@ -81,11 +114,20 @@ pub(crate) fn wait_for(
         stdout_lines: st.tail.clone(),
         attached,
         status: if attached { "attached" } else { "ran" }.into(),
-        checksum: Some(format!("sha256:{}", r.sha256)).filter(|_| is_sha256_hex(&r.sha256)).or(sha.map(|s| format!("sha256:{s}"))),
+        checksum: Some(key_checksum(&r.sha256))
+            .filter(|_| is_sha256_hex(&r.sha256) || r.sha256.starts_with("sha1:"))
+            .or(sha.map(|s| key_checksum(&s))),
         seconds: round3(run.t0.elapsed().as_secs_f64()),
+        rebooted,
     };
     let diff = Diff::new("upgrade: not run\n", format!("upgrade: bash {} exited 0\n", r.shar));
-    let msg = if reboot { "upgrade staged; reboot the appliance to complete it" } else { "upgrade finished" };
+    let msg = if reboot {
+        "upgrade staged; reboot the appliance to complete it"
+    } else if rebooted {
+        "upgrade finished; the appliance rebooted during the run"
+    } else {
+        "upgrade finished"
+    };
     ctx.log(1, msg);
     Ok(Outcome::new(true, out).diff(diff).msg(msg))
 }

@@ -1,7 +1,11 @@
 #!/bin/bash
 # vcloud.usage_meter.upgrade: start the detached runner, under the lock.
 # Sent after usage_meter's sum.sh (umstatkey).
-#   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT [SUM_CACHE]]  (this script on stdin)
+#   bash -s -- STATE_DIR SHAR CHDIR SHA256 EXPECTED_RECORD_ID [LOCK_WAIT [SUM_CACHE [RUNNER_ARGS...]]]  (this script on stdin)
+# RUNNER_ARGS are passed on to the runner after its five. An ISO run's access
+# token, if any, is in the shell variable UM_TOK (read from stdin before this
+# script): it is handed to the runner in a 0600 file under a 0700 directory,
+# which the runner removes at once.
 # Prints (usage_meter::reply) state=started + id=<id>, state=busy (a run holds the lock: attach),
 # state=raced (the record, or the bundle, changed since the module looked: look
 # again) or state=noflock.
@@ -43,7 +47,16 @@ printf 'id=%s\nsha256=%s\nshar=%s\nchdir=%s\nstarted=%s\nboot_id=%s\nlog=%s\n' \
   "$id" "$SHA" "$SH" "$CH" "$(date +%s)" "$boot" "$log" > "$SD/upgrade.current.tmp"
 mv -f "$SD/upgrade.current.tmp" "$SD/upgrade.current" || exit 22
 : > "$log"
+tokf="$SD/runs/$id.d/token"
+if [ -n "${UM_TOK-}" ]; then
+  { mkdir -p "$SD/runs/$id.d" && chmod 700 "$SD/runs/$id.d" && printf '%s\n' "$UM_TOK" > "$tokf"; } || exit 23
+fi
+UM_TOK=
 # new session, no terminal, no SSH file descriptors: survives the connection; keeps fd 9 (the lock)
-UM_UMASK=$orig_umask setsid nohup bash "$SD/runner.sh" "$id" "$SD" "$SH" "$CH" "$SHA" < /dev/null > /dev/null 2>&1 &
+UM_UMASK=$orig_umask setsid nohup bash "$SD/runner.sh" "$id" "$SD" "$SH" "$CH" "$SHA" "${@:8}" < /dev/null > /dev/null 2>&1 &
+# the runner takes the token at once; never leave it behind
+i=0
+while [ -e "$tokf" ] && [ $i -lt 120 ]; do sleep 0.25; i=$((i + 1)); done
+rm -f "$tokf"
 echo state=started
 echo "id=$id"

@@ -2,7 +2,7 @@
 # vcloud.usage_meter.upgrade: one read-only look at the appliance (after
 # running.sh). Environment: UM_LOCK (the upgrade lock), UM_RECORD, UM_CURRENT
 # (the run record and the run in progress), UM_SHAR (the bundle), UM_CHDIR,
-# UM_OLD (<chdir>-old), UM_TICKS (first wait up to that many quarter seconds
+# UM_OLD (<chdir>-old; empty: not looked at), UM_TICKS (first wait up to that many quarter seconds
 # for a running upgrade to end), UM_TAIL (lines of the run's output).
 # Prints boot_id=, running=, shar=, chdir=, old=, flock=, upgrade_log=, then
 # the sections @@record, @@current, @@tail and @@end.

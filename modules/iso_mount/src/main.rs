@@ -1,0 +1,1 @@
+usage_meter::module_main!(um_iso_mount::IsoMount);
