@@ -89,7 +89,7 @@ options:
       - "V(absent): Nothing of this ISO is mounted at O(path), and O(path) is gone."
     type: str
 short_description: Loop-mount a Usage Meter upgrade ISO read-only on the appliance and find its upgrade script
-version_added: "1.0.0"
+version_added: "1.2.0"
 """
 
 EXAMPLES = r"""

@@ -206,7 +206,7 @@ def test_4_8_to_9_0_with_the_token_on_stdin_and_through_a_pty(a48, isos):
     assert "vmware-um-loginservice : Running" in services and "vmware-um-journal : Running" in services
     assert a.exec(["findmnt", "/root/upgrade"]).returncode != 0      # a reboot leaves nothing mounted
     for d, backing in bound.items():                                # and frees the loop devices
-        until(f"{d} released by the reboot", lambda: released(d, backing), 10)
+        until(f"{d} released by the reboot", lambda d=d, backing=backing: released(d, backing), 10)
 
     # 9.0 -> 9.x carries the token over: no prompt, nothing read from stdin
     a.wait_ssh()

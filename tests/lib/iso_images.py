@@ -4,17 +4,9 @@ what a simulated appliance needs to loop-mount them.
 `make_iso` builds a real ISO 9660 image (Rock Ridge) with `xorriso` from a
 dict of file names and texts; images are cached by content under .work/isos.
 
-`enable_iso_mounts(appliance)` makes `mount -o loop,ro <iso> <dir>` work inside
-a simulated appliance, whatever the build machine allows:
-- the appliance has a minimal /dev of its own, without loop devices: the
-  wrapper creates /dev/loop-control and /dev/loop0-7 (the host's) when missing;
-- when the kernel has no iso9660 file system (some CI kernels lack it and cannot
-  load modules), the wrapper extracts the image with xorriso into a tmpfs whose
-  source is the ISO's path, then remounts it read-only. The module sees what it
-  sees on a real appliance: a read-only mount at the mount point whose source
-  names the ISO (`findmnt`, /proc/self/mountinfo), and `umount` undoes it.
-The wrapper lives at /usr/local/sbin/mount in the appliance's own disk (never the
-host's) and passes every other call to the real mount unchanged.
+The simulated appliance loop-mounts them as a real one does (`mount -o
+loop,ro`); on a kernel without iso9660 its own `mount` reads the image through a
+real loop device and fuseiso (tests/appliance/README.md, "Loop mounts").
 """
 from __future__ import annotations
 
@@ -27,27 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".work" / "isos"
-
-MOUNT_WRAPPER = r"""#!/bin/sh
-# test wrapper (tests/lib/iso_images.py): loop devices and ISO 9660 for the simulated appliance
-if [ ! -e /dev/loop-control ]; then
-  mknod -m 660 /dev/loop-control c 10 237 2> /dev/null
-  for i in 0 1 2 3 4 5 6 7; do mknod -m 660 "/dev/loop$i" b 7 "$i" 2> /dev/null; done
-fi
-if [ $# -eq 4 ] && [ "$1" = -o ] && [ "$2" = loop,ro ] && ! grep -qw iso9660 /proc/filesystems; then
-  iso=$(readlink -f "$3") dir=$4
-  [ -f "$iso" ] || { echo "mount: $dir: special device $3 does not exist." >&2; exit 32; }
-  /usr/bin/mount -t tmpfs -o size=256m,mode=0700 "$iso" "$dir" || exit 32
-  if ! xorriso -osirrox on -indev "$iso" -extract / "$dir" > /dev/null 2>&1; then
-    /usr/bin/umount "$dir"
-    echo "mount: $dir: wrong fs type, bad option, bad superblock on $3, missing codepage or helper program, or other error." >&2
-    exit 32
-  fi
-  exec /usr/bin/mount -o remount,ro "$dir"
-fi
-exec /usr/bin/mount "$@"
-"""
-
 
 def make_iso(files: dict[str, str], name: str = "Usage_Meter_Agent-4.8.0.0-24342042_Upgrade.iso") -> Path:
     """A real ISO 9660 image holding `files` (name -> text; a name with "/"
@@ -76,13 +47,6 @@ def make_iso(files: dict[str, str], name: str = "Usage_Meter_Agent-4.8.0.0-24342
 def sha1(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha1").hexdigest()
-
-
-def enable_iso_mounts(a) -> None:
-    """Install the mount wrapper in the appliance (see the module's docstring)."""
-    cp = a.exec(["sh", "-c", "mkdir -p /usr/local/sbin && cat > /usr/local/sbin/mount && chmod 755 /usr/local/sbin/mount"],
-                input=MOUNT_WRAPPER)
-    assert cp.returncode == 0, cp.stderr
 
 
 def put(a, local: Path, remote: str) -> None:

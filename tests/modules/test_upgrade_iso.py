@@ -19,7 +19,7 @@ import threading
 
 import pytest
 
-from lib.iso_images import enable_iso_mounts, make_iso, put, sha1
+from lib.iso_images import make_iso, put, sha1
 from lib.playbook import require_module, run_module
 
 MODULE = "upgrade"
@@ -41,7 +41,6 @@ def appl(umsim, umsim_root):
     name = f"isou{os.getpid()}"
     a = umsim.start_appliance(name, sshd="enabled")
     try:
-        enable_iso_mounts(a)
         a.exec(["mkdir", "-p", DIR], check=True)
         yield a
     finally:

@@ -149,6 +149,7 @@ fn check_options(p: &Params) -> Result<(), Failure> {
 
 impl Module for IsoMount {
     const NAME: &'static str = "iso_mount";
+    const VERSION_ADDED: &'static str = "1.2.0";
     type Params = Params;
     type Output = Output;
 
