@@ -383,7 +383,7 @@ impl Module for SharCopy {
             }
         }
         let checksum = format!("sha256:{}", sent.sum);
-        let st = settle(&mut cr, None, &sent.sum, size, want_sha1.as_deref(), false)?;
+        let st = settle(&mut cr, remote.record.as_deref(), &sent.sum, size, want_sha1.as_deref(), false)?;
         let msg = if sent.by_other {
             format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has {checksum}", p.dest)
         } else if sent.resumed {
