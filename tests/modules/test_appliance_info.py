@@ -3,6 +3,7 @@ through real ansible-playbook (tests/lib/playbook.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -210,3 +211,23 @@ def test_ssh_probe_tells_closed_from_silent(appliance_factory, tmp_path, net, st
     assert r["_status"] == "ok", r["_output"]
     assert r["ssh_port"]["state"] == state and r["ssh_port"]["banner"] is None, r["ssh_port"]
     assert seen in r["msg"] and seen in r["ssh_port"]["msg"], r["msg"]
+
+
+def test_lists_the_staged_bundles_in_its_one_login(appliance, shar, tmp_path):
+    """What shar_copy staged (record: true) is read back from its record, in the
+    same one login as the rest of the state."""
+    a = appliance
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok" and r["appliance"]["staged"] == [], r["_output"]
+    dest = f"{UMS}/ums-system-upgrade.shar"
+    copied = run_module("shar_copy", conn(a, tmp_path, src=str(shar), dest=dest, record=True))
+    assert copied["_status"] == "ok" and copied["staged"] is True, copied["_output"]
+    # a stray file in the records' directory is not a record
+    a.exec(["sh", "-c", f"echo junk > {STATE_DIR}/staged/broken.json"], check=True)
+    log = SshdLog(a)
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok", r["_output"]
+    assert log.counts() == {"connections": 1, "logins": 1}
+    digest = hashlib.sha256(shar.read_bytes()).hexdigest()
+    assert r["appliance"]["staged"] == [{"dest": dest, "sha256": digest, "sha1": None, "size": shar.stat().st_size,
+                                         "staged_at": copied["staged_at"], "name": shar.name}]
