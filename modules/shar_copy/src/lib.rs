@@ -25,7 +25,7 @@ mod transfer;
 pub use local_sum::*;
 pub use lock::*;
 pub use plan::*;
-use precheck::{check_free_space, check_mode_msg};
+use precheck::{check_free_space, check_mode_msg, inspect};
 pub use remote::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -189,27 +189,6 @@ pub(crate) fn wrong_src(src: &std::path::Path, have: &str, want: &str, size: u64
     Failure::new("verify src", format!("{} has sha256:{have}, not the expected sha256:{want}; {then}", src.display()))
         .hint("download the bundle again (it is incomplete or not the one published), or fix the checksum option")
         .with("size", size)
-}
-
-/// What dest holds: the gathered facts and, when it has the source's size,
-/// its sha256 (from the appliance's cache when unchanged).
-fn inspect(ctx: &Context, cr: &mut CopyRun<'_>, size: u64) -> Result<(Remote, Option<String>), Failure> {
-    let p = cr.p;
-    let cmd = gather_record_cmd(&p.dest, &record_path(&p.state_dir, &p.dest));
-    let g = cr.conn.get().and_then(|s| s.exec(&cmd, cr.io_t)).map_err(|e| e.into_failure("inspect dest"))?;
-    let remote =
-        parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
-    if !remote.dir_exists {
-        return Err(Failure::new("inspect dest", format!("the directory {} does not exist on the appliance", dest_dir(&p.dest)))
-            .hint(format!("check dest; the bundle belongs in {}", usage_meter::appliance::INSTALL_DIR)));
-    }
-    if remote.dest_size != Some(size) {
-        return Ok((remote, None));
-    }
-    let s = cr.conn.get().map_err(|e| e.into_failure("checksum dest"))?;
-    let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, !ctx.check_mode, Duration::from_secs(3600))
-        .map_err(|e| e.into_failure("checksum dest"))?;
-    Ok((remote, rs.map(|r| r.sha256)))
 }
 
 #[derive(Debug)]

@@ -1,11 +1,15 @@
-//! Checks before a byte is sent: room on the appliance, and what check mode
-//! says it would do.
+//! Checks before a byte is sent: what dest holds, room on the appliance, and
+//! what check mode says it would do.
 
 use crate::lock::{lock_busy_cmd, lock_paths};
 use crate::plan::{split_point, Plan};
 use crate::remote::{dest_dir, Remote};
+use crate::remote::{gather_record_cmd, parse_gather};
+use crate::stage::record_path;
 use crate::transfer::CopyRun;
-use usage_meter::Failure;
+use std::time::Duration;
+use usage_meter::upgrade_state;
+use usage_meter::{Context, Failure};
 
 /// Fail unless the filesystem of dest has room for what is still to be sent,
 /// and for a second copy of the upper half while a split copy is joined (a
@@ -52,4 +56,25 @@ pub(crate) fn check_mode_msg(cr: &mut CopyRun<'_>, offset: u64) -> String {
 
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / 1048576.0)
+}
+
+/// What dest holds: the gathered facts and, when it has the source's size,
+/// its sha256 (from the appliance's cache when unchanged).
+pub(crate) fn inspect(ctx: &Context, cr: &mut CopyRun<'_>, size: u64) -> Result<(Remote, Option<String>), Failure> {
+    let p = cr.p;
+    let cmd = gather_record_cmd(&p.dest, &record_path(&p.state_dir, &p.dest));
+    let g = cr.conn.get().and_then(|s| s.exec(&cmd, cr.io_t)).map_err(|e| e.into_failure("inspect dest"))?;
+    let remote =
+        parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
+    if !remote.dir_exists {
+        return Err(Failure::new("inspect dest", format!("the directory {} does not exist on the appliance", dest_dir(&p.dest)))
+            .hint(format!("check dest; the bundle belongs in {}", usage_meter::appliance::INSTALL_DIR)));
+    }
+    if remote.dest_size != Some(size) {
+        return Ok((remote, None));
+    }
+    let s = cr.conn.get().map_err(|e| e.into_failure("checksum dest"))?;
+    let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, !ctx.check_mode, Duration::from_secs(3600))
+        .map_err(|e| e.into_failure("checksum dest"))?;
+    Ok((remote, rs.map(|r| r.sha256)))
 }
