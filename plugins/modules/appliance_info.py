@@ -38,7 +38,8 @@ description:
     whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the
     previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the
     upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade)
-    recorded (an upgrade run, whether it awaits the reboot)."
+    recorded (an upgrade run, whether it awaits the reboot), and the bundles staged by
+    M(vcloud.usage_meter.shar_copy)."
   - "With O(api_password), also reads the Usage Meter version through the appliance API (login, C(GET
     /agent_info), logout), of either generation: 4.x (port 8443, a session id) or 9.x (port 443, a
     bearer token), told from the login answer (O(api_generation)); RV(api.generation) and RV(api.port)
@@ -267,6 +268,52 @@ appliance:
         - "Whether sshd starts at boot; null when it could not be read."
       returned: always
       type: bool
+    staged:
+      contains:
+        dest:
+          description:
+            - Path of the bundle on the appliance.
+          returned: always
+          sample: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
+          type: str
+        name:
+          description:
+            - Name of the file on the controller it was copied from.
+          returned: when available
+          sample: ums-system-upgrade.shar
+          type: str
+        sha1:
+          description:
+            - "Its SHA-1 (hex), when it was checked against one (an ISO's C(.mf)); else null."
+          returned: always (null when not checked)
+          sample: "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"
+          type: str
+        sha256:
+          description:
+            - Its sha256 (hex) when it was staged.
+          returned: always
+          sample: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+          type: str
+        size:
+          description:
+            - Its size in bytes.
+          returned: always
+          sample: 1073741824
+          type: int
+        staged_at:
+          description:
+            - When it was staged (UTC).
+          returned: always
+          sample: "2026-12-01T18:30:05Z"
+          type: str
+      description:
+        - "The bundles staged on the appliance: the records M(vcloud.usage_meter.shar_copy) left with
+          O(vcloud.usage_meter.shar_copy#module:record=true) under O(state_dir), by dest. Read as recorded,
+          not hashed: M(vcloud.usage_meter.shar_copy) with
+          O(vcloud.usage_meter.shar_copy#module:staged=verify) checks a bundle is unchanged."
+      elements: dict
+      returned: always
+      type: list
     upgrade_awaits_reboot:
       description:
         - "Whether a successful upgrade run finished in the current boot, so the reboot that completes it is

@@ -49,6 +49,9 @@ description:
     is released as soon as the copy ends or its SSH connection closes. The second copy waits (see
     O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up,
     it names the other copy (controller, source, age)."
+  - "Staging ahead of the maintenance window: with O(record) the task leaves a record on the appliance of
+    the bundle it put (or found) in place; later, O(staged=verify) copies nothing and only checks that
+    the staged bundle is still there, unchanged, failing with the time it was staged when it is not."
   - "The appliance hashes the written file (with C(openssl dgst), else C(sha256sum)). That sum is
     compared with O(checksum) when given; else with the local file's, which the controller hashes while
     it sends."
@@ -67,11 +70,13 @@ notes:
 options:
   checksum:
     description:
-      - "Expected checksum of O(src), C(sha256:<64 hex digits>) as published with the bundle. The copy on the
-        appliance is checked against it; the local file is checked against it before a byte is sent when its
-        checksum is known on the controller already (cached), in check mode, and when O(dest) has the
-        bundle's size; else only when the copy does not verify, to tell a wrong local file (the task fails
-        naming it; its copy is not put in place) from a transfer that went wrong (copied again once)."
+      - "Expected checksum of O(src), C(sha256:<64 hex digits>) as published with the bundle, or C(sha1:<40
+        hex digits>) for an ISO (its C(.mf) is SHA-1: the appliance then hashes the bundle with sha1 as
+        well, after the copy verified it with sha256 against the local file's). The copy on the appliance is
+        checked against it; the local file is checked against it before a byte is sent when its checksum is
+        known on the controller already (cached), in check mode, and when O(dest) has the bundle's size;
+        else only when the copy does not verify, to tell a wrong local file (the task fails naming it; its
+        copy is not put in place) from a transfer that went wrong (copied again once)."
     type: str
   dest:
     default: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
@@ -92,6 +97,15 @@ options:
         when it is the same file. After this long the task fails, naming the other copy. With V(0) it fails
         at once."
     type: int
+  record:
+    default: false
+    description:
+      - "Leave a record on the appliance that the bundle is staged, once it is in place and verified (copied,
+        or found identical): C(<state_dir>/staged/<name of dest>.json), readable by root only, with dest,
+        sha256 (and sha1 when O(checksum) is one), size, the time (UTC) and the name of O(src). A record
+        that already says the same keeps its time. M(vcloud.usage_meter.appliance_info) lists the records
+        (RV(vcloud.usage_meter.appliance_info#module:appliance.staged))."
+    type: bool
   retries:
     default: 2
     description:
@@ -104,6 +118,18 @@ options:
         portal)."
     required: true
     type: path
+  staged:
+    choices:
+      - ignore
+      - verify
+    default: ignore
+    description:
+      - "V(verify): copy nothing, only check that O(dest) is there with the checksum and size its staging
+        record says (one login; the appliance hashes it once, writes nothing), and that it is O(src) (size,
+        and sha256 when known on the controller) and has O(checksum) when given; else fail naming O(dest)
+        and the time it was staged (\"staged bundle changed on the appliance since ...\"). Fails too when
+        there is no record. V(ignore): copy as usual (RV(staged) and RV(staged_at) still tell of a record)."
+    type: str
   state_dir:
     default: "/var/lib/vcloud-usage-meter"
     description:
@@ -136,6 +162,20 @@ EXAMPLES = r"""
   vcloud.usage_meter.shar_copy:
     src: files/ums-system-upgrade.shar
     checksum: "sha256:{{ ums_bundle_sha256 }}"
+
+- name: Stage an ISO days ahead (checked against the SHA-1 of its .mf), with a record
+  vcloud.usage_meter.shar_copy:
+    src: files/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    dest: /opt/vmware/upgrade/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    checksum: "sha1:{{ um_iso_sha1 }}"
+    record: true
+
+- name: In the window, only check the staged bundle (nothing is sent)
+  vcloud.usage_meter.shar_copy:
+    src: files/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    dest: /opt/vmware/upgrade/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    staged: verify
+  register: um_staged
 """
 
 RETURN = r"""
@@ -169,6 +209,19 @@ size:
   returned: always
   sample: 1073741824
   type: int
+staged:
+  description:
+    - "Whether a staging record on the appliance (see O(record)) says that O(dest) holds this bundle (in
+      check mode: as it is before the task)."
+  returned: always
+  sample: true
+  type: bool
+staged_at:
+  description:
+    - "When the bundle was staged (UTC), from its record on the appliance; null when there is none."
+  returned: always (null without a record)
+  sample: "2026-12-01T18:30:05Z"
+  type: str
 transferred:
   description:
     - "Bytes sent by this run (0 when the appliance already had the file, less than RV(size) when a partial

@@ -3,6 +3,7 @@ through real ansible-playbook (tests/lib/playbook.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
@@ -262,3 +263,24 @@ def test_9x_forced_generation_works_and_a_wrong_one_is_named(nine, tmp_path):
     assert "api_generation is 4" in err and "9.x" in err and "api_generation: auto" in err, err
     assert any("api_generation is 4" in w for w in wrong.get("warnings", [])), wrong.get("warnings")
 
+
+# --------------------------------------------------------------------------- staged bundles
+
+def test_lists_the_staged_bundles_in_its_one_login(appliance, shar, tmp_path):
+    """What shar_copy staged (record: true) is read back from its record, in the
+    same one login as the rest of the state."""
+    a = appliance
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok" and r["appliance"]["staged"] == [], r["_output"]
+    dest = f"{UMS}/ums-system-upgrade.shar"
+    copied = run_module("shar_copy", conn(a, tmp_path, src=str(shar), dest=dest, record=True))
+    assert copied["_status"] == "ok" and copied["staged"] is True, copied["_output"]
+    # a stray file in the records' directory is not a record
+    a.exec(["sh", "-c", f"echo junk > {STATE_DIR}/staged/broken.json"], check=True)
+    log = SshdLog(a)
+    r = run_module(MODULE, conn(a, tmp_path))
+    assert r["_status"] == "ok", r["_output"]
+    assert log.counts() == {"connections": 1, "logins": 1}
+    digest = hashlib.sha256(shar.read_bytes()).hexdigest()
+    assert r["appliance"]["staged"] == [{"dest": dest, "sha256": digest, "sha1": None, "size": shar.stat().st_size,
+                                         "staged_at": copied["staged_at"], "name": shar.name}]

@@ -7,7 +7,9 @@ console (`sha256sum`), never through the module under test.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -376,3 +378,87 @@ def test_two_streams_cut_then_rerun_resumes_both_halves(appliance_factory, shar_
     assert r2["resumed"] is True and r2["transferred"] == size - lower - upper
     assert remote_sha(a) == sha256(big)
     assert not remote_exists(a, PART) and not remote_exists(a, PART + ".2")
+
+
+# -- staging (#23): record: true, then staged: verify in the window
+
+STATE_DIR = "/var/lib/vcloud-usage-meter"
+RECORD = f"{STATE_DIR}/staged/ums-system-upgrade.shar.json"
+
+
+def sha1(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()
+
+
+def counted(a, args, **kw):
+    """Run the module; its result and the SSH connections and logins sshd logged for it."""
+    from simtest import SshdLog
+    log = SshdLog(a)
+    r = run_module(MODULE, args, **kw)
+    return r, log.counts()
+
+
+def test_staged_bundle_recorded_then_only_verified(appliance, bundle):
+    """Staging copies the bundle and leaves a root-only record; the window's
+    staged: verify sends nothing, in one login, and says when it was staged."""
+    a = appliance
+    want, want1 = sha256(bundle), sha1(bundle)
+    verify = conn(a, src=str(bundle), staged="verify")
+
+    # nothing staged yet: verify refuses and sends nothing
+    r = run_module(MODULE, verify)
+    assert r["_status"] == "failed" and "no staging record" in r["msg"] and DEST in r["msg"], r["msg"]
+    assert not remote_exists(a, DEST)
+
+    # check mode would copy and record, and writes neither
+    r = run_module(MODULE, conn(a, src=str(bundle), record=True), check=True)
+    assert r["_status"] == "ok" and r["changed"] is True and r["staged"] is False, r["_output"]
+    assert not remote_exists(a, DEST) and not remote_exists(a, RECORD)
+
+    r, seen = counted(a, conn(a, src=str(bundle), record=True, checksum=f"sha1:{want1}"))
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is True and r["transferred"] == r["size"] and r["staged"] is True
+    at = r["staged_at"]
+    assert dt.datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ") and at in r["msg"]
+    assert seen == {"connections": 1, "logins": 1}, seen
+    assert remote_sha(a) == want
+    rec = json.loads(a.exec(["cat", RECORD], check=True).stdout)
+    assert rec == {"format": 1, "dest": DEST, "name": bundle.name, "size": bundle.stat().st_size,
+                   "sha256": want, "sha1": want1, "staged_at": at}
+    # root's only: a user that is not root cannot read it
+    assert a.exec(["stat", "-c", "%a", RECORD], check=True).stdout.strip() == "600"
+    as_nobody = a.exec(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", RECORD])
+    assert as_nobody.returncode != 0 and "sha256" not in as_nobody.stdout
+
+    # staging again: nothing to do, the record keeps its time
+    again = run_module(MODULE, conn(a, src=str(bundle), record=True))
+    assert again["_status"] == "ok", again["_output"]
+    assert again["changed"] is False and again["transferred"] == 0 and again["staged_at"] == at
+
+    # the window: verified, nothing sent, one login
+    before = rx_bytes(a)
+    r, seen = counted(a, {**verify, "checksum": f"sha1:{want1}"}, check=False)
+    received = rx_bytes(a) - before
+    assert r["_status"] == "ok", r["_output"]
+    assert r["changed"] is False and r["transferred"] == 0
+    assert r["staged"] is True and r["staged_at"] == at and at in r["msg"]
+    assert r["checksum"] == f"sha256:{want}"
+    assert seen == {"connections": 1, "logins": 1}, seen
+    assert received < 1024 * 1024, f"{received} bytes reached the appliance"
+    # a checksum the staged bundle does not have is refused
+    r = run_module(MODULE, {**verify, "checksum": "sha1:" + "0" * 40})
+    assert r["_status"] == "failed" and "not the expected sha1" in r["msg"] and at in r["msg"], r["msg"]
+
+    # one byte altered on the appliance (size and name unchanged): refused
+    a.exec(["sh", "-c", f"printf X | dd of={DEST} bs=1 seek=4096 conv=notrunc status=none"], check=True)
+    r = run_module(MODULE, verify)
+    assert r["_status"] == "failed", r["_output"]
+    assert "staged bundle changed on the appliance since " + at in r["msg"], r["msg"]
+    assert DEST in r["msg"] and "stage it again" in r["msg"]
+    # removed: refused, naming it and the time
+    a.exec(["rm", "-f", DEST], check=True)
+    r = run_module(MODULE, verify, check=True)
+    assert r["_status"] == "failed", r["_output"]
+    assert f"since {at}: {DEST} is gone" in r["msg"], r["msg"]
+    assert not remote_exists(a, DEST)

@@ -5,9 +5,11 @@
 
 mod expiry;
 mod probe;
+mod staged;
 
 pub use expiry::{civil_from_days, days_from_civil, parse_chage_date, password_expiry, Expiry};
 pub use probe::{probe_port, PortState, SshPort};
+pub use staged::Staged;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -128,6 +130,11 @@ pub struct Appliance {
     pub upgrade_awaits_reboot: bool,
     /// Whether an upgrade run is in progress now.
     pub upgrade_in_progress: bool,
+    /// The bundles staged on the appliance: the records M(vcloud.usage_meter.shar_copy)
+    /// left with O(vcloud.usage_meter.shar_copy#module:record=true) under O(state_dir),
+    /// by dest. Read as recorded, not hashed: M(vcloud.usage_meter.shar_copy) with
+    /// O(vcloud.usage_meter.shar_copy#module:staged=verify) checks a bundle is unchanged.
+    pub staged: Vec<Staged>,
 }
 
 /// Result of vcloud.usage_meter.appliance_info.
@@ -172,6 +179,7 @@ pub fn gather_cmd(p: &Params) -> String {
         "if command -v chage >/dev/null 2>&1; then LC_ALL=C chage -l root 2>/dev/null | sed 's/^/chage=/'; fi".to_string(),
         format!("if [ -f {rec} ]; then sed 's/^/record./' {rec}; echo; fi"),
         format!("if {running}; then echo upgrade_running=1; else echo upgrade_running=0; fi"),
+        staged::gather_part(&p.state_dir),
         "echo end=1".to_string(),
     ]
     .join("; ")
@@ -228,6 +236,7 @@ pub fn parse_gather(out: &str) -> Option<Appliance> {
         a.upgrade_rc = Some(rec.rc);
         a.upgrade_awaits_reboot = rec.awaits_reboot(&a.boot_id);
     }
+    a.staged = staged::parse(out);
     Some(a)
 }
 
@@ -243,7 +252,7 @@ impl Module for ApplianceInfo {
         ModuleDoc {
             short_description: "Read the upgrade-relevant state of a Usage Meter appliance",
             description: &[
-                "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id, whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade) recorded (an upgrade run, whether it awaits the reboot).",
+                "Reads, over SSH and in one remote command, what the in-place upgrade to 4.3 depends on: the boot id, whether sshd runs and starts at boot, free space on the filesystem of C(/opt/vmware), whether the previous installation was kept (C(cloudusagemetering-old), present after the 4.3 reboot), the upgrade logs, the root password's expiry (C(chage -l root)), and what M(vcloud.usage_meter.upgrade) recorded (an upgrade run, whether it awaits the reboot), and the bundles staged by M(vcloud.usage_meter.shar_copy).",
                 "With O(api_password), also reads the Usage Meter version through the appliance API (login, C(GET /agent_info), logout), of either generation: 4.x (port 8443, a session id) or 9.x (port 443, a bearer token), told from the login answer (O(api_generation)); RV(api.generation) and RV(api.port) say which. With O(ssh=false) only that, for an appliance whose SSH is closed. O(api_retries) waits out an API that does not listen yet after a boot. An API problem is a warning and RV(api.error), never a failure.",
                 "Read-only: runs in check mode too and never reports a change.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",

@@ -16,20 +16,24 @@
 mod local_sum;
 mod lock;
 mod plan;
+mod precheck;
 mod remote;
 mod send;
+mod stage;
 mod transfer;
 
 pub use local_sum::*;
 pub use lock::*;
 pub use plan::*;
+use precheck::{check_free_space, check_mode_msg, inspect};
 pub use remote::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use stage::{checksum_wanted, record_body, record_path, StageRecord, StagedMode};
+use stage::{recorded, settle, staged_outcome, Staging, Wanted};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use transfer::{transfer, CopyRun, Source};
-use usage_meter::checksum::checksum_option;
 use usage_meter::shell::Script;
 use usage_meter::ssh::{expand_tilde, ConnectionArgs, Reconnecting, Ssh};
 use usage_meter::upgrade_state;
@@ -65,7 +69,9 @@ pub struct Params {
     #[schemars(length(min = 1))]
     pub dest: String,
     /// Expected checksum of O(src), C(sha256:<64 hex digits>) as published with
-    /// the bundle. The copy on the appliance is checked against it; the local
+    /// the bundle, or C(sha1:<40 hex digits>) for an ISO (its C(.mf) is SHA-1:
+    /// the appliance then hashes the bundle with sha1 as well, after the copy
+    /// verified it with sha256 against the local file's). The copy on the appliance is checked against it; the local
     /// file is checked against it before a byte is sent when its checksum is
     /// known on the controller already (cached), in check mode, and when O(dest)
     /// has the bundle's size; else only when the copy does not verify, to tell a
@@ -108,6 +114,23 @@ pub struct Params {
     /// for its upper half twice while the halves are joined.
     #[serde(default)]
     pub streams: Streams,
+    /// Leave a record on the appliance that the bundle is staged, once it is
+    /// in place and verified (copied, or found identical): C(<state_dir>/staged/<name of dest>.json),
+    /// readable by root only, with dest, sha256 (and sha1 when O(checksum) is
+    /// one), size, the time (UTC) and the name of O(src). A record that
+    /// already says the same keeps its time. M(vcloud.usage_meter.appliance_info)
+    /// lists the records (RV(vcloud.usage_meter.appliance_info#module:appliance.staged)).
+    #[serde(default)]
+    pub record: bool,
+    /// V(verify): copy nothing, only check that O(dest) is there with the
+    /// checksum and size its staging record says (one login; the appliance
+    /// hashes it once, writes nothing), and that it is O(src) (size, and
+    /// sha256 when known on the controller) and has O(checksum) when given;
+    /// else fail naming O(dest) and the time it was staged ("staged bundle
+    /// changed on the appliance since ..."). Fails too when there is no record.
+    /// V(ignore): copy as usual (RV(staged) and RV(staged_at) still tell of a record).
+    #[serde(default)]
+    pub staged: StagedMode,
 }
 
 /// Result of vcloud.usage_meter.shar_copy.
@@ -132,10 +155,17 @@ pub struct Output {
     /// Whether this run continued a partial copy left by an interrupted one.
     #[schemars(extend("x-sample" = false))]
     pub resumed: bool,
+    /// Whether a staging record on the appliance (see O(record)) says that
+    /// O(dest) holds this bundle (in check mode: as it is before the task).
+    #[schemars(extend("x-sample" = true))]
+    pub staged: bool,
+    /// When the bundle was staged (UTC), from its record on the appliance; null when there is none.
+    #[schemars(extend("x-sample" = "2026-12-01T18:30:05Z", "x-returned" = "always (null without a record)"))]
+    pub staged_at: Option<String>,
 }
 
 /// Check the options: the source (path, metadata) and the `checksum` option as hex.
-fn check_options(p: &Params) -> Result<(PathBuf, std::fs::Metadata, Option<String>), Failure> {
+fn check_options(p: &Params) -> Result<(PathBuf, std::fs::Metadata, Wanted), Failure> {
     let src = expand_tilde(&p.src);
     let meta = std::fs::metadata(&src).map_err(|e| {
         Failure::new("check src", format!("src {} cannot be read on the controller: {e}", src.display()))
@@ -150,7 +180,7 @@ fn check_options(p: &Params) -> Result<(PathBuf, std::fs::Metadata, Option<Strin
             Failure::new("check dest", format!("dest '{}' must be an absolute file path", p.dest)).hint(format!("e.g. {DEFAULT_DEST}"))
         );
     }
-    let want = checksum_option(p.checksum.as_deref())?;
+    let want = checksum_wanted(p.checksum.as_deref())?;
     Ok((src, meta, want))
 }
 
@@ -159,73 +189,6 @@ pub(crate) fn wrong_src(src: &std::path::Path, have: &str, want: &str, size: u64
     Failure::new("verify src", format!("{} has sha256:{have}, not the expected sha256:{want}; {then}", src.display()))
         .hint("download the bundle again (it is incomplete or not the one published), or fix the checksum option")
         .with("size", size)
-}
-
-/// What dest holds: the gathered facts and, when it has the source's size,
-/// its sha256 (from the appliance's cache when unchanged).
-fn inspect(ctx: &Context, cr: &mut CopyRun<'_>, size: u64) -> Result<(Remote, Option<String>), Failure> {
-    let p = cr.p;
-    let g = cr.conn.get().and_then(|s| s.exec(&gather_cmd(&p.dest), cr.io_t)).map_err(|e| e.into_failure("inspect dest"))?;
-    let remote =
-        parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
-    if !remote.dir_exists {
-        return Err(Failure::new("inspect dest", format!("the directory {} does not exist on the appliance", dest_dir(&p.dest)))
-            .hint(format!("check dest; the bundle belongs in {}", usage_meter::appliance::INSTALL_DIR)));
-    }
-    if remote.dest_size != Some(size) {
-        return Ok((remote, None));
-    }
-    let s = cr.conn.get().map_err(|e| e.into_failure("checksum dest"))?;
-    let rs = upgrade_state::remote_sha256(s, &p.state_dir, &p.dest, !ctx.check_mode, Duration::from_secs(3600))
-        .map_err(|e| e.into_failure("checksum dest"))?;
-    Ok((remote, rs.map(|r| r.sha256)))
-}
-
-/// Fail unless the filesystem of dest has room for what is still to be sent,
-/// and for a second copy of the upper half while a split copy is joined (a
-/// partial copy that cannot be resumed is deleted first: its space counts as free).
-fn check_free_space(cr: &mut CopyRun<'_>, remote: &Remote, size: u64, plan: &Plan) -> Result<(), Failure> {
-    let dir = dest_dir(&cr.p.dest);
-    let need = plan.bytes() + if plan.split { size - split_point(size) } else { 0 };
-    let free = cr.conn.get().and_then(|s| s.free_bytes(&dir)).map_err(|e| e.into_failure("check free space"))?;
-    let reclaim = if plan.from_zero() { remote.part_size.unwrap_or(0) + remote.part2_size.unwrap_or(0) } else { 0 };
-    let free = free.saturating_add(reclaim);
-    if need > free {
-        return Err(Failure::new(
-            "check free space",
-            format!(
-                "the copy needs {need} bytes ({}) on the filesystem of {dir}, but only {} bytes ({}) are free; nothing was sent",
-                mib(need),
-                free,
-                mib(free)
-            ),
-        )
-        .hint(format!("free space under {dir} on the appliance (old bundles, var/logs), then run again"))
-        .with("needed", need)
-        .with("free", free));
-    }
-    Ok(())
-}
-
-/// What the copy would do (check mode, which takes no lock; but it says so
-/// when another copy holds it: its partial file is not ours to resume).
-fn check_mode_msg(cr: &mut CopyRun<'_>, offset: u64) -> String {
-    let state_dir = &cr.p.state_dir;
-    let busy = cr.conn.get().and_then(|s| s.exec(&lock_busy_cmd(state_dir), cr.io_t)).is_ok_and(|o| o.stdout.contains("UMBUSY"));
-    if busy {
-        format!(
-            "another copy to this appliance is running (it holds {}): the task would wait for it (lock_timeout), then copy the bundle unless that copy puts the same file in place",
-            lock_paths(state_dir).0
-        )
-    } else if offset > 0 {
-        format!("would resume the copy ({offset} bytes there)")
-    } else {
-        "would copy the bundle".into()
-    }
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / 1048576.0)
 }
 
 #[derive(Debug)]
@@ -244,6 +207,7 @@ impl Module for SharCopy {
                 "Skips the transfer when O(dest) already has the same sha256. Checks the free space on the destination filesystem first.",
                 "Writes to C(.<name>.part) next to O(dest) (with two streams, see O(streams), the upper half to C(.<name>.part.2), appended on the appliance); then, in one step on the appliance, hashes that file as it is on disk and renames exactly those bytes into place only when size and sha256 match, so the real name never holds a truncated or foreign bundle. A later run (or a retry after a dropped connection, see O(retries)) resumes the partial copy; if the resumed file does not verify, the copy starts over once.",
                 "Copies to one appliance take turns (two plays at once): each holds a lock on the appliance (C(flock) on C(shar_copy.lock) under O(state_dir)) from before it looks at O(dest) until it ends, and the lock is released as soon as the copy ends or its SSH connection closes. The second copy waits (see O(lock_timeout)) and then finds the bundle in place (no change) or copies its own; when it gives up, it names the other copy (controller, source, age).",
+                "Staging ahead of the maintenance window: with O(record) the task leaves a record on the appliance of the bundle it put (or found) in place; later, O(staged=verify) copies nothing and only checks that the staged bundle is still there, unchanged, failing with the time it was staged when it is not.",
                 "The appliance hashes the written file (with C(openssl dgst), else C(sha256sum)). That sum is compared with O(checksum) when given; else with the local file's, which the controller hashes while it sends.",
                 "Runs on the controller; the appliance is the inventory host: its C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password) or C(ansible_ssh_private_key_file) are used unless given as options.",
             ],
@@ -256,6 +220,20 @@ impl Module for SharCopy {
   vcloud.usage_meter.shar_copy:
     src: files/ums-system-upgrade.shar
     checksum: "sha256:{{ ums_bundle_sha256 }}"
+
+- name: Stage an ISO days ahead (checked against the SHA-1 of its .mf), with a record
+  vcloud.usage_meter.shar_copy:
+    src: files/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    dest: /opt/vmware/upgrade/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    checksum: "sha1:{{ um_iso_sha1 }}"
+    record: true
+
+- name: In the window, only check the staged bundle (nothing is sent)
+  vcloud.usage_meter.shar_copy:
+    src: files/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    dest: /opt/vmware/upgrade/Usage_Meter_Agent-4.8.0.0-24229441_Upgrade.iso
+    staged: verify
+  register: um_staged
 "#,
             check_mode: Support::Full,
             diff_mode: Support::Full,
@@ -264,9 +242,14 @@ impl Module for SharCopy {
 
     fn run(ctx: &mut Context, p: Params) -> Result<Outcome<Output>, Failure> {
         let t0 = Instant::now();
-        let (src, meta, want) = check_options(&p)?;
+        let (src, meta, wanted) = check_options(&p)?;
         let size = meta.len();
         let key = local_key(&src, &meta);
+        if p.staged == StagedMode::Verify {
+            let rec = stage::verify(ctx, &p, &src, size, &wanted, cached_local_sum(&key).as_deref())?;
+            return Ok(staged_outcome(&p, rec, t0));
+        }
+        let (want, want_sha1) = wanted;
         // With a published checksum the appliance's sha256 of what it received
         // is compared with that checksum, and the local file is hashed only when
         // it costs nothing (cached), in check mode, when dest has its size, or
@@ -316,13 +299,15 @@ impl Module for SharCopy {
         } else {
             want.clone()
         };
-        let out = |checksum: &str, transferred, resumed| Output {
+        let out = |checksum: &str, transferred, resumed, st: &Staging| Output {
             dest: p.dest.clone(),
             checksum: checksum.to_string(),
             size,
             transferred,
             seconds: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             resumed,
+            staged: st.staged,
+            staged_at: st.staged_at.clone(),
         };
         let after_wait = |msg: String| match &waited {
             Some((who, d)) => {
@@ -338,8 +323,12 @@ impl Module for SharCopy {
                         s.exec(&guarded(&p.state_dir, &cr.id.token, Script::new(&[REMOVE_PART_SH]).env("UM_PART", part.as_str())), io_t);
                 }
             }
-            return Ok(Outcome::new(false, out(&format!("sha256:{sum}"), 0, false))
-                .msg(after_wait(format!("{} already has sha256:{sum}", p.dest))));
+            let st = settle(&mut cr, remote.record.as_deref(), sum, size, want_sha1.as_deref(), ctx.check_mode)?;
+            return Ok(Outcome::new(st.wrote, out(&format!("sha256:{sum}"), 0, false, &st)).msg(after_wait(format!(
+                "{} already has sha256:{sum}{}",
+                p.dest,
+                recorded(&st)
+            ))));
         }
         let describe = |s: Option<&str>| match s {
             Some(s) => format!("{}: sha256:{s}\n", p.dest),
@@ -355,7 +344,9 @@ impl Module for SharCopy {
         if ctx.check_mode {
             let what = check_mode_msg(&mut cr, size - first.bytes());
             let sum = local.get(&src, &key)?;
-            return Ok(Outcome::new(true, out(&format!("sha256:{sum}"), 0, false)).diff(diff(&sum)).msg(what));
+            let old = remote.record.as_deref().and_then(StageRecord::parse);
+            let st = Staging { staged: false, staged_at: old.map(|r| r.staged_at), wrote: p.record };
+            return Ok(Outcome::new(true, out(&format!("sha256:{sum}"), 0, false, &st)).diff(diff(&sum)).msg(what));
         }
 
         // Transfer, resuming after a dropped connection up to `retries` times,
@@ -371,6 +362,7 @@ impl Module for SharCopy {
             }
         }
         let checksum = format!("sha256:{}", sent.sum);
+        let st = settle(&mut cr, remote.record.as_deref(), &sent.sum, size, want_sha1.as_deref(), false)?;
         let msg = if sent.by_other {
             format!("another copy to this appliance put the same bundle in place while this one reconnected: {} has {checksum}", p.dest)
         } else if sent.resumed {
@@ -378,7 +370,8 @@ impl Module for SharCopy {
         } else {
             after_wait(format!("copied and verified {checksum}"))
         };
-        Ok(Outcome::new(true, out(&checksum, sent.transferred, sent.resumed)).diff(diff(&sent.sum)).msg(msg))
+        let msg = format!("{msg}{}", recorded(&st));
+        Ok(Outcome::new(true, out(&checksum, sent.transferred, sent.resumed, &st)).diff(diff(&sent.sum)).msg(msg))
     }
 }
 

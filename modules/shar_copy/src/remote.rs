@@ -33,16 +33,28 @@ pub struct Remote {
     pub part_size: Option<u64>,
     /// The upper half of a copy sent in two streams (`<part>.2`).
     pub part2_size: Option<u64>,
+    /// The staging record of dest (its JSON), when asked for and there.
+    pub record: Option<String>,
 }
 
 pub fn gather_cmd(dest: &str) -> String {
-    script(&[GATHER_SH], &[("UM_DIR", &dest_dir(dest)), ("UM_DEST", dest), ("UM_PART", &part_path(dest))])
+    gather_record_cmd(dest, "")
+}
+
+/// [`gather_cmd`], also reading the staging record `record` (none when empty).
+pub fn gather_record_cmd(dest: &str, record: &str) -> String {
+    script(&[GATHER_SH], &[("UM_DIR", &dest_dir(dest)), ("UM_DEST", dest), ("UM_PART", &part_path(dest)), ("UM_RECORD", record)])
 }
 
 pub fn parse_gather(stdout: &str) -> Option<Remote> {
     let r = Reply::parse(stdout);
-    let remote =
-        Remote { dir_exists: r.flag("dir"), dest_size: r.num("dest")?, part_size: r.num("part")?, part2_size: r.num("part2").flatten() };
+    let remote = Remote {
+        dir_exists: r.flag("dir"),
+        dest_size: r.num("dest")?,
+        part_size: r.num("part")?,
+        part2_size: r.num("part2").flatten(),
+        record: r.get("record").filter(|s| !s.trim().is_empty()).map(str::to_string),
+    };
     (r.complete && r.get("dir").is_some()).then_some(remote)
 }
 

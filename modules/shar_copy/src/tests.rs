@@ -33,7 +33,7 @@ fn paths() {
 fn gather_parsing() {
     assert_eq!(
         parse_gather("dir=1\ndest=10\npart=\n@@end\n"),
-        Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None, part2_size: None })
+        Some(Remote { dir_exists: true, dest_size: Some(10), part_size: None, part2_size: None, record: None })
     );
     assert_eq!(parse_gather("dir=0\ndest=\npart=5\n@@end\n").map(|r| r.part_size), Some(Some(5)));
     assert_eq!(parse_gather("dir=1\ndest=x\npart=\n@@end\n"), None);
