@@ -36,7 +36,9 @@ options:
     required: true
     suboptions:
       plan:
-        description: The registered result of M(vcloud.usage_meter.bundle_info) (skipped or failed included).
+        description: >-
+          The registered result of M(vcloud.usage_meter.bundle_info) with C(failed_when: false): its C(hops), or its
+          failure (no C(hops), a C(msg)), or skipped.
         type: dict
         default: {}
       shar:
@@ -171,8 +173,13 @@ def _staged_at(staged: list, dest: str, name: str, size) -> str | None:
     return None
 
 
+def _refused(plan: dict) -> bool:
+    """bundle_info ran and gave no hops: its failure (failed_when: false clears "failed")."""
+    return bool(plan) and not plan.get("skipped") and "hops" not in plan
+
+
 def _problem(plan: dict, shar: str) -> str | None:
-    if not plan.get("failed"):
+    if not _refused(plan):
         return None
     if _text(plan.get("check")) == "read bundle" and shar and _text(plan.get("file")) == shar:
         return None  # preflight_findings names the missing shar already, with what to do
@@ -186,8 +193,8 @@ def hop_plan(read: dict) -> dict:
     plan = read.get("plan") or {}
     shar = _text(read.get("shar"))
     hops = []
-    planned = [] if plan.get("failed") or plan.get("skipped") else plan.get("hops") or []
-    if "hops" not in plan and not plan.get("failed") and not _text(read.get("version")) and shar \
+    planned = plan.get("hops") or []
+    if not _refused(plan) and "hops" not in plan and not _text(read.get("version")) and shar \
             and not _bool(read.get("at_target")):
         planned = [{"from": "unknown", "to": read.get("target"), "bundle": {"kind": "shar", "path": shar}}]
     for hop in planned:

@@ -57,14 +57,14 @@ def test_staged_only_when_the_same_file_is_recorded_at_that_destination():
 
 
 def test_a_refusal_is_the_problem_without_the_host_prefix():
-    refused = {"failed": True, "check": "sha1", "file": ISO,
+    refused = {"failed": False, "failed_when_result": False, "check": "sha1", "file": ISO,
                "msg": f"host 10.0.0.5, step 'sha1': {ISO}: SHA-1 x differs. What to do: download it again."}
     p = plan(plan=refused)
     assert p == {"hops": [], "problem": f"bundles: step 'sha1': {ISO}: SHA-1 x differs. What to do: download it again."}
 
 
 def test_a_missing_shar_is_left_to_the_preflights_own_message():
-    missing = {"failed": True, "check": "read bundle", "file": SHAR, "msg": "host h, step 'read bundle': no such file"}
+    missing = {"changed": False, "check": "read bundle", "file": SHAR, "msg": "host h, step 'read bundle': no such file"}
     assert plan(plan=missing) == {"hops": [], "problem": None}
     other = {**missing, "file": ISO}
     assert plan(plan=other)["problem"] == "bundles: step 'read bundle': no such file"
