@@ -96,3 +96,49 @@ def test_preflight_plans_the_hops_and_refuses_before_anything_is_copied(applianc
     assert cp.stdout.count("No such file") == 2, cp.stdout
     assert sshd_state(app) == (True, False)
     assert TOKEN not in res.output
+
+
+# --------------------------------------------------------------------------- staging (issue 23)
+
+UMS = "/opt/vmware/cloudusagemetering"
+RECORD = "/var/lib/vcloud-usage-meter/staged/ums-system-upgrade.shar.json"
+
+
+def _staging_merged() -> bool:
+    """shar_copy's record/staged options come from branch stage (its doc-only module file)."""
+    doc = (REPO / "plugins" / "modules" / "shar_copy.py").read_text()
+    return re.search(r"^    record:$", doc, re.M) is not None and re.search(r"^    staged:$", doc, re.M) is not None
+
+
+@pytest.mark.skipif(not _staging_merged(), reason="shar_copy record/staged (branch stage) not merged yet")
+def test_stage_then_upgrade_only_checks_the_staged_bundle_and_refuses_an_altered_one(
+        appliance_factory, umsim_root, bundle, tmp_play):
+    apps = {"kept": appliance_factory(version="4.2.0", sshd="off"),
+            "altered": appliance_factory(version="4.2.0", sshd="off")}
+    inv, vf = write_inventory(tmp_play, apps, *bundle, umsim_root)
+    boots = {h: a.boot_id() for h, a in apps.items()}
+
+    staged = play(STAGE, inv, vf)
+    assert staged.rc == 0, staged.output[-4000:]
+    for host, app in apps.items():
+        # staging never upgrades nor reboots, and leaves sshd as it found it
+        assert app.boot_id() == boots[host] and api_version(app) == "4.2.0"
+        assert sshd_state(app) == (False, False)
+        rec = json.loads(app.exec(["cat", RECORD], check=True).stdout)
+        assert rec["sha256"] == bundle[1] and rec["dest"] == f"{UMS}/ums-system-upgrade.shar", rec
+    apps["altered"].exec(["bash", "-c", f"printf X | dd of={UMS}/ums-system-upgrade.shar bs=1 seek=100 conv=notrunc"],
+                         check=True)
+
+    res = play(UPGRADE, inv, vf)
+    assert res.rc != 0, res.output[-4000:]
+    pf = result(res, "Preflight | Record the findings", "kept")["ansible_facts"]["usage_meter_preflight"]
+    assert pf["hops"][0]["staged_at"] and "(shar, staged " in pf["line"], pf["line"]
+    copy = result(res, "Copy | Put the upgrade bundle on the appliance", "kept")
+    assert copy["staged"] is True and copy["transferred"] == 0, copy
+    assert "was staged on the appliance at" in res.output
+    assert summary(res, "kept")["result"] == "upgraded" and api_version(apps["kept"]) == "4.3.0"
+
+    s = summary(res, "altered")
+    assert s["result"] == "failed" and "failed in phase copy" in s["error"], s
+    assert "ums-system-upgrade.shar" in s["error"] and "stage it again" in s["error"], s["error"]
+    assert api_version(apps["altered"]) == "4.2.0" and sshd_state(apps["altered"]) == (False, False)

@@ -443,17 +443,20 @@ def test_snapshot_then_rollback_of_the_failed_host(appliance_factory, umsim_root
     assert res.rc != 0, res.output[-4000:]
     counts = recap(res.stdout)
     assert counts["um-vm-good"]["failed"] == 0 and counts["um-vm-bad"]["failed"] == 1, counts
-    snap = "usage-meter-inplace-upgrade-4.3"
+    # one snapshot per hop, named for it, taken once SSH is open (before the hop changes anything)
+    snap = "usage-meter-inplace-upgrade 4.1.0 to 4.3.0"
 
     s = summary(res, "um-vm-good")
     assert s["result"] == "upgraded" and s["snapshot"] == snap and s["rolled_back"] is False, s
-    assert s["phases"][:2] == ["preflight", "snapshot"], s
+    assert s["phases"][:3] == ["preflight", "sshd_access", "snapshot"], s
     assert any(f"Delete snapshot {snap}" in m for m in s["manual_steps"]), s
     assert [x["name"] for x in vcenter.snapshot_tree("um-vm-good")] == [snap]
     assert api_version(good) == "4.3.0"
 
+    snap = "usage-meter-inplace-upgrade 4.2.0 to 4.3.0"
     s = summary(res, "um-vm-bad")
     assert s["result"] == "failed" and s["rolled_back"] is True, s
+    assert s["hops"] == [{"from": "4.2.0", "to": "4.3.0", "seconds": s["hops"][0]["seconds"], "result": "failed"}], s
     assert "failed in phase upgrade" in s["error"] and f"Rolled back to snapshot {snap}" in s["error"], s
     assert s["sshd"] == "back in its snapshot state", s
     tree = vcenter.snapshot_tree("um-vm-bad")
