@@ -104,6 +104,21 @@ UMS = "/opt/vmware/cloudusagemetering"
 RECORD = "/var/lib/vcloud-usage-meter/staged/ums-system-upgrade.shar.json"
 
 
+def test_staging_an_appliance_at_the_target_touches_nothing(appliance_factory, umsim_root, bundle, tmp_play):
+    """The stage entry point on an appliance already at the target: nothing to stage,
+    SSH never opened, changed=0 (what runs before shar_copy's record option is merged)."""
+    app = appliance_factory(version="4.3.0", sshd="off")
+    inv, vf = write_inventory(tmp_play, {"top": app}, *bundle, umsim_root)
+    boot = app.boot_id()
+    res = play(STAGE, inv, vf)
+    assert res.rc == 0, res.output[-4000:]
+    assert recap(res.stdout)["top"]["changed"] == 0, res.output[-3000:]
+    msg = result(res, "Stage | Report", "top")["msg"]
+    assert msg == ["top: already at 4.3: nothing to do | version 4.3.0 (from api) | SSH closed, route console"
+                   " | not checked over SSH yet | no problems", "staged and recorded: nothing"], msg
+    assert sshd_state(app) == (False, False) and app.boot_id() == boot
+
+
 def _staging_merged() -> bool:
     """shar_copy's record/staged options come from branch stage (its doc-only module file)."""
     doc = (REPO / "plugins" / "modules" / "shar_copy.py").read_text()
