@@ -26,8 +26,9 @@ description:
     (a record of C(appliance.staged) of M(vcloud.usage_meter.appliance_info) for the same destination, file name and
     size), else null.
   - A refusal of M(vcloud.usage_meter.bundle_info) (a forbidden hop, a missing bundle and what to download, an ISO
-    check that failed, naming the check and the file) becomes the preflight problem; a shar that does not exist is
-    left to the preflight's own message about it.
+    check that failed, naming the check and the file) becomes the preflight problem, its options named as the role
+    variables that set them (C(access_token) is C(usage_meter_access_token)); a shar that does not exist is left to
+    the preflight's own message about it.
 positional: _input
 options:
   _input:
@@ -145,6 +146,10 @@ _value:
 """
 
 _HOST = re.compile(r"^host [^,]*, ")
+# bundle_info's options as the roles' users set them.
+_ROLE_VARS = {"access_token": "usage_meter_access_token", "ca_path": "usage_meter_iso_ca_path",
+              "expired_certificate": "usage_meter_iso_expired_certificate", "target_version": "usage_meter_target_version"}
+_OPTION = re.compile(r"(?<![\w/.-])(" + "|".join(_ROLE_VARS) + r")(?![\w/-]|\.\w)")
 
 
 def _bool(value) -> bool:
@@ -184,6 +189,7 @@ def _problem(plan: dict, shar: str) -> str | None:
     if _text(plan.get("check")) == "read bundle" and shar and _text(plan.get("file")) == shar:
         return None  # preflight_findings names the missing shar already, with what to do
     msg = _HOST.sub("", _text(plan.get("msg")).strip()) or "vcloud.usage_meter.bundle_info failed"
+    msg = _OPTION.sub(lambda m: _ROLE_VARS[m.group(1)], msg)
     return "bundles: " + msg
 
 

@@ -63,6 +63,16 @@ def test_a_refusal_is_the_problem_without_the_host_prefix():
     assert p == {"hops": [], "problem": f"bundles: step 'sha1': {ISO}: SHA-1 x differs. What to do: download it again."}
 
 
+def test_a_refusal_names_the_role_variables_not_the_module_options():
+    refused = {"msg": "host h, step 'access token': the hop 4.8.0 → 9.0.0 needs the access token and none is given."
+                      " What to do: give access_token: the token; or check ca_path, expired_certificate: warn,"
+                      " set target_version. Path /srv/ca_path.pem stays."}
+    assert plan(plan=refused)["problem"] == (
+        "bundles: step 'access token': the hop 4.8.0 → 9.0.0 needs the access token and none is given."
+        " What to do: give usage_meter_access_token: the token; or check usage_meter_iso_ca_path,"
+        " usage_meter_iso_expired_certificate: warn, set usage_meter_target_version. Path /srv/ca_path.pem stays.")
+
+
 def test_a_missing_shar_is_left_to_the_preflights_own_message():
     missing = {"changed": False, "check": "read bundle", "file": SHAR, "msg": "host h, step 'read bundle': no such file"}
     assert plan(plan=missing) == {"hops": [], "problem": None}
