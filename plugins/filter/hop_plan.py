@@ -122,11 +122,8 @@ _value:
           type: str
         checksum:
           description: >-
-            What the upgrade checks the bundle against: C(usage_meter_bundle_checksum) for the shar, C(sha1:<hex>) of a
-            verified ISO; empty when not known.
-          type: str
-        copy_checksum:
-          description: What the copy checks the bundle against (C(sha256:), so the shar's only); empty for an ISO.
+            What the copy and the upgrade check the bundle against: C(usage_meter_bundle_checksum) for the shar,
+            C(sha1:<hex>) of a verified ISO (its C(.mf)); empty when not known.
           type: str
         needs_token:
           description: Whether the hop needs the access token.
@@ -214,7 +211,6 @@ def hop_plan(read: dict) -> dict:
         hops.append({
             "from": _text(hop.get("from")), "to": _text(hop.get("to")), "kind": kind,
             "path": _text(bundle.get("path")), "name": name, "dest": dest, "checksum": checksum,
-            "copy_checksum": checksum if kind == "shar" else "",
             "needs_token": bool(hop.get("needs_token")), "rule": _text(hop.get("rule")), "size": size,
             "staged_at": _staged_at(read.get("staged") or [], dest, name, size),
         })

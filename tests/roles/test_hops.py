@@ -122,7 +122,7 @@ def test_staging_an_appliance_at_the_target_touches_nothing(appliance_factory, u
 def _staging_merged() -> bool:
     """shar_copy's record/staged options come from branch stage (its doc-only module file)."""
     doc = (REPO / "plugins" / "modules" / "shar_copy.py").read_text()
-    return re.search(r"^    record:$", doc, re.M) is not None and re.search(r"^    staged:$", doc, re.M) is not None
+    return re.search(r"^  record:$", doc, re.M) is not None and re.search(r"^  staged:$", doc, re.M) is not None
 
 
 @pytest.mark.skipif(not _staging_merged(), reason="shar_copy record/staged (branch stage) not merged yet")
