@@ -16,7 +16,7 @@ import pytest
 
 from lib.bundle_pki import Pki, make_iso
 from lib.appliance_checks import api_version, sshd_state
-from test_inplace_upgrade import (PREFLIGHT, UPGRADE, REPO, play, recap, result, summary,  # noqa: F401
+from roles.test_inplace_upgrade import (PREFLIGHT, UPGRADE, REPO, play, recap, result, summary,  # noqa: F401
                                   write_inventory, bundle, tmp_play)
 
 STAGE = REPO / "playbooks" / "stage.yml"
@@ -171,7 +171,7 @@ def test_whole_path_42_to_90_in_one_play_then_rerun_changes_nothing(appliance_fa
                                                                     tmp_play):
     """4.2 -> 4.3 (shar) -> 4.8 (ISO) -> 9.0 (ISO with the access token) in one play; each
     hop in the summary; the token in no output; a re-run at the target changes nothing."""
-    from test_inplace_upgrade import vault
+    from roles.test_inplace_upgrade import vault
     token = "UMA:roles-test-token-" + "5e" * 8
     app = appliance_factory(version="4.2.0", sshd="off", access_token=token)
     # [guess] the ISOs' folder: nothing creates it on an appliance (README: it must exist)
