@@ -43,6 +43,21 @@ def version_reaches(version, target) -> bool:
     return version == target or re.match("^" + re.escape(target) + r"([. ].*)?$", version) is not None
 
 
+def _numbers(version: str) -> tuple:
+    m = re.match(r"^v?(\d+(?:\.\d+)*)", version.strip())
+    nums = [int(n) for n in m.group(1).split(".")] if m else []
+    return tuple((nums + [0, 0, 0])[:3])
+
+
+def _reaches_line(version: str, target: str) -> bool:
+    """At the target: version_reaches, or the target's release line at or above the
+    target (4.8.1 when the target is 4.8.0; "4.3" and "4.3.0" are the same target)."""
+    if version_reaches(version, target):
+        return True
+    v, t = _numbers(version), _numbers(target)
+    return bool(v) and bool(t) and v[:2] == t[:2] and v >= t
+
+
 def preflight_findings(read: dict) -> dict:
     """The findings of the preflight (see preflight_findings.yml)."""
     read = dict(read or {})
@@ -63,7 +78,7 @@ def preflight_findings(read: dict) -> dict:
         source = "upgrade record"
     else:
         source = "unknown"
-    at_target = version_reaches(version, target) if version else done_by_record
+    at_target = _reaches_line(version, target) if version else done_by_record
     free = app.get("opt_free_bytes")
     expired = _bool(app.get("root_password_expired") or False)
 
@@ -75,7 +90,9 @@ def preflight_findings(read: dict) -> dict:
     needed = int(size * float(factor))
     sources = [str(s) for s in read.get("source_versions") or []]
     problems = []
-    if version and not at_target and _MINOR.sub(r"\1", version) not in sources:
+    # The shar's sources; a later target's are the rules of vcloud.usage_meter.bundle_info.
+    shar_target = _MINOR.sub(r"\1", target) == "4.3"
+    if version and not at_target and shar_target and _MINOR.sub(r"\1", version) not in sources:
         problems.append("version " + version + " is not one this play upgrades from (" + ", ".join(sources)
                         + ") to " + target)
     if source == "unknown" and _bool(read.get("fail_on_unknown_version")):
@@ -91,7 +108,7 @@ def preflight_findings(read: dict) -> dict:
                         " either start sshd on the appliance console as root (service sshd start), or set"
                         " usage_meter_vmware_tools_sshd: true with the usage_meter_vcenter_* variables and"
                         " usage_meter_root_password so that the play starts it through VMware Tools")
-    if not at_target and not bundle:
+    if not at_target and not bundle and not read.get("isos"):
         problems.append("no upgrade bundle: set usage_meter_bundle to the path of ums-system-upgrade.shar on the controller")
     if not at_target and bundle and not (_bool(stat.get("isreg", False)) and size > 0):
         problems.append("the upgrade bundle " + str(read.get("bundle_path") or "") + " does not exist on the controller"
@@ -135,8 +152,16 @@ def preflight_line(preflight: dict, name) -> str:
     ssh = "SSH open" if _bool(p.get("ssh_open", False)) else "SSH closed, route " + str(p.get("route"))
     checked = "checked over SSH" if _bool(p.get("appliance_checked", False)) else "not checked over SSH yet"
     problems = p.get("problems") or []
+    hops = [_hop_text(h) for h in p.get("hops") or [] if isinstance(h, dict)]
     found = ("problems: " + "; ".join(str(x) for x in problems)) if problems else "no problems"
-    return str(name) + ": " + " | ".join([verdict, version, ssh, checked, found])
+    fields = [verdict, version, ssh, checked] + (["hops " + ", ".join(hops)] if hops else []) + [found]
+    return str(name) + ": " + " | ".join(fields)
+
+
+def _hop_text(hop: dict) -> str:
+    """4.2.0 -> 4.3.0 (shar, staged 2026-12-01T09:00:00Z) / (iso, not staged)."""
+    staged = ("staged " + str(hop["staged_at"])) if hop.get("staged_at") else "not staged"
+    return str(hop.get("from")) + " -> " + str(hop.get("to")) + " (" + str(hop.get("kind")) + ", " + staged + ")"
 
 
 def bundle_checks(hosts) -> list:

@@ -111,6 +111,25 @@ options:
       rollback_error:
         description: Why the revert to the snapshot failed, when it did.
         type: str
+      hops_done:
+        description: >-
+          The hops run to their end, in order, each with C(from), C(to), C(seconds), C(phase) (the last phase it ran) and
+          C(snapshot) (its snapshot's name when one was taken).
+        type: list
+        elements: dict
+        default: []
+      hop:
+        description: The hop that was running when the run stopped (C(from), C(to), C(t0), C(snapshot)); empty when none.
+        type: dict
+        default: {}
+      plan:
+        description: The hops planned (C(usage_meter_preflight.hops)); those not reached are listed as C(not run).
+        type: list
+        elements: dict
+        default: []
+      now:
+        description: The time of the report (seconds since the epoch), for how long the hop running took.
+        type: float
       log_path:
         description: The folder on the controller where the logs of a failure were saved.
         type: str
@@ -162,6 +181,12 @@ _value:
       description: The phases that ran.
       type: list
       elements: str
+    hops:
+      description: >-
+        Every hop planned, in order, with C(from), C(to), C(seconds) (null when not run) and C(result): C(upgraded),
+        C(failed), C(not finished), C(check mode: would upgrade) or C(not run).
+      type: list
+      elements: dict
     seconds:
       description: How long the run took.
       type: float
@@ -173,7 +198,9 @@ _value:
       type: str
       sample: stopped, disabled (restored)
     snapshot:
-      description: The VM snapshot's name when one was taken, else null.
+      description: >-
+        The VM snapshots taken (one per hop, comma-separated), else null; after a rollback, the snapshot the VM was
+        reverted to (the failed hop's).
       type: str
     rolled_back:
       description: Whether the VM was reverted to the snapshot.
@@ -197,7 +224,7 @@ _value:
         All of it in one line, as the role prints it for the host and the playbook C(vcloud.usage_meter.upgrade)
         for the fleet.
       type: str
-      sample: "um1: upgraded | 4.2.0 -> 4.3.0 | phases preflight, copy | 312.4 s | services 9/9 Running | ..."
+      sample: "um1: upgraded | 4.2.0 -> 4.3.0 | hops 4.2.0 -> 4.3.0 upgraded 30.1 s | phases preflight, copy | 312.4 s | ..."
 """
 
 _ENDS_A_SENTENCE = re.compile(r".*[.!?]$")
@@ -269,7 +296,10 @@ def _manual_steps(run: dict, result: str, restore: dict, restore_failed: bool, c
                      + "): once the appliance answers, stop and disable sshd on its console"
                      " (systemctl disable --now sshd) or run the play again.")
     if _bool(run.get("rolled_back")):
-        steps.append("The VM was reverted to snapshot " + snapshot + ": check that it is powered on and metering.")
+        steps.append("The VM was reverted to snapshot " + snapshot + ": check that it is powered on and metering."
+                     + (" The snapshot was taken with sshd running and enabled for the upgrade: run the play again"
+                        " to finish (it puts sshd back as it was), or disable sshd on the console"
+                        " (systemctl disable --now sshd)." if run.get("hop") else ""))
     if _opt(run.get("rollback_error")):
         steps.append("The VM revert to snapshot " + snapshot + " failed (" + _text(run.get("rollback_error"))
                      + "): revert it in vCenter by hand.")
@@ -288,9 +318,54 @@ def _manual_steps(run: dict, result: str, restore: dict, restore_failed: bool, c
     return steps
 
 
+def _hop_result(run: dict, hop: dict, running: bool) -> str:
+    if running:
+        return "failed" if _bool(run.get("failed")) else "not finished"
+    if _bool(run.get("check_mode")):
+        return "check mode: would upgrade"
+    return "upgraded" if _opt(hop.get("phase")) == "verify" else "not finished"
+
+
+def _seconds_since(t0, now):
+    try:
+        return round(float(now) - float(t0), 1)
+    except (TypeError, ValueError):
+        return None
+
+
+def _hops(run: dict) -> list:
+    """Every hop planned: those done, the one running when the run stopped, the rest not run."""
+    out = []
+    for hop in run.get("hops_done") or []:
+        out.append({"from": hop.get("from"), "to": hop.get("to"), "seconds": hop.get("seconds"),
+                    "result": _hop_result(run, hop, False)})
+    current = run.get("hop") or {}
+    if current:
+        out.append({"from": current.get("from"), "to": current.get("to"),
+                    "seconds": _seconds_since(current.get("t0"), run.get("now")), "result": _hop_result(run, current, True)})
+    for hop in (run.get("plan") or [])[len(out):]:
+        out.append({"from": hop.get("from"), "to": hop.get("to"), "seconds": None, "result": "not run"})
+    return out
+
+
+def _snapshot(run: dict):
+    """The snapshots taken, or the one reverted to; the snapshot_name given when no hop ran."""
+    if not run.get("hops_done") and not run.get("hop"):
+        return run.get("snapshot_name") if _bool(run.get("snapshot_taken")) else None
+    current = run.get("hop") or {}
+    if _bool(run.get("rolled_back")):
+        return current.get("snapshot")
+    names = [h.get("snapshot") for h in run.get("hops_done") or [] if h.get("snapshot")]
+    if current.get("snapshot") and _bool(run.get("snapshot_taken")):
+        names.append(current["snapshot"])
+    return ", ".join(_text(n) for n in names) or None
+
+
 def upgrade_summary(run: dict) -> dict:
     """The summary of one appliance (see DOCUMENTATION) from its run record."""
     run = dict(run or {})
+    run["snapshot_name"] = _snapshot(run)
+    run["snapshot_taken"] = run["snapshot_name"] is not None
     restore = run.get("sshd_restore") or {}
     restore_tried = bool(restore) and not _bool(restore.get("skipped"))
     restore_ok = restore_tried and "active" in restore
@@ -326,10 +401,11 @@ def upgrade_summary(run: dict) -> dict:
         "to_version": (run.get("to_version") if result == "upgraded"
                        else (from_version if result == "nothing to do" else None)),
         "phases": list(run.get("phases") or []),
+        "hops": _hops(run),
         "seconds": run.get("seconds"),
         "services": verify.get("services") or rescue.get("services") or {},
         "sshd": sshd,
-        "snapshot": run.get("snapshot_name") if _bool(run.get("snapshot_taken")) else None,
+        "snapshot": run["snapshot_name"],
         "rolled_back": rolled_back,
         "certificates_accepted": ([c.get("certificate_id") for c in certs.get("accepted") or []]
                                   if certs_ok else []),
@@ -348,6 +424,7 @@ def summary_line(summary: dict, certificates_asked: bool) -> str:
     fields = [
         summary["result"],
         (_opt(summary["from_version"]) or "?") + " -> " + (_opt(summary["to_version"]) or "-"),
+    ] + (["hops " + "; ".join(_hop_text(h) for h in summary["hops"])] if summary["hops"] else []) + [
         "phases " + ", ".join(summary["phases"]),
         "%s s" % summary["seconds"],
         "services %d/%d Running" % (running, len(services)),
@@ -362,6 +439,12 @@ def summary_line(summary: dict, certificates_asked: bool) -> str:
     if summary["error"]:
         fields.append("ERROR: " + summary["error"])
     return _opt(summary["host"]) + ": " + " | ".join(fields)
+
+
+def _hop_text(hop: dict) -> str:
+    """4.2.0 -> 4.3.0 upgraded 30.1 s."""
+    took = (" %s s" % hop["seconds"]) if hop.get("seconds") is not None else ""
+    return _opt(hop.get("from")) + " -> " + _opt(hop.get("to")) + " " + _text(hop.get("result")) + took
 
 
 class FilterModule:

@@ -173,6 +173,9 @@ def test_fleet_41_and_42_upgraded_then_rerun_changes_nothing(appliance_factory, 
         assert s["to_version"] == "4.3.0"
         phases = ["preflight", "sshd_access", "copy", "upgrade", "reboot", "verify"]
         assert s["phases"] == phases + (["certificates"] if host == "um42" else []), s
+        # one hop, run through the hop loop, with its time
+        assert [(h["from"], h["to"], h["result"]) for h in s["hops"]] == [(app.version, "4.3.0", "upgraded")], s
+        assert s["hops"][0]["seconds"] > 0 and f"hops {app.version} -> 4.3.0 upgraded " in s["line"], s["line"]
         assert s["services"] and set(s["services"].values()) == {"Running"}, s
         assert s["sshd"].startswith("stopped, disabled"), s
         assert s["rolled_back"] is False
@@ -201,6 +204,7 @@ def test_fleet_41_and_42_upgraded_then_rerun_changes_nothing(appliance_factory, 
         assert s["result"] == "nothing to do", s
         # the opt-in certificates phase runs again (nothing pending: no change)
         assert s["phases"] == ["preflight"] + (["certificates"] if host == "um42" else []), s
+        assert s["hops"] == [], s
         assert sshd_state(app) == (False, False)
     assert "nothing to do" in again.stdout
 
@@ -229,7 +233,9 @@ def test_check_mode_changes_nothing(appliance_factory, umsim_root, bundle, tmp_p
     assert sshd_state(opened) == (True, False)
     # the appliance with SSH open was looked at in check mode: the copy predicted a transfer
     assert result(res, "Copy | Put the upgrade bundle on the appliance", "opened")["changed"] is True
-    assert status(res, "Copy | Put the upgrade bundle on the appliance", "closed") == "skipped"
+    # the closed one was not: its hops (4.1.0 -> 4.3.0 planned from the API's version) were not entered
+    assert status(res, "Phases over SSH, hop by hop", "closed") == "skipped"
+    assert summary(res, "closed")["hops"] == [{"from": "4.1.0", "to": "4.3.0", "seconds": None, "result": "not run"}]
 
 
 # Each fault: (umsim fault, expected phase, extra group vars). All three are
@@ -437,17 +443,20 @@ def test_snapshot_then_rollback_of_the_failed_host(appliance_factory, umsim_root
     assert res.rc != 0, res.output[-4000:]
     counts = recap(res.stdout)
     assert counts["um-vm-good"]["failed"] == 0 and counts["um-vm-bad"]["failed"] == 1, counts
-    snap = "usage-meter-inplace-upgrade-4.3"
+    # one snapshot per hop, named for it, taken once SSH is open (before the hop changes anything)
+    snap = "usage-meter-inplace-upgrade 4.1.0 to 4.3.0"
 
     s = summary(res, "um-vm-good")
     assert s["result"] == "upgraded" and s["snapshot"] == snap and s["rolled_back"] is False, s
-    assert s["phases"][:2] == ["preflight", "snapshot"], s
+    assert s["phases"][:3] == ["preflight", "sshd_access", "snapshot"], s
     assert any(f"Delete snapshot {snap}" in m for m in s["manual_steps"]), s
     assert [x["name"] for x in vcenter.snapshot_tree("um-vm-good")] == [snap]
     assert api_version(good) == "4.3.0"
 
+    snap = "usage-meter-inplace-upgrade 4.2.0 to 4.3.0"
     s = summary(res, "um-vm-bad")
     assert s["result"] == "failed" and s["rolled_back"] is True, s
+    assert s["hops"] == [{"from": "4.2.0", "to": "4.3.0", "seconds": s["hops"][0]["seconds"], "result": "failed"}], s
     assert "failed in phase upgrade" in s["error"] and f"Rolled back to snapshot {snap}" in s["error"], s
     assert s["sshd"] == "back in its snapshot state", s
     tree = vcenter.snapshot_tree("um-vm-bad")

@@ -66,15 +66,22 @@ def test_secrets_are_strings_without_role_level_no_log(role):
 
 
 def test_phase_files_exist():
+    """main.yml runs the phases around the hops, hop.yml (looped over the hops) the
+    phases of one hop; each phase keeps its tag."""
     tasks = ROLES / "inplace_upgrade" / "tasks"
     main = (tasks / "main.yml").read_text()
-    for phase in ("preflight", "snapshot_phase", "sshd_access", "copy", "upgrade", "reboot", "verify",
-                  "certificates", "failure", "restore_sshd", "report"):
-        assert f"import_tasks: {phase}.yml" in main, phase
-        assert (tasks / f"{phase}.yml").is_file(), phase
-    for tag in ("preflight", "snapshot", "sshd_access", "copy", "upgrade", "reboot", "verify",
-                "certificates", "restore_sshd", "report"):
-        assert f"tags: [{tag}" in main, tag
+    hop = (tasks / "hop.yml").read_text()
+    assert "include_tasks: hop.yml" in main and "loop_var: __usage_meter_hop" in main
+    for text, phases, tags in (
+            (main, ("preflight", "sshd_access", "certificates", "failure", "restore_sshd", "report"),
+             ("preflight", "sshd_access", "certificates", "restore_sshd", "report")),
+            (hop, ("snapshot_phase", "copy", "upgrade", "reboot", "verify"),
+             ("snapshot", "copy", "upgrade", "reboot", "verify"))):
+        for phase in phases:
+            assert f"import_tasks: {phase}.yml" in text, phase
+            assert (tasks / f"{phase}.yml").is_file(), phase
+        for tag in tags:
+            assert f"tags: [{tag}" in text, tag
 
 
 # --------------------------------------------------------------------------- one hash per bundle (issue 23)

@@ -31,7 +31,7 @@ def read(**kw) -> dict:
         "api_version": "4.2.0", "api_error": "", "appliance": dict(APP), "ssh_open": True, "route": "none",
         "probe_msg": "no answer", "host": "10.0.0.5", "port": 22, "bundle": "ums.shar",
         "bundle_path": "/srv/ums.shar", "bundle_stat": {"isreg": True, "size": 4 * 1024 ** 2, "checksum": SHA},
-        "bundle_checksum": "sha256:" + SHA, "free_space_factor": 2,
+        "bundle_checksum": "sha256:" + SHA, "free_space_factor": 2, "isos": [],
     }
     base.update(kw)
     return base
@@ -241,6 +241,39 @@ def test_line_of_an_appliance_not_ready_names_every_problem_and_the_api_error():
                                        problems=["SSH is closed", "no bundle"]), "um3")
     assert line == ("um3: NOT READY | version unknown (API: appliance API: connection refused)"
                     " | SSH closed, route none | not checked over SSH yet | problems: SSH is closed; no bundle")
+
+
+def test_line_lists_each_hop_staged_or_not():
+    hops = [{"from": "4.2.0", "to": "4.3.0", "kind": "shar", "staged_at": "2026-12-01T09:00:00Z"},
+            {"from": "4.3.0", "to": "4.8.0", "kind": "iso", "staged_at": None}]
+    line = pf.preflight_line(preflight(target_version="4.8", hops=hops), "um4")
+    assert line == ("um4: ready to upgrade to 4.8 | version 4.2.0 (from api) | SSH closed, route console"
+                    " | not checked over SSH yet | hops 4.2.0 -> 4.3.0 (shar, staged 2026-12-01T09:00:00Z),"
+                    " 4.3.0 -> 4.8.0 (iso, not staged) | no problems")
+
+
+# --------------------------------------------------------------------------- later targets (issue 21)
+
+def test_a_later_target_is_not_held_to_the_shars_source_versions():
+    """4.3 -> 4.8 is the ISO's rule (bundle_info decides), not usage_meter_source_versions."""
+    f = findings(api_version="4.3.0", target_version="4.8", bundle="", bundle_stat={},
+                 isos=[{"path": "/srv/Usage_Meter_Agent-4.8.0.0-1_Upgrade.iso"}])
+    assert (f["at_target"], f["problems"]) == (False, [])
+    # the 4.3 target keeps its check
+    assert findings(api_version="4.5.0")["problems"] == [
+        "version 4.5.0 is not one this play upgrades from (4.1, 4.2) to 4.3"]
+
+
+def test_no_bundle_at_all_is_still_a_problem_with_isos_none():
+    assert findings(bundle="", bundle_stat={}, isos=[])["problems"][0].startswith("no upgrade bundle")
+
+
+@pytest.mark.parametrize("version,target,reached", [
+    ("4.3.0", "4.3", True), ("4.3.0", "4.3.0", True), ("4.3.0.0 build 9", "4.3.0", True),
+    ("4.8.1", "4.8.0", True), ("4.8.0", "4.8.1", False), ("4.30.0", "4.3", False), ("9.0.0", "4.8", False),
+    ("4.2.0", "4.3.0", False)])
+def test_at_target_is_the_targets_line_at_or_above_it(version, target, reached):
+    assert findings(api_version=version, target_version=target)["at_target"] is reached
 
 
 # --------------------------------------------------------------------------- one hash per bundle

@@ -24,7 +24,7 @@ RESTORED = {"changed": True, "active": False, "enabled": False}
 CERT_STEP = ("Accept the certificates of every metered product server (vCenter, vCloud Director, NSX, ...)"
              " in the Usage Meter web UI, or run the play with usage_meter_certificates: true"
              " and usage_meter_api_password.")
-SUMMARY_KEYS = ["host", "address", "result", "from_version", "to_version", "phases", "seconds", "services",
+SUMMARY_KEYS = ["host", "address", "result", "from_version", "to_version", "phases", "hops", "seconds", "services",
                 "sshd", "snapshot", "rolled_back", "certificates_accepted", "logs", "manual_steps", "error", "line"]
 
 
@@ -37,7 +37,7 @@ def run(**kw) -> dict:
         "rescue_status": {}, "sshd_original": {"active": False, "enabled": False},
         "sshd_restore": dict(RESTORED), "sshd_final_state": "original", "certificates": False, "certs": {},
         "snapshot_name": "usage-meter-inplace-upgrade-4.3", "snapshot_taken": False, "rolled_back": False,
-        "rollback_error": None, "log_path": "", "log_error": "",
+        "rollback_error": None, "log_path": "", "log_error": "", "hops_done": [], "hop": {}, "plan": [], "now": 0.0,
     }
     base.update(kw)
     return base
@@ -57,7 +57,7 @@ def test_upgraded():
     assert s.pop("line").startswith("um1: upgraded | ")
     assert s == {
         "host": "um1", "address": "10.0.0.5", "result": "upgraded", "from_version": "4.2.0",
-        "to_version": "4.3.0", "phases": ALL_PHASES, "seconds": 12.3,
+        "to_version": "4.3.0", "phases": ALL_PHASES, "hops": [], "seconds": 12.3,
         "services": {"gw": "Running", "vcdcol": "Running"}, "sshd": "stopped, disabled (restored)",
         "snapshot": None, "rolled_back": False, "certificates_accepted": [], "logs": None,
         "manual_steps": [CERT_STEP], "error": None,
@@ -289,3 +289,48 @@ def test_line_with_nothing_left_by_hand():
     s = summary(run(todo=False, phases=["preflight"], verify={}, sshd_restore={}, sshd_original={}))
     assert s["result"] == "nothing to do", s
     assert s["line"].endswith(" | nothing left to do by hand"), s["line"]
+
+
+# --------------------------------------------------------------------------- hops (issue 21)
+
+PLAN = [{"from": "4.2.0", "to": "4.3.0"}, {"from": "4.3.0", "to": "4.8.0"}, {"from": "4.8.0", "to": "9.0.0"}]
+HOP1 = {"from": "4.2.0", "to": "4.3.0", "t0": 100.0, "seconds": 30.1, "phase": "verify",
+        "snapshot": "usage-meter-inplace-upgrade 4.2.0 to 4.3.0"}
+HOP2 = {"from": "4.3.0", "to": "4.8.0", "t0": 131.0, "seconds": 41.0, "phase": "verify", "snapshot": None}
+
+
+def test_every_hop_is_listed_with_its_time_and_result():
+    s = summary(failed_in("upgrade", plan=PLAN, hops_done=[HOP1, HOP2], hop={"from": "4.8.0", "to": "9.0.0", "t0": 172.0},
+                          now=180.5))
+    assert s["hops"] == [{"from": "4.2.0", "to": "4.3.0", "seconds": 30.1, "result": "upgraded"},
+                         {"from": "4.3.0", "to": "4.8.0", "seconds": 41.0, "result": "upgraded"},
+                         {"from": "4.8.0", "to": "9.0.0", "seconds": 8.5, "result": "failed"}]
+    assert " | hops 4.2.0 -> 4.3.0 upgraded 30.1 s; 4.3.0 -> 4.8.0 upgraded 41.0 s; 4.8.0 -> 9.0.0 failed 8.5 s | " in s["line"]
+
+
+def test_hops_not_reached_are_not_run_and_a_hop_cut_short_by_tags_is_not_finished():
+    s = summary(run(plan=PLAN, hops_done=[{**HOP1, "phase": "copy"}], hop={}))
+    assert [h["result"] for h in s["hops"]] == ["not finished", "not run", "not run"]
+    assert s["hops"][2]["seconds"] is None
+    s = summary(run(check_mode=True, plan=PLAN[:1], hops_done=[{**HOP1, "phase": "copy"}]))
+    assert s["hops"] == [{"from": "4.2.0", "to": "4.3.0", "seconds": 30.1, "result": "check mode: would upgrade"}]
+
+
+def test_nothing_to_do_lists_no_hop():
+    s = summary(run(todo=False, phases=["preflight"], verify={}, plan=[], hops_done=[], hop={}))
+    assert s["hops"] == [] and " | hops " not in s["line"]
+
+
+def test_snapshots_of_every_hop_are_to_delete_and_a_rollback_names_the_failed_hops():
+    both = [HOP1, {**HOP2, "snapshot": "usage-meter-inplace-upgrade 4.3.0 to 4.8.0"}]
+    s = summary(run(plan=PLAN[:2], hops_done=both))
+    assert s["snapshot"] == "usage-meter-inplace-upgrade 4.2.0 to 4.3.0, usage-meter-inplace-upgrade 4.3.0 to 4.8.0"
+    assert any(m.startswith("Delete snapshot " + s["snapshot"]) for m in s["manual_steps"]), s["manual_steps"]
+    failing = {"from": "4.3.0", "to": "4.8.0", "t0": 131.0, "snapshot": "usage-meter-inplace-upgrade 4.3.0 to 4.8.0"}
+    s = summary(failed_in("verify", plan=PLAN[:2], hops_done=[HOP1], hop=failing, now=140.0,
+                          snapshot_taken=True, rolled_back=True))
+    assert s["snapshot"] == failing["snapshot"] and s["rolled_back"] is True
+    assert "Rolled back to snapshot usage-meter-inplace-upgrade 4.3.0 to 4.8.0." in s["error"]
+    assert [h["result"] for h in s["hops"]] == ["upgraded", "failed"]
+    step = next(m for m in s["manual_steps"] if m.startswith("The VM was reverted"))
+    assert "sshd running and enabled" in step, step
