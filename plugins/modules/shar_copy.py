@@ -78,6 +78,13 @@ options:
         else only when the copy does not verify, to tell a wrong local file (the task fails naming it; its
         copy is not put in place) from a transfer that went wrong (copied again once)."
     type: str
+  create_dir:
+    default: false
+    description:
+      - "Make the folder of O(dest) (and its parents, readable by root only) when it is missing, instead of
+        failing. The inplace_upgrade role sets it for the later releases' ISOs, whose folder no appliance
+        has at first."
+    type: bool
   dest:
     default: "/opt/vmware/cloudusagemetering/ums-system-upgrade.shar"
     description:

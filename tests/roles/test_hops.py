@@ -10,7 +10,6 @@ loop in test_inplace_upgrade.py (the fleet test asserts its hop record)."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -119,13 +118,6 @@ def test_staging_an_appliance_at_the_target_touches_nothing(appliance_factory, u
     assert sshd_state(app) == (False, False) and app.boot_id() == boot
 
 
-def _staging_merged() -> bool:
-    """shar_copy's record/staged options come from branch stage (its doc-only module file)."""
-    doc = (REPO / "plugins" / "modules" / "shar_copy.py").read_text()
-    return re.search(r"^  record:$", doc, re.M) is not None and re.search(r"^  staged:$", doc, re.M) is not None
-
-
-@pytest.mark.skipif(not _staging_merged(), reason="shar_copy record/staged (branch stage) not merged yet")
 def test_stage_then_upgrade_only_checks_the_staged_bundle_and_refuses_an_altered_one(
         appliance_factory, umsim_root, bundle, tmp_play):
     apps = {"kept": appliance_factory(version="4.2.0", sshd="off"),
@@ -159,54 +151,15 @@ def test_stage_then_upgrade_only_checks_the_staged_bundle_and_refuses_an_altered
     assert api_version(apps["altered"]) == "4.2.0" and sshd_state(apps["altered"]) == (False, False)
 
 
-# --------------------------------------------------------------------------- the whole path (issue 21)
+# --------------------------------------------------------------------------- a hop past 4.3 that fails (issue 21)
+# (the whole path 4.2 -> 9.0, staged first, is in test_whole_path.py)
 
-def _iso_modules_merged() -> bool:
-    """iso_mount and upgrade's ISO mode come from branch iso (the doc-only module files)."""
-    return (REPO / "plugins" / "modules" / "iso_mount.py").is_file()
-
-
-@pytest.mark.skipif(not _iso_modules_merged(), reason="iso_mount / upgrade script= (branch iso) not merged yet")
-def test_whole_path_42_to_90_in_one_play_then_rerun_changes_nothing(appliance_factory, umsim, umsim_root, bundle,
-                                                                    tmp_play):
-    """4.2 -> 4.3 (shar) -> 4.8 (ISO) -> 9.0 (ISO with the access token) in one play; each
-    hop in the summary; the token in no output; a re-run at the target changes nothing."""
-    from roles.test_inplace_upgrade import vault
-    token = "UMA:roles-test-token-" + "5e" * 8
-    app = appliance_factory(version="4.2.0", sshd="off", access_token=token)
-    # [guess] the ISOs' folder: nothing creates it on an appliance (README: it must exist)
-    app.exec(["mkdir", "-p", ISO_DIR], check=True)
-    sets = [umsim.make_iso(tmp_play / "isos", v, size="1M", seconds=0.5) for v in ("4.8.0", "9.0.0")]
-    gv = {"usage_meter_target_version": "9.0", "usage_meter_iso_ca_path": str(sets[0]["ca"]),
-          "usage_meter_isos": [{"path": str(s["iso"])} for s in sets], "usage_meter_access_token": vault(token)}
-    inv, vf = write_inventory(tmp_play, {"um": app}, *bundle, umsim_root, group_vars=gv)
-
-    res = play(UPGRADE, inv, vf, verbosity=2)
-    assert res.rc == 0, res.output[-6000:]
-    s = summary(res, "um")
-    assert s["result"] == "upgraded" and s["to_version"].startswith("9.0"), s
-    assert [(h["from"], h["to"], h["result"]) for h in s["hops"]] == [
-        ("4.2.0", "4.3.0", "upgraded"), ("4.3.0", "4.8.0", "upgraded"), ("4.8.0", "9.0.0", "upgraded")], s
-    st = app.status()      # the appliance itself: 9.0 installed, its 9.x API up, sshd as shipped
-    assert st["installed_version"].startswith("9.0") and st["api_listening"], st
-    assert sshd_state(app) == (False, False)
-    assert token not in res.output
-    left = app.exec(["bash", "-c", f"ls -A {ISO_DIR}; mount | grep -c /root/upgrade || true"]).stdout.split()
-    assert left == ["0"], left    # each ISO unmounted and removed once its upgrade succeeded
-
-    again = play(UPGRADE, inv, vf)
-    assert again.rc == 0 and recap(again.stdout)["um"]["changed"] == 0, again.output[-4000:]
-    assert summary(again, "um")["result"] == "nothing to do"
-
-
-@pytest.mark.skipif(not _iso_modules_merged(), reason="iso_mount / upgrade script= (branch iso) not merged yet")
 def test_wrong_token_fails_the_hop_and_leaves_the_last_good_version(appliance_factory, umsim, umsim_root, bundle,
                                                                    tmp_play):
     """An appliance at 4.8 (where an earlier play left it: the plan starts at the hop it is
     at) with a token the ISO's script refuses: the hop fails in phase upgrade, the ISO is
     unmounted and kept, the appliance stays on 4.8, and the token is in no output or saved file."""
     app = appliance_factory(version="4.8.0", sshd="off")
-    app.exec(["mkdir", "-p", ISO_DIR], check=True)
     iso = umsim.make_iso(tmp_play / "isos", "9.0.0", size="1M", seconds=0.5)
     wrong = "UMA:not-the-token-of-this-appliance-" + "7c" * 6
     inv, vf = write_inventory(tmp_play, {"um": app}, *bundle, umsim_root, group_vars={
@@ -225,3 +178,13 @@ def test_wrong_token_fails_the_hop_and_leaves_the_last_good_version(appliance_fa
     assert wrong not in res.output
     for f in (tmp_play / "logs").rglob("*"):
         assert not f.is_file() or wrong.encode() not in f.read_bytes(), f
+
+    # the right token: the next run starts at the hop the appliance is at, with the ISO already there
+    inv, vf = write_inventory(tmp_play, {"um": app}, *bundle, umsim_root, group_vars={
+        "usage_meter_target_version": "9.0", "usage_meter_iso_ca_path": str(iso["ca"]),
+        "usage_meter_isos": [{"path": str(iso["iso"])}], "usage_meter_access_token": umsim.DEFAULT_ACCESS_TOKEN})
+    res = play(UPGRADE, inv, vf)
+    assert res.rc == 0, res.output[-4000:]
+    assert [(h["from"], h["to"], h["result"]) for h in summary(res, "um")["hops"]] == [("4.8.0", "9.0.0", "upgraded")]
+    assert result(res, "Copy | Put the upgrade bundle on the appliance", "um")["transferred"] == 0
+    assert app.status()["installed_version"] == "9.0.0"

@@ -81,6 +81,11 @@ pub struct Params {
     /// Copy even when O(dest) already has the same sha256.
     #[serde(default)]
     pub force: bool,
+    /// Make the folder of O(dest) (and its parents, readable by root only) when
+    /// it is missing, instead of failing. The inplace_upgrade role sets it for
+    /// the later releases' ISOs, whose folder no appliance has at first.
+    #[serde(default)]
+    pub create_dir: bool,
     /// How many times to reconnect and resume when the SSH connection drops
     /// during the copy. With V(0) the task fails and a later run resumes.
     #[serde(default = "default_retries")]

@@ -15,7 +15,8 @@ use usage_meter::{Context, Failure};
 /// and for a second copy of the upper half while a split copy is joined (a
 /// partial copy that cannot be resumed is deleted first: its space counts as free).
 pub(crate) fn check_free_space(cr: &mut CopyRun<'_>, remote: &Remote, size: u64, plan: &Plan) -> Result<(), Failure> {
-    let dir = dest_dir(&cr.p.dest);
+    // A folder still to be made (create_dir, check mode): its parent's filesystem.
+    let dir = if remote.dir_exists { dest_dir(&cr.p.dest) } else { dest_dir(&dest_dir(&cr.p.dest)) };
     let need = plan.bytes() + if plan.split { size - split_point(size) } else { 0 };
     let free = cr.conn.get().and_then(|s| s.free_bytes(&dir)).map_err(|e| e.into_failure("check free space"))?;
     let reclaim = if plan.from_zero() { remote.part_size.unwrap_or(0) + remote.part2_size.unwrap_or(0) } else { 0 };
@@ -66,9 +67,19 @@ pub(crate) fn inspect(ctx: &Context, cr: &mut CopyRun<'_>, size: u64) -> Result<
     let g = cr.conn.get().and_then(|s| s.exec(&cmd, cr.io_t)).map_err(|e| e.into_failure("inspect dest"))?;
     let remote =
         parse_gather(&g.stdout).ok_or_else(|| Failure::new("inspect dest", format!("unexpected output: {}", g.tail(3).join(" | "))))?;
+    if !remote.dir_exists && p.create_dir {
+        // Root-only, as the state dir: only the upgrade reads what lands there.
+        let dir = dest_dir(&p.dest);
+        if !ctx.check_mode {
+            let mk = format!("umask 077 && mkdir -p {}", usage_meter::shell::quote(&dir));
+            cr.conn.get().and_then(|s| s.exec_ok(&mk, cr.io_t)).map_err(|e| e.into_failure("create dest dir"))?;
+        }
+        return Ok((Remote { dir_exists: !ctx.check_mode, ..remote }, None));
+    }
     if !remote.dir_exists {
-        return Err(Failure::new("inspect dest", format!("the directory {} does not exist on the appliance", dest_dir(&p.dest)))
-            .hint(format!("check dest; the bundle belongs in {}", usage_meter::appliance::INSTALL_DIR)));
+        return Err(Failure::new("inspect dest", format!("the directory {} does not exist on the appliance", dest_dir(&p.dest))).hint(
+            format!("check dest (the shar belongs in {}), or set create_dir: true to make the folder", usage_meter::appliance::INSTALL_DIR),
+        ));
     }
     if remote.dest_size != Some(size) {
         return Ok((remote, None));

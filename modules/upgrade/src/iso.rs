@@ -80,12 +80,31 @@ pub struct RecordExtra {
     pub prompt: Option<String>,
     /// The run ended with the appliance rebooting.
     pub rebooted: bool,
+    /// The first 16 hex digits of the sha256 of the token the run was given, if any.
+    pub token_id: Option<String>,
+}
+
+/// What the runner records of a token ([`RecordExtra::token_id`]).
+pub fn token_id(token: &str) -> String {
+    let (_, hex) = usage_meter::checksum::hash_reader(token.as_bytes()).unwrap_or_default();
+    hex.chars().take(16).collect()
+}
+
+/// Whether the failed run on record was given another token than `token`: a new
+/// attempt, not the same run twice (a refused token changes nothing [guess]).
+pub fn token_changed(extra: &RecordExtra, token: Option<&str>) -> bool {
+    matches!((extra.token_id.as_deref(), token), (Some(old), Some(t)) if old != token_id(t))
 }
 
 pub fn parse_extra(record: &str) -> RecordExtra {
     let r = Reply::parse(record);
     let text = |k: &str| r.get(k).map(str::to_string).filter(|v| !v.trim().is_empty());
-    RecordExtra { stopped: text("stopped").map(|s| s.trim().to_string()), prompt: text("prompt"), rebooted: r.flag("rebooted") }
+    RecordExtra {
+        stopped: text("stopped").map(|s| s.trim().to_string()),
+        prompt: text("prompt"),
+        rebooted: r.flag("rebooted"),
+        token_id: text("token_id").map(|s| s.trim().to_string()),
+    }
 }
 
 /// The failure of a run the runner stopped at a prompt.

@@ -123,3 +123,26 @@ fn the_runner_answers_the_token_prompt_and_stops_at_others() {
     let rec = run_iso(d.path(), again, Some("UMA:bad"), "stdin");
     assert!(rec.contains("stopped=token_again") && rec.contains("prompt=Invalid. Enter the access token: "), "{rec}");
 }
+
+#[test]
+fn a_failed_run_is_tried_again_only_with_another_token() {
+    let rec = UpgradeRecord { id: "1".into(), sha256: "k".into(), rc: 6, ..Default::default() };
+    let failed = |tid: &str| Status {
+        boot_id: "b".into(),
+        shar_exists: true,
+        record: Some(rec.clone()),
+        extra: RecordExtra { token_id: Some(tid.into()), ..Default::default() },
+        ..Default::default()
+    };
+    let given = token_id("UMA:right");
+    assert_eq!(given.len(), 16);
+    let mut same = failed(&given);
+    same.token_changed = token_changed(&same.extra, Some("UMA:right"));
+    assert!(matches!(plan(&same, Some("k"), Some("k"), false), Plan::PreviousFailed(_)));
+    let mut other = failed(&token_id("UMA:wrong"));
+    other.token_changed = token_changed(&other.extra, Some("UMA:right"));
+    assert_eq!(plan(&other, Some("k"), Some("k"), false), Plan::Start);
+    // no token now, or none recorded: the same run, not a new attempt
+    assert!(!token_changed(&other.extra, None));
+    assert!(!token_changed(&RecordExtra::default(), Some("UMA:right")));
+}

@@ -285,6 +285,7 @@ impl Module for Upgrade {
             if p.script.is_some() && !ctx.check_mode && iso::record_reboot(ctx, &mut run, &st, want.as_deref().unwrap_or_default())? {
                 st = run.status(ctx, 0, run.deadline)?;
             }
+            st.token_changed = p.script.is_some() && iso::token_changed(&st.extra, p.access_token.as_ref().map(|t| t.expose()));
             let sha = bundle_sum(ctx, &mut run, &st, want.as_deref())?;
             let todo = plan(&st, sha.as_deref(), want.as_deref(), p.force);
             ctx.log(2, format!("plan: {todo:?}"));

@@ -37,7 +37,9 @@ pub fn plan(st: &Status, sha: Option<&str>, want: Option<&str>, force: bool) -> 
         }
         // a run stopped at the token prompt for want of a token may start again once one is given
         let no_token = st.extra.stopped.as_deref() == Some("missing_token");
-        if !force && !r.succeeded() && !no_token && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id) {
+        // and one given another token (the last was refused) is a new attempt
+        if !force && !r.succeeded() && !no_token && !st.token_changed && same(&r.sha256) && !matches!(&st.current, Some(c) if c.id != r.id)
+        {
             return Plan::PreviousFailed(r.clone());
         }
     }

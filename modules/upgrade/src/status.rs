@@ -50,6 +50,8 @@ pub struct Status {
     pub tail: Vec<String>,
     /// What an ISO run's record adds (why it was stopped, a reboot).
     pub extra: RecordExtra,
+    /// The failed run on record was given another access token than this task's.
+    pub token_changed: bool,
 }
 
 /// One read-only look at the appliance; `wait_secs` > 0 first waits (up to
@@ -91,6 +93,7 @@ pub fn parse_status(stdout: &str) -> Option<Status> {
         current: CurrentRun::parse(&body("current")),
         tail: r.section("tail").map(|s| s.lines.clone()).unwrap_or_default(),
         extra: parse_extra(&body("record")),
+        token_changed: false,
     };
     r.complete.then_some(s)
 }

@@ -95,8 +95,14 @@ pub(crate) fn wait_for(
         return Err(f.with("rc", r.rc).with("stdout_lines", st.tail.clone()).with("log", r.log.clone()).with("seconds", secs));
     }
     if !r.succeeded() {
+        // a refused token is the usual cause of a failed ISO run given one
+        let token = if st.extra.token_id.is_some() {
+            "; if the script refused the access token, correct it and run again (a run with another token is a new attempt)"
+        } else {
+            ""
+        };
         return Err(run_failure(&r, &st.tail, "the upgrade failed").hint(format!(
-            "restore the VM snapshot taken before the upgrade (the appliance may be half-upgraded), read {}, then run again",
+            "restore the VM snapshot taken before the upgrade (the appliance may be half-upgraded), read {}, then run again{token}",
             r.upgrade_log.as_deref().unwrap_or(&r.log)
         )));
     }

@@ -20,7 +20,7 @@ if [ -f "$d/token" ]; then
   rm -f "$d/token"
 fi
 started=$(sed -n 's/^started=//p' "$SD/upgrade.current" 2> /dev/null)
-stopped='' prompt=''
+stopped='' prompt='' tid=''
 # stop the script's process group (and, under `script`, its terminal's session)
 halt() {
   stopped=$1 prompt=$2
@@ -51,6 +51,9 @@ watch() {
         if [ "$answered" != -1 ]; then halt token_again "$part"; return; fi
         if [ -z "$tok" ]; then halt missing_token "$part"; return; fi
         printf '%s\n' "$tok" >&3
+        # which token this run was given (a digest through a pipe, never an argument):
+        # a failed run may be tried again with another token
+        tid=$(printf '%s' "$tok" | sha256sum | cut -c1-16)
         answered=$size
       fi
     elif [ -n "$part" ] && [ $((SECONDS - since)) -ge "$PT" ]; then
@@ -96,7 +99,7 @@ ulog=$(ls -1t "$LD"/var/logs/inplaceupgradeum-* 2> /dev/null | head -n 1)
 {
   printf 'format=1\nid=%s\nsha256=%s\nshar=%s\nchdir=%s\nrc=%s\nstarted=%s\nfinished=%s\nfinished_boot_id=%s\nlog=%s\nupgrade_log=%s\n' \
     "$id" "$SHA" "$SH" "$CH" "$rc" "$started" "$(date +%s)" "$boot" "$log" "$ulog"
-  printf 'mode=iso\nstopped=%s\nprompt=%s\n' "$stopped" "${prompt//$'\n'/ }"
+  printf 'mode=iso\nstopped=%s\nprompt=%s\ntoken_id=%s\n' "$stopped" "${prompt//$'\n'/ }" "$tid"
 } > "$SD/upgrade.record.tmp"
 mv -f "$SD/upgrade.record.tmp" "$SD/upgrade.record"
 sync
