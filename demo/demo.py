@@ -4,11 +4,12 @@
     demo.py field KEY            print KEY of the JSON object on stdin
     demo.py token                print a random throwaway secret
     demo.py appliance            one line for the JSON `umsim.py start` printed (stdin)
-    demo.py status               one line for the JSON `umsim.py status` printed (stdin)
+    demo.py status [--expect V]  one line for the JSON `umsim.py status` printed (stdin);
+                                 exit 1 when the installed version is not V
     demo.py check-inventory FILE COUNT
     demo.py recap FILE           the PLAY RECAP lines again, from the um_results callback's recap JSON
-    demo.py summary FILE HOST... one line per appliance, from the usage_meter_summary the role
-                                 published (set_stats, else the fact) in the um_results JSON;
+    demo.py summary FILE HOST... one line per appliance, then one per hop, from the usage_meter_summary
+                                 the role published (set_stats, else the fact) in the um_results JSON;
                                  exit 1 naming every HOST without one
 
 Errors go to stderr, prefixed "demo:", and exit non-zero.
@@ -49,10 +50,12 @@ def cmd_appliance(_args) -> int:
     return 0
 
 
-def cmd_status(_args) -> int:
+def cmd_status(args) -> int:
     s = stdin_json()
     print(f"  {s['name']}: installed {s['installed_version']}, previous install kept: "
           f"{s['cloudusagemetering_old']}, boots: {s['boot_count']}, sshd listening: {s['sshd_listening']}")
+    if args.expect and s["installed_version"] != args.expect:
+        return fail(f"{s['name']} has {s['installed_version']} installed, not {args.expect}")
     return 0
 
 
@@ -130,6 +133,9 @@ def cmd_summary(args) -> int:
     for host in args.hosts:
         if host in found:
             print(f"  {line(host, found[host])}")
+            for hop in found[host].get("hops") or []:
+                took = f" in {hop['seconds']} s" if hop.get("seconds") is not None else ""
+                print(f"      hop {hop.get('from')} -> {hop.get('to')}: {hop.get('result')}{took}")
     missing = [h for h in args.hosts if h not in found]
     if missing:
         return fail(f"no usage_meter_summary for {', '.join(missing)} in {f}: the role's report phase did not "
@@ -141,8 +147,9 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("field").add_argument("key")
-    for name in ("token", "appliance", "status"):
+    for name in ("token", "appliance"):
         sub.add_parser(name)
+    sub.add_parser("status").add_argument("--expect")
     p = sub.add_parser("check-inventory")
     p.add_argument("file")
     p.add_argument("count", type=int)

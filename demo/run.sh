@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The README's main command (`make demo`): upgrade two simulated vCloud Usage
-# Meter appliances, a 4.1 and a 4.2, to 4.3 end to end with the collection's
-# own playbook, and print the summary.
+# The README's main command (`make demo`): upgrade three simulated vCloud Usage
+# Meter appliances end to end with the collection's own playbook, in one play:
+# a 4.1 and a 4.2 to 4.3 (the shar), and a 4.2 the whole way to 9.0 (the shar
+# to 4.3, then the 4.8 and 9.0 ISOs, the last with an access token); print the
+# summary with every hop.
 #
 #   demo/run.sh [--dev] [--keep]
 #
@@ -14,7 +16,7 @@
 #            `make test` does), building nothing
 #
 # Steps: bootstrap (.venv with ansible-core) when missing -> build the collection
-# and install it into .work/demo/collections -> start two appliances as shipped
+# and install it into .work/demo/collections -> start three appliances as shipped
 # (sshd stopped and disabled) -> write an inventory whose passwords are
 # vault-encrypted (ansible-vault encrypt_string, throwaway vault password file)
 # -> ansible-playbook vcloud.usage_meter.upgrade -> summary -> stop the
@@ -46,8 +48,9 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 DEMO=$REPO/.work/demo
 APPS=$DEMO/appliances
 UMSIM=(python3 "$REPO/tests/appliance/umsim.py" --root "$APPS")
-NAMES=(demo-um41 demo-um42)
-VERSIONS=(4.1.0 4.2.0)
+NAMES=(demo-um41 demo-um42 demo-um42to9)
+VERSIONS=(4.1.0 4.2.0 4.2.0)
+EXPECT=(4.3.0 4.3.0 9.0.0)      # where each must end, checked on its console at the end
 mkdir -p "$DEMO"
 
 started=()
@@ -123,19 +126,30 @@ bundle=$(printf '%s' "$bundle_json" | demo_py field path)
 bundle_sha=$(sha256sum "$bundle" | cut -d' ' -f1)
 echo "bundle: $bundle (sha256:$bundle_sha)"
 
+say "Building the 4.8 and 9.0 upgrade ISOs (real ISO 9660 images with .mf, .crt and .sign from a test CA)"
+iso48_json=$("${UMSIM[@]}" make-iso --version 4.8.0 --seconds 3)
+iso90_json=$("${UMSIM[@]}" make-iso --version 9.0.0 --seconds 3)
+iso48=$(printf '%s' "$iso48_json" | demo_py field iso)
+iso90=$(printf '%s' "$iso90_json" | demo_py field iso)
+iso_ca=$(printf '%s' "$iso90_json" | demo_py field ca)
+echo "ISOs: $iso48 $iso90 (signed by the test CA $iso_ca)"
+
 # Throwaway secrets for this run, vault-encrypted into the inventory below.
 rand() { demo_py token; }
 vault_pass=$DEMO/vault-password
 rand > "$vault_pass"; chmod 600 "$vault_pass"
 
 declare -A root_pw api_pw info
-for i in 0 1; do
+# The access token the 9.0 upgrade asks for (the vendor's start with UMA:); the
+# simulated appliance accepts only this one.
+access_token="UMA:$(rand)"
+for i in "${!NAMES[@]}"; do
   n=${NAMES[$i]}
   root_pw[$n]="R-$(rand)"; api_pw[$n]="A-$(rand)"
   say "Starting appliance $n (Usage Meter ${VERSIONS[$i]}, sshd stopped and disabled, as shipped)"
   started+=("$n")
   info[$n]=$("${UMSIM[@]}" start --name "$n" --version "${VERSIONS[$i]}" --sshd off --fresh \
-             --root-password "${root_pw[$n]}" --api-password "${api_pw[$n]}")
+             --root-password "${root_pw[$n]}" --api-password "${api_pw[$n]}" --access-token "$access_token")
   printf '%s' "${info[$n]}" | demo_py appliance
 done
 
@@ -145,7 +159,7 @@ enc() { printf '%s' "$2" | ansible-vault encrypt_string --vault-password-file "$
         | sed -e "s/^$1: /    $1: /"; }
 inv=$DEMO/inventory.yml
 {
-  echo "# Written by demo/run.sh: two simulated appliances, secrets vault-encrypted."
+  echo "# Written by demo/run.sh: three simulated appliances, secrets vault-encrypted."
   echo "usage_meter:"
   echo "  hosts:"
   for n in "${NAMES[@]}"; do
@@ -161,6 +175,16 @@ inv=$DEMO/inventory.yml
     if [ "$n" = demo-um42 ]; then
       echo "      # this one also accepts the product servers' certificates through the API (issue 6);"
       echo "      # demo-um41 leaves that step to a person, and its summary says so"
+      echo "      usage_meter_certificates: true"
+    fi
+    if [ "$n" = demo-um42to9 ]; then
+      echo "      # the whole way: 4.2 -> 4.3 (the shar) -> 4.8 -> 9.0 (the ISOs; 9.0 asks for the token)"
+      echo "      usage_meter_target_version: \"9.0\""
+      echo "      usage_meter_isos:"
+      echo "        - path: $iso48"
+      echo "        - path: $iso90"
+      echo "      usage_meter_iso_ca_path: $iso_ca"
+      enc usage_meter_access_token "$access_token" | sed 's/^/  /'
       echo "      usage_meter_certificates: true"
     fi
   done
@@ -207,8 +231,10 @@ echo
 recap
 
 say "Checked independently, on each appliance's console (not through the collection)"
-for n in "${NAMES[@]}"; do
-  "${UMSIM[@]}" status --name "$n" | demo_py status
+console_ok=1
+for i in "${!NAMES[@]}"; do
+  n=${NAMES[$i]}
+  "${UMSIM[@]}" status --name "$n" | demo_py status --expect "${EXPECT[$i]}" || console_ok=0
   printf '    sshd at boot: %s\n' "$("${UMSIM[@]}" exec --name "$n" -- systemctl is-enabled sshd 2>/dev/null || true)"
 done
 
@@ -223,12 +249,16 @@ if [ "$rc" = 0 ]; then
   recap
   [ "$rc" = 0 ] || echo "demo: the second run failed (rc $rc): see $DEMO/ansible-rerun.log" >&2
 fi
+if [ "$console_ok" = 0 ]; then
+  say "FAILED: an appliance's console shows another version than expected (see 'demo:' above)"
+  exit 1
+fi
 if [ "$summary_ok" = 0 ]; then
   say "FAILED: the play (rc $rc) left no usage_meter_summary for every appliance (see 'demo:' above)"
   exit 1
 fi
 if [ "$rc" = 0 ]; then
-  say "Done: both appliances upgraded to 4.3 in $((t1 - t0)) s; a second run changed nothing."
+  say "Done: two appliances upgraded to 4.3 and one to 9.0 in $((t1 - t0)) s; a second run changed nothing."
 else
   say "The play failed (rc $rc): see the messages above and the logs in $DEMO/logs"
 fi
