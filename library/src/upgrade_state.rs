@@ -15,6 +15,8 @@
 //! | `shar_copy.lock` | - | `flock(1)`ed by the copy that runs (`shar_copy`): copies take turns |
 //! | `shar_copy.owner` | the copy holding the lock | `key=value`: its token, pid, controller, src, dest, start time |
 //! | `sshd.original` | `sshd` (`original_file`, as the role sets it) | one line: sshd's state before a play first changed it |
+//! | `staged/<name of dest>.json` | `shar_copy` (`record`), read by `appliance_info` | one JSON line: what was staged (dest, size, sha256, sha1, when) |
+//! | `runs/<id>.d/` | an ISO run's start script and runner | its input FIFO and, for a moment, the token (0600 in a 0700 folder; removed once read) |
 //!
 //! The record is replaced atomically (`mv`), so a reader sees either the
 //! previous record or the new one.

@@ -49,7 +49,7 @@ def token() -> str:
 
 def later(isos: dict, target: str, versions: list[str], access_token: str | None) -> dict:
     """Host variables for a target past 4.3 with the ISOs of `versions`."""
-    hv = {"usage_meter_target_version": target,
+    hv = {"usage_meter_target_version": target, "usage_meter_certificates": True,
           "usage_meter_isos": [{"path": isos[v]} for v in versions],
           "usage_meter_iso_ca_path": isos["ca"]}
     if access_token:
@@ -111,6 +111,8 @@ def test_staged_then_the_whole_path_to_9_0_then_a_rerun_changes_nothing(umsim, a
     assert len(copies) == 3 and all(c["staged"] and not c["changed"] for c in copies), copies
     assert installed(umsim, app) == "9.0.0"
     assert api9_version(app) == "9.0.0"              # the 9.x API answers on 443 with a bearer token
+    assert appliance9.pending_ids(app) == [], "certificates left pending after the 9.0 hop"
+    assert s["certificates_accepted"], s
     assert sshd_state(app) == sshd_before, "sshd not restored"
     assert app.exec(["findmnt", "/root/upgrade"]).returncode != 0, "an ISO is still mounted"
     left = app.exec(["sh", "-c", f"ls -A {ISO_DIR}"], check=True).stdout.split()
