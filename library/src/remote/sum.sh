@@ -7,6 +7,9 @@
 # extensions) when present, else sha256sum.
 umhash() { if command -v openssl > /dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }
 
+# umsha1: sha1 of stdin (an ISO's .mf sum), the same way.
+umsha1() { if command -v openssl > /dev/null 2>&1; then openssl dgst -sha1 -r; else sha1sum; fi; }
+
 # umstatkey FILE: an opaque identity of the file's version (device, inode,
 # size, mtime, ctime).
 umstatkey() { stat -c '%d:%i:%s:%y:%z' "$1"; }

@@ -168,7 +168,7 @@ pub(crate) fn settle(
 
 fn stage_cmd(p: &Params, cr: &CopyRun<'_>, sha256: &str, size: u64, sha1: Option<&str>, check: bool) -> String {
     let name = cr.src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut s = Script::new(&[STAGE_SH]).env("UM_DEST", p.dest.as_str()).env("UM_WRITE", if check { "0" } else { "1" });
+    let mut s = Script::new(&[SUM_SH, STAGE_SH]).env("UM_DEST", p.dest.as_str()).env("UM_WRITE", if check { "0" } else { "1" });
     if let Some(h) = sha1 {
         s = s.env("UM_SHA1", h).env("UM_SHA1PART", format!(",\"sha1\":\"{h}\""));
     }

@@ -10,7 +10,7 @@ const SHA: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6b
 const SHA1: &str = "f572d396fae9206628714fb2ce00f72e94f2258f";
 
 fn stage(dest: &str, rec: &str, body: &str, sha1: Option<&str>, write: bool) -> Reply {
-    let mut s = Script::new(&[STAGE_SH]).env("UM_DEST", dest).env("UM_WRITE", if write { "1" } else { "0" });
+    let mut s = Script::new(&[SUM_SH, STAGE_SH]).env("UM_DEST", dest).env("UM_WRITE", if write { "1" } else { "0" });
     if let Some(h) = sha1 {
         s = s.env("UM_SHA1", h).env("UM_SHA1PART", format!(",\"sha1\":\"{h}\""));
     }

@@ -8,8 +8,7 @@
 # The record's directory is 0700 and the record 0600: root's only.
 # Prints (usage_meter::reply) sha1bad=<sha1 found> and stops when it differs,
 # else record=same|written|would|failed with staged_at=<the record's time>,
-# then @@end.
-umsha1() { if command -v openssl > /dev/null 2>&1; then openssl dgst -sha1 -r; else sha1sum; fi; }
+# then @@end. (after sum.sh: umsha1)
 if [ -n "${UM_SHA1:-}" ]; then
   s1=$(umsha1 < "$UM_DEST" | awk '{print $1}')
   if [ "$s1" != "$UM_SHA1" ]; then printf 'sha1bad=%s\n@@end\n' "$s1"; exit 0; fi

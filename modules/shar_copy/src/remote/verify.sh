@@ -4,8 +4,7 @@
 # UM_SHA1=1, both at once); writes nothing (no checksum cache either).
 # Prints (usage_meter::reply) record=<the record, one line> (absent: none),
 # dest=<size> (empty: no such file), sha256=<hex>, sha1=<hex>, then @@end.
-# (after sum.sh: umhash)
-umsha1() { if command -v openssl > /dev/null 2>&1; then openssl dgst -sha1 -r; else sha1sum; fi; }
+# (after sum.sh: umhash, umsha1)
 if [ -f "$UM_RECORD" ]; then printf 'record=%s\n' "$(tr -d '\n\r' < "$UM_RECORD")"; fi
 if [ -f "$UM_DEST" ]; then echo "dest=$(stat -c %s "$UM_DEST")"; else printf 'dest=\n@@end\n'; exit 0; fi
 if [ -f "$UM_RECORD" ]; then
