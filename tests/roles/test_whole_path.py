@@ -61,11 +61,6 @@ def hops(s: dict) -> list[tuple[str, str, str]]:
     return [(h["from"], h["to"], h["result"]) for h in s["hops"]]
 
 
-def installed(umsim, app) -> str:
-    """The installed version, read on the appliance's console (not through the collection)."""
-    return umsim.status(app.name)["installed_version"]
-
-
 def api9_version(app) -> str:
     code, body = appliance9.call(app, "GET", "/agent_info", token=appliance9.login(app))
     assert code == 200, body
@@ -91,7 +86,7 @@ def test_staged_then_the_whole_path_to_9_0_then_a_rerun_changes_nothing(umsim, a
     staged = play(STAGE, inv, vf)
     assert staged.rc == 0, staged.output[-5000:]
     assert app.boot_id() == boot, "staging rebooted the appliance"
-    assert installed(umsim, app) == "4.2.0"
+    assert app.status()["installed_version"] == "4.2.0"
     assert sshd_state(app) == sshd_before, "staging left sshd changed"
     # the ISOs' folder, which no appliance has at first, was made for root only
     assert app.exec(["stat", "-c", "%a", ISO_DIR], check=True).stdout.strip() == "700"
@@ -109,7 +104,7 @@ def test_staged_then_the_whole_path_to_9_0_then_a_rerun_changes_nothing(umsim, a
     copies = [r["result"] for r in res.records if r["host"] == "um" and "staged_at" in (r.get("result") or {})
               and r["task"].endswith("Copy | Put the upgrade bundle on the appliance")]
     assert len(copies) == 3 and all(c["staged"] and not c["changed"] for c in copies), copies
-    assert installed(umsim, app) == "9.0.0"
+    assert app.status()["installed_version"] == "9.0.0"
     assert api9_version(app) == "9.0.0"              # the 9.x API answers on 443 with a bearer token
     assert appliance9.pending_ids(app) == [], "certificates left pending after the 9.0 hop"
     assert s["certificates_accepted"], s
@@ -141,7 +136,7 @@ def test_a_play_killed_between_hops_resumes_at_the_hop_the_appliance_is_at(umsim
         try:
             # the moment: the first hop is done (4.3.0 installed), read on the console
             deadline = time.monotonic() + 300
-            while proc.poll() is None and installed(umsim, app) != "4.3.0":
+            while proc.poll() is None and app.status()["installed_version"] != "4.3.0":
                 assert time.monotonic() < deadline, "the first hop did not finish"
                 time.sleep(0.2)
             assert proc.poll() is None, "the play ended before the kill:\n" + (tmp_play / "killed.out").read_text()[-3000:]
@@ -154,5 +149,5 @@ def test_a_play_killed_between_hops_resumes_at_the_hop_the_appliance_is_at(umsim
     assert res.rc == 0, res.output[-5000:]
     s = summary(res, "um")
     assert s["result"] == "upgraded" and hops(s) == [("4.3.0", "4.8.0", "upgraded")], s
-    assert installed(umsim, app) == "4.8.0"
+    assert app.status()["installed_version"] == "4.8.0"
     assert sshd_state(app) == sshd_before, "sshd not restored to what it was before the killed run"
