@@ -21,6 +21,7 @@ See tests/appliance/README.md for the whole interface, the switches and what is
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ctypes
 import datetime as _dt
@@ -465,12 +466,25 @@ def delay_setting(mode: str, delay_ms=None) -> float:
     return d
 
 
+# (appliance address, local port) of every TCP connection this process's probes opened: sshd logs
+# them too, and may log one late, after a connection a test counts (tests/appliance/simtest.py SshdLog)
+PROBES: collections.deque = collections.deque(maxlen=20000)
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """socket.create_connection, with the connection noted in PROBES."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    with contextlib.suppress(OSError):
+        PROBES.append((s.getpeername()[0], s.getsockname()[1]))
+    return s
+
+
 def wait_tcp(host: str, port: int, timeout: float = 30.0, interval: float = 0.05) -> bool:
     """Poll until a TCP connect to host:port succeeds. True on success."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with _connect(host, port, 0.5):
                 return True
         except OSError:
             if time.monotonic() >= deadline:
@@ -483,7 +497,7 @@ def ssh_banner(host: str, port: int = 22, timeout: float = 2.0) -> str | None:
     connect alone proves nothing behind a forwarder, which accepts everything."""
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with _connect(host, port, timeout) as s:
             data = b""
             while b"\n" not in data and time.monotonic() < deadline:
                 s.settimeout(max(0.01, deadline - time.monotonic()))
@@ -530,7 +544,7 @@ def tcp_probe(host: str, port: int, timeout: float = 2.0) -> str:
     "reset", "closed" (EOF), "silent" (nothing within timeout), "banner" (SSH-...)
     or "data"."""
     try:
-        s = socket.create_connection((host, port), timeout=timeout)
+        s = _connect(host, port, timeout)
     except ConnectionRefusedError:
         return "refused"
     except ConnectionResetError:         # accepted, and reset before connect() returned
@@ -553,7 +567,7 @@ def tcp_probe(host: str, port: int, timeout: float = 2.0) -> str:
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with _connect(host, port, timeout):
             return True
     except OSError:
         return False

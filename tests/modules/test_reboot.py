@@ -37,7 +37,7 @@ def test_reboots_and_waits_for_the_new_boot(appliance_factory, tmp_path):
     # one login before the reboot, one after; the wait in between costs sshd no
     # login (the old boot's session is watched, the new one probed on the
     # connection that then logs in)
-    assert log.counts() == {"connections": 2, "logins": 2}
+    assert log.counts() == {"connections": 2, "logins": 2}, "\n".join(log.new_lines())
     assert r["changed"] is True and r["rebooted"] is True
     assert r["diff"] == {"before": f"boot_id: {before}\n", "after": f"boot_id: {r['boot_id_after']}\n"}
     assert r["boot_id_before"] == before
