@@ -118,6 +118,11 @@ options:
         type: list
         elements: dict
         default: []
+      early_snapshot:
+        description: >-
+          The first hop's snapshot when it was taken before SSH was opened (sshd as found in it); a rollback to it
+          needs no word about sshd.
+        type: str
       hop:
         description: The hop that was running when the run stopped (C(from), C(to), C(t0), C(snapshot)); empty when none.
         type: dict
@@ -296,10 +301,13 @@ def _manual_steps(run: dict, result: str, restore: dict, restore_failed: bool, c
                      + "): once the appliance answers, stop and disable sshd on its console"
                      " (systemctl disable --now sshd) or run the play again.")
     if _bool(run.get("rolled_back")):
+        # a hop's snapshot is taken with sshd opened for the upgrade, unless it was taken before SSH opened
+        hop = run.get("hop") or {}
+        opened = bool(hop) and hop.get("snapshot") != _opt(run.get("early_snapshot"))
         steps.append("The VM was reverted to snapshot " + snapshot + ": check that it is powered on and metering."
                      + (" The snapshot was taken with sshd running and enabled for the upgrade: run the play again"
                         " to finish (it puts sshd back as it was), or disable sshd on the console"
-                        " (systemctl disable --now sshd)." if run.get("hop") else ""))
+                        " (systemctl disable --now sshd)." if opened else ""))
     if _opt(run.get("rollback_error")):
         steps.append("The VM revert to snapshot " + snapshot + " failed (" + _text(run.get("rollback_error"))
                      + "): revert it in vCenter by hand.")

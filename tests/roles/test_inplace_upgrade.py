@@ -443,12 +443,13 @@ def test_snapshot_then_rollback_of_the_failed_host(appliance_factory, umsim_root
     assert res.rc != 0, res.output[-4000:]
     counts = recap(res.stdout)
     assert counts["um-vm-good"]["failed"] == 0 and counts["um-vm-bad"]["failed"] == 1, counts
-    # one snapshot per hop, named for it, taken once SSH is open (before the hop changes anything)
+    # one snapshot per hop, named for it; the first hop's is taken before SSH is opened (the API gave
+    # the version), so that a revert finds sshd as it was, and the hop reuses it by name
     snap = "usage-meter-inplace-upgrade 4.1.0 to 4.3.0"
 
     s = summary(res, "um-vm-good")
     assert s["result"] == "upgraded" and s["snapshot"] == snap and s["rolled_back"] is False, s
-    assert s["phases"][:3] == ["preflight", "sshd_access", "snapshot"], s
+    assert s["phases"][:4] == ["preflight", "snapshot", "sshd_access", "snapshot"], s
     assert any(f"Delete snapshot {snap}" in m for m in s["manual_steps"]), s
     assert [x["name"] for x in vcenter.snapshot_tree("um-vm-good")] == [snap]
     assert api_version(good) == "4.3.0"
@@ -459,6 +460,8 @@ def test_snapshot_then_rollback_of_the_failed_host(appliance_factory, umsim_root
     assert s["hops"] == [{"from": "4.2.0", "to": "4.3.0", "seconds": s["hops"][0]["seconds"], "result": "failed"}], s
     assert "failed in phase upgrade" in s["error"] and f"Rolled back to snapshot {snap}" in s["error"], s
     assert s["sshd"] == "back in its snapshot state", s
+    step = next(m for m in s["manual_steps"] if m.startswith("The VM was reverted"))
+    assert "sshd running and enabled" not in step, step      # its snapshot was taken with sshd closed
     tree = vcenter.snapshot_tree("um-vm-bad")
     assert [x["name"] for x in tree] == [snap] and tree[0]["current"], tree
     assert vcenter.power_state("um-vm-bad") == "poweredOn"

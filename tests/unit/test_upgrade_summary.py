@@ -37,7 +37,8 @@ def run(**kw) -> dict:
         "rescue_status": {}, "sshd_original": {"active": False, "enabled": False},
         "sshd_restore": dict(RESTORED), "sshd_final_state": "original", "certificates": False, "certs": {},
         "snapshot_name": "usage-meter-inplace-upgrade-4.3", "snapshot_taken": False, "rolled_back": False,
-        "rollback_error": None, "log_path": "", "log_error": "", "hops_done": [], "hop": {}, "plan": [], "now": 0.0,
+        "rollback_error": None, "log_path": "", "log_error": "", "hops_done": [], "hop": {}, "early_snapshot": None,
+        "plan": [], "now": 0.0,
     }
     base.update(kw)
     return base
@@ -332,5 +333,20 @@ def test_snapshots_of_every_hop_are_to_delete_and_a_rollback_names_the_failed_ho
     assert s["snapshot"] == failing["snapshot"] and s["rolled_back"] is True
     assert "Rolled back to snapshot usage-meter-inplace-upgrade 4.3.0 to 4.8.0." in s["error"]
     assert [h["result"] for h in s["hops"]] == ["upgraded", "failed"]
+    step = next(m for m in s["manual_steps"] if m.startswith("The VM was reverted"))
+    assert "sshd running and enabled" in step, step
+
+
+def test_a_rollback_to_the_snapshot_taken_before_ssh_opened_says_nothing_of_sshd():
+    """The first hop's snapshot, taken while sshd was as found (the API gave the version): the revert
+    brings sshd back as it was; a later hop's snapshot was taken with sshd opened, and says so."""
+    first = {"from": "4.2.0", "to": "4.3.0", "t0": 100.0, "snapshot": "usage-meter-inplace-upgrade 4.2.0 to 4.3.0"}
+    s = summary(failed_in("upgrade", plan=PLAN[:2], hops_done=[], hop=first, now=120.0, snapshot_taken=True,
+                          rolled_back=True, early_snapshot=first["snapshot"]))
+    step = next(m for m in s["manual_steps"] if m.startswith("The VM was reverted"))
+    assert step == f"The VM was reverted to snapshot {first['snapshot']}: check that it is powered on and metering."
+    second = {"from": "4.3.0", "to": "4.8.0", "t0": 131.0, "snapshot": "usage-meter-inplace-upgrade 4.3.0 to 4.8.0"}
+    s = summary(failed_in("verify", plan=PLAN[:2], hops_done=[HOP1], hop=second, now=140.0, snapshot_taken=True,
+                          rolled_back=True, early_snapshot=first["snapshot"]))
     step = next(m for m in s["manual_steps"] if m.startswith("The VM was reverted"))
     assert "sshd running and enabled" in step, step
