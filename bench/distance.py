@@ -6,6 +6,10 @@ mode `forward` with `delay_ms` (tests/appliance/umsim_forward.py: every chunk is
 round-trip time after it arrived, in each direction, bandwidth not limited; the connection to the
 appliance is opened 1.5 round trips after the client's, when a real handshake would complete).
 
+The maintenance window (issue 23): the stage play (vcloud.usage_meter.stage) on a fresh appliance,
+then the upgrade play on the same appliance, which finds the bundle staged and copies nothing; against
+the hand procedure on an appliance where the bundle was put with scp beforehand (not timed).
+
 measure(b, out) fills out["distance"]; bench/render.py reports it, bench/README.md says how it is
 taken. Called by bench/run.py (--only distance).
 """
@@ -50,12 +54,13 @@ def role_inventory(b, a, shar: Path, sha: str, logs: Path, timings: dict) -> dic
     return {"usage_meter": {"hosts": {"um00": host}, "vars": gv}}
 
 
-def run_role(b, a, shar: Path, sha: str, timings: dict, tag: str) -> dict:
+def run_role(b, a, shar: Path, sha: str, timings: dict, tag: str, playbook: str = "upgrade") -> dict:
+    """The installed collection's playbook `vcloud.usage_meter.<playbook>` (upgrade or stage)."""
     inv = role_inventory(b, a, shar, sha, b.tmp / f"logs-{tag}", timings)
-    r = b.playbook(("fqcn", "vcloud.usage_meter.upgrade"), inv, env={"ANSIBLE_FORKS": "1"})
+    r = b.playbook(("fqcn", f"vcloud.usage_meter.{playbook}"), inv, env={"ANSIBLE_FORKS": "1"})
     if r["rc"] != 0:
         failed = [t for t in r["tasks"] if t["status"] in ("failed", "unreachable")]
-        raise RuntimeError(f"{tag}: the role failed, rc {r['rc']}: {failed[:3]}\n{r['out'][-3000:]}\n"
+        raise RuntimeError(f"{tag}: the {playbook} play failed, rc {r['rc']}: {failed[:3]}\n{r['out'][-3000:]}\n"
                            f"{r['err'][-2000:]}")
     summary = [t for t in r["tasks"] if t["task"].endswith("Put the summary together")]
     return r | {"summaries": len(summary)}
@@ -107,10 +112,11 @@ def per_task(events, tasks, login_ports: set, conn_ports: set) -> list:
 # --------------------------------------------------------------------------- by hand
 
 class Hand:
-    """The procedure an operator types, with OpenSSH over one multiplexed connection."""
+    """The procedure an operator types, with OpenSSH over one multiplexed connection. staged: the
+    bundle is on the appliance already (stage(), before the window): no scp in the window."""
 
-    def __init__(self, b, a, shar: Path, sha: str):
-        self.a, self.shar, self.sha = a, shar, sha
+    def __init__(self, b, a, shar: Path, sha: str, staged: bool = False):
+        self.a, self.shar, self.sha, self.staged = a, shar, sha, staged
         # a short ControlPath: a Unix socket path has at most 108 bytes, and ssh adds a suffix to it
         self.ctl_dir = tempfile.mkdtemp(prefix="bench-cm-", dir="/tmp")
         self.ctl = f"{self.ctl_dir}/%C"
@@ -187,6 +193,30 @@ class Hand:
         finally:
             conn.close()
 
+    def console(self, *argv: str):
+        """A command on the appliance's console (umsim's stand-in: no SSH)."""
+        cp = subprocess.run([sys.executable, str(REPO / "tests" / "appliance" / "umsim.py"), "--root", str(self.a.root),
+                             "exec", "--name", self.a.name, "--", *argv], capture_output=True, text=True, timeout=60)
+        if cp.returncode != 0:
+            raise RuntimeError(f"hand: console {' '.join(argv)}: {cp.stderr}")
+
+    def put_bundle(self):
+        cp = subprocess.run(["scp", "-q", *self.opts(), str(self.shar), f"root@{self.a.host}:{DEST}"],
+                            capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
+        if cp.returncode != 0:
+            raise RuntimeError(f"hand: scp: {cp.stderr}")
+
+    def stage(self):
+        """Not timed: the bundle put in place with scp days before the window, sshd started on the
+        console for it and stopped again (as shipped)."""
+        self.console("systemctl", "start", "sshd")
+        self.wait_banner(True)
+        self.login()
+        self.put_bundle()
+        self.logout()
+        self.console("service", "sshd", "stop")
+        self.wait_banner(False)
+
     def wait_banner(self, present: bool, timeout: float = 120):
         deadline = time.monotonic() + timeout
         while (umsim.ssh_banner(self.a.host, timeout=2.0) is not None) != present:
@@ -200,11 +230,7 @@ class Hand:
         self.t = t0
         before = self.api()
         self.step("API: version")
-        cp = subprocess.run([sys.executable, str(REPO / "tests" / "appliance" / "umsim.py"), "--root", str(a.root),
-                             "exec", "--name", a.name, "--", "systemctl", "start", "sshd"],
-                            capture_output=True, text=True, timeout=60)
-        if cp.returncode != 0:
-            raise RuntimeError(f"hand: console: {cp.stderr}")
+        self.console("systemctl", "start", "sshd")
         self.step("console: start sshd")
         self.wait_banner(True)
         self.step("wait for the banner")
@@ -213,11 +239,9 @@ class Hand:
         boot = self.ssh("df -Pk /opt/vmware && chage -l root && cat /proc/sys/kernel/random/boot_id"
                         " && systemctl enable sshd").split()
         self.step("checks, enable sshd")
-        cp = subprocess.run(["scp", "-q", *self.opts(), str(self.shar), f"root@{a.host}:{DEST}"],
-                            capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
-        if cp.returncode != 0:
-            raise RuntimeError(f"hand: scp: {cp.stderr}")
-        self.step("scp the bundle")
+        if not self.staged:
+            self.put_bundle()
+            self.step("scp the bundle")
         self.ssh(f"cd {UMS} && echo '{self.sha}  ums-system-upgrade.shar' | sha256sum -c - "
                  f"&& bash ums-system-upgrade.shar")
         self.step("sha256sum -c, run the bundle")
@@ -262,51 +286,104 @@ def start(b, delay_ms: int):
     return a, rtt
 
 
+def play(b, a, rtt: dict, shar, sha, tag: str, playbook: str = "upgrade") -> tuple[dict, list]:
+    """One play against appliance a, timed and counted at the appliance; also its tasks on um00."""
+    logs0, ev0 = appliance_logs(a), len(a.events())
+    r = run_role(b, a, shar, sha, LOADED, tag, playbook)
+    events = [e for e in a.events()[ev0:] if e["event"] == "forward-connect"]
+    mine = [t for t in r["tasks"] if t["host"] == "um00" and t["start"]]
+    res = {"wall": r["wall"], "rtt": rtt, "tasks": len(mine), **counts(logs0, appliance_logs(a), events, mine),
+           "task_times": sorted(({"task": t["task"], "s": t["end"] - t["start"]} for t in mine),
+                                key=lambda x: -x["s"])}
+    log(f"distance: {tag} ({playbook} play) {r['wall']:.1f}s, {res['ssh_logins']} logins, "
+        f"{res['ssh_connections']} connections, {res['api_requests']} API requests")
+    return res, mine
+
+
 def role(b, shar, sha, delay_ms: int) -> dict:
+    """The whole upgrade play on a fresh appliance (sshd off as shipped)."""
     a, rtt = start(b, delay_ms)
     try:
         log(f"distance: appliance {a.name} behind {a.host}, {delay_ms} ms added, RTT {rtt['rtt_s'] * 1000:.1f} ms "
             f"measured")
-        logs0, ev0 = appliance_logs(a), len(a.events())
-        r = run_role(b, a, shar, sha, LOADED, f"distance-{delay_ms}")
-        events = [e for e in a.events()[ev0:] if e["event"] == "forward-connect"]
-        mine = [t for t in r["tasks"] if t["host"] == "um00" and t["start"]]
-        res = {"wall": r["wall"], "rtt": rtt, "tasks": len(mine), **counts(logs0, appliance_logs(a), events, mine),
-               "task_times": sorted(({"task": t["task"], "s": t["end"] - t["start"]} for t in mine),
-                                    key=lambda x: -x["s"])}
-        log(f"distance: role ({delay_ms} ms) {r['wall']:.1f}s, {res['ssh_logins']} logins, "
-            f"{res['ssh_connections']} connections")
-        return res
+        return play(b, a, rtt, shar, sha, f"role-{delay_ms}ms")[0]
     finally:
         b.stop(a)
 
 
-def by_hand(b, shar, sha, delay_ms: int) -> dict:
+COPY_TASK = "Copy | Put the upgrade bundle on the appliance"
+
+
+def copy_rows(tasks: list) -> list:
+    return [t for t in tasks if t["task"].endswith(COPY_TASK)]
+
+
+def staged_seen(tasks: list) -> bool:
+    """The upgrade play's copy task (one per hop) found every bundle staged and sent nothing."""
+    rows = copy_rows(tasks)
+    return bool(rows) and all(t["status"] == "ok" and t["result"].get("staged") is True
+                              and t["result"].get("transferred") == 0 for t in rows)
+
+
+def window_role(b, shar, sha, delay_ms: int) -> dict:
+    """The stage play on a fresh appliance (sshd off as shipped), then the upgrade play on the same
+    appliance: the maintenance window, which must find the bundle staged."""
     a, rtt = start(b, delay_ms)
     try:
-        logs0 = appliance_logs(a)
-        hand = Hand(b, a, shar, sha)
+        stage, _ = play(b, a, rtt, shar, sha, f"window-stage-{delay_ms}ms", "stage")
+        res, mine = play(b, a, rtt, shar, sha, f"window-{delay_ms}ms")
+        res["staged_seen"] = staged_seen(mine)
+        if not res["staged_seen"]:
+            raise RuntimeError(f"window ({delay_ms} ms): the upgrade play did not find the bundle staged (or sent "
+                               f"bytes): its copy task {copy_rows(mine)}")
+        return {"stage": stage, "role": res}
+    finally:
+        b.stop(a)
+
+
+def by_hand(b, shar, sha, delay_ms: int, staged: bool = False) -> dict:
+    """The hand procedure on a fresh appliance; staged: the bundle put there with scp first (not timed)."""
+    a, rtt = start(b, delay_ms)
+    try:
+        hand = Hand(b, a, shar, sha, staged=staged)
         try:
+            if staged:
+                hand.stage()
+            logs0 = appliance_logs(a)
             h = hand.run()
         finally:
             hand.logout()
             shutil.rmtree(hand.ctl_dir, ignore_errors=True)
         res = {**h, "rtt": rtt, **counts(logs0, appliance_logs(a))}
-        log(f"distance: hand ({delay_ms} ms) {h['wall']:.1f}s, {res['ssh_logins']} logins, "
-            f"{res['ssh_connections']} connections")
+        log(f"distance: hand{' on a staged appliance' if staged else ''} ({delay_ms} ms) {h['wall']:.1f}s, "
+            f"{res['ssh_logins']} logins, {res['ssh_connections']} connections")
         return res
     finally:
         b.stop(a)
 
 
+def summary(res: dict, sfx: str):
+    """The issue 23 figures of one distance, in the log (render.py shows only role and hand)."""
+    role, hand, w = res[f"role{sfx}"], res[f"hand{sfx}"], res[f"window{sfx}"]
+    log(f"distance{sfx or ' 50 ms'}: role {role['wall']:.1f}s / hand {hand['wall']:.1f}s = "
+        f"{role['wall'] / hand['wall']:.2f}x; window {w['role']['wall']:.1f}s / hand on a staged appliance "
+        f"{w['hand']['wall']:.1f}s = {w['role']['wall'] / w['hand']['wall']:.2f}x; whole play unstaged "
+        f"{role['wall']:.1f}s, stage {w['stage']['wall']:.1f}s + window {w['role']['wall']:.1f}s = "
+        f"{w['stage']['wall'] + w['role']['wall']:.1f}s")
+
+
 def measure(b, out: dict):
-    """The role and the hand procedure 50 ms away, then both again through the same forwarder with no
-    delay (what the distance adds to each), each on a fresh appliance."""
+    """At 50 ms, then through the same forwarder with no delay (what the distance adds to each), each
+    run on a fresh appliance: the role and the hand procedure, then the window (stage play, upgrade
+    play) and the hand procedure on a staged appliance; role and hand one after the other, so a load
+    change on the shared machine hits both alike."""
     shar = umsim.make_shar(size=BUNDLE[0], seconds=BUNDLE[1])
     sha = hashlib.sha256(shar.read_bytes()).hexdigest()
     res = {"delay_ms": DELAY_MS, "bytes": shar.stat().st_size}
     out[KEY] = res
-    res["role"] = role(b, shar, sha, DELAY_MS)
-    res["hand"] = by_hand(b, shar, sha, DELAY_MS)
-    res["role_local"] = role(b, shar, sha, 0)
-    res["hand_local"] = by_hand(b, shar, sha, 0)
+    for delay, sfx in ((DELAY_MS, ""), (0, "_local")):
+        res[f"role{sfx}"] = role(b, shar, sha, delay)
+        res[f"hand{sfx}"] = by_hand(b, shar, sha, delay)
+        res[f"window{sfx}"] = window_role(b, shar, sha, delay)
+        res[f"window{sfx}"]["hand"] = by_hand(b, shar, sha, delay, staged=True)
+        summary(res, sfx)
