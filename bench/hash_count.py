@@ -5,21 +5,26 @@ from what the modules say they did: the installed playbook `vcloud.usage_meter.u
 fresh simulated appliances (forks 50; 5 with --quick), a 16 MiB bundle (the count does not depend on the size)
 and figure 8's timings (fleet_cost.TIMINGS), with ansible-playbook under
 
-    strace -D -f -qq -e signal=none --seccomp-bpf -Y -s 256 -e raw=<the reads>
-           -e trace=execve,openat,<the reads>,<the other ways in> -P <bundle> -P <each program> -o <file>
+    strace -D -f -qq -e signal=none --seccomp-bpf -Y -y -s 256
+           -e trace=execve,open,openat,openat2,<the reads>,<the other ways in> -P <bundle> -P <each program> -o <file>
 
 -P keeps only the system calls on those paths; strace matches fd-based calls by the path behind the fd, so
-every read of the bundle is kept, whichever name it was opened by. The reads: read, pread64, readv, preadv
-and preadv2 (Python's os.preadv is preadv2), their byte counts the return values (`raw`: no data decoded).
-The other ways in, mmap, sendfile, copy_file_range and splice, are counted apart ("other_calls"): each would
-read the bundle without a read call, and none is expected. -P of the programs (the installed binary, the
-pinned Python under each of its names) keeps their execve, with its argv: the program of a tid is the last
-execve seen in it (`usage_meter-linux-x86_64 shar_copy`, `python3.12 AnsiballZ_stat.py`). A tid with no
-execve is a thread, or a process forked without an exec (an ansible-playbook worker): "thread (<comm>)",
-from -Y. -D makes ansible-playbook this process's child (its exit code and time are its own) and the
-tracer a detached grandchild, ended by its PID once ansible-playbook has exited: daemons the play leaves
-(an appliance's sshd started through the console, an ssh master) would otherwise keep it running. Those
-are in the private folder's ControlPath or in an appliance, and are ended or purged with it.
+every read of the bundle is kept, whichever name it was opened by (checked by hand on strace 6.1). The
+reads: read, pread64, readv, preadv and preadv2 (Python's os.preadv is preadv2); their byte counts are the
+return values. The other ways in, mmap, sendfile, copy_file_range and splice, are also counted apart
+("other_calls"; none is expected): what the last three take from the bundle counts as read (Python's
+shutil.copyfile is sendfile); an mmap's reads cannot be counted. -y names the file behind each fd, so only
+calls on the bundle count (a read of a program's own file, which -P of the programs lets through, goes to
+"other_reads").
+
+-P of the programs (the installed binary, the pinned Python under each of its names) keeps their execve,
+with its argv: a tid's program is its last execve (`usage_meter-linux-x86_64 shar_copy`,
+`python3.12 AnsiballZ_stat.py`). A tid with no execve is a thread, or a process forked without an exec (an
+ansible-playbook worker): "thread (<comm>)", from -Y. -D makes ansible-playbook this process's child (its
+exit code and time are its own) and the tracer a detached grandchild, ended by its PID once
+ansible-playbook has exited: daemons the play leaves (an appliance's sshd started through the console, an
+ssh master) would otherwise keep it running. Those are in an appliance, purged with it, or name the run's
+private folder (ControlPath) and are ended by PID.
 
 From the trace: bytes read from the bundle, passes = bytes / size, per program and per tid. From the
 bench_times records: Σ `transferred` of the shar_copy copy tasks (the bytes each copy sent: a full copy is
@@ -49,13 +54,17 @@ N, QUICK_N = 50, 5
 MiB = 1024 * 1024
 BUNDLE = 16 * MiB
 TARGET = umsim.TARGET_VERSION
+OPENS = ("open", "openat", "openat2")      # musl's open() is the open syscall on x86_64
 READS = ("read", "pread64", "readv", "preadv", "preadv2")
 OTHER = ("mmap", "sendfile", "copy_file_range", "splice")
+SOURCE = {"read": 0, "pread64": 0, "readv": 0, "preadv": 0, "preadv2": 0, "sendfile": 1, "copy_file_range": 0,
+          "splice": 0}                 # which fd argument is read from
 COPY_TASK = "Put the upgrade bundle on the appliance"
 SUMMARY_TASK = "Put the summary together"
 LINE = re.compile(r"^(\d+)(?:<([^>]*)>)? (.*)$")
 RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
-CALL = re.compile(r"^(\w+)\((.*)\) += (\S+)")
+CALL = re.compile(r"^(\w+)\((.*)\) += (-?\d+|\?)(.*)$")
+FDS = re.compile(r"(?:^|, )-?\d+<(.*?)>(?=, |$)")    # fd arguments with their paths (-y)
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -78,8 +87,8 @@ def programs(b) -> list[str]:
 
 
 def strace_argv(bundle: Path, progs: list[str], out: Path) -> list[str]:
-    argv = ["strace", "-D", "-f", "-qq", "-e", "signal=none", "--seccomp-bpf", "-Y", "-s", "256",
-            "-e", "raw=" + ",".join(READS), "-e", "trace=" + ",".join(("execve", "openat", *READS, *OTHER)),
+    argv = ["strace", "-D", "-f", "-qq", "-e", "signal=none", "--seccomp-bpf", "-Y", "-y", "-s", "256",
+            "-e", "trace=" + ",".join(("execve", *OPENS, *READS, *OTHER)),
             "-P", str(bundle)]
     for p in progs:
         argv += ["-P", p]
@@ -87,7 +96,8 @@ def strace_argv(bundle: Path, progs: list[str], out: Path) -> list[str]:
 
 
 def calls(lines):
-    """(tid, comm, name, args, ret) of each finished call, an <unfinished ...> one joined to its resumption."""
+    """(tid, comm, name, args, ret, rest) of each finished call (rest: what follows the return value, e.g. the
+    path of an fd returned), an <unfinished ...> one joined to its resumption."""
     pending: dict[str, str] = {}
     for line in lines:
         m = LINE.match(line.rstrip("\n"))
@@ -103,7 +113,7 @@ def calls(lines):
         c = CALL.match(rest)
         if c:
             ret = c.group(3)
-            yield int(tid), comm or "?", c.group(1), c.group(2), int(ret, 0) if re.fullmatch(r"-?(0x)?[0-9a-f]+", ret) else -1
+            yield int(tid), comm or "?", c.group(1), c.group(2), -1 if ret == "?" else int(ret), c.group(4)
 
 
 def label(args: str) -> str:
@@ -114,31 +124,43 @@ def label(args: str) -> str:
     return " ".join(w for w in words if w)
 
 
-def tally(trace: Path, size: int) -> dict:
-    """Bytes read from the bundle in the trace, by program and by tid."""
+def tally(trace: Path, bundle: Path, size: int) -> dict:
+    """Bytes read from the bundle in the trace, by program and by tid; what else the trace holds, apart."""
+    real = os.path.realpath(bundle)
+    on_bundle = f"<{real}>"
     prog: dict[int, str] = {}
     tids: dict[tuple, int] = {}         # (tid, program) -> bytes
-    opens, other = 0, {}
+    opens, other, other_reads = 0, {}, 0
     with open(trace, encoding="utf-8", errors="replace") as f:
-        for tid, comm, name, args, ret in calls(f):
+        for tid, comm, name, args, ret, rest in calls(f):
             if name == "execve" and ret == 0:
                 prog[tid] = label(args)
-            elif name == "openat" and ret >= 0:
-                opens += 1
-            elif name in READS and ret > 0:
+            elif name in OPENS and ret >= 0:
+                opens += rest.startswith(on_bundle)
+            elif name in OTHER and ret >= 0 and on_bundle in args:
+                other[name] = other.get(name, 0) + 1
+            if name in SOURCE and ret > 0:
+                fds = FDS.findall(args)
+                if len(fds) <= SOURCE[name] or fds[SOURCE[name]] != real:
+                    other_reads += ret * (name in READS)
+                    continue
                 k = (tid, prog.get(tid) or f"thread ({comm})")
                 tids[k] = tids.get(k, 0) + ret
-            elif name in OTHER and ret >= 0:
-                other[name] = other.get(name, 0) + 1
-    by_program: dict[str, dict] = {}
+    return {"bytes_read": sum(tids.values()), "by_program": by_program(tids, size), "opens": opens,
+            "other_calls": other, "other_reads": other_reads,
+            "by_tid": sorted(([t, p, n] for (t, p), n in tids.items()), key=lambda x: -x[2])}
+
+
+def by_program(tids: dict, size: int) -> dict:
+    """{program: {tids, bytes, passes}} from {(tid, program): bytes}."""
+    out: dict[str, dict] = {}
     for (_, p), n in tids.items():
-        e = by_program.setdefault(p, {"tids": 0, "bytes": 0, "passes": 0.0})
+        e = out.setdefault(p, {"tids": 0, "bytes": 0, "passes": 0.0})
         e["tids"] += 1
         e["bytes"] += n
-    for e in by_program.values():
+    for e in out.values():
         e["passes"] = round(e["bytes"] / size, 3)
-    return {"bytes_read": sum(tids.values()), "by_program": by_program, "opens": opens, "other_calls": other,
-            "by_tid": sorted(([t, p, n] for (t, p), n in tids.items()), key=lambda x: -x[2])}
+    return out
 
 
 def tracer_pids(trace: Path) -> list[int]:
@@ -266,14 +288,14 @@ def measure(b, out: dict) -> None:
         trace = d / "trace"
         r = play(b, d, inventory, trace, shar, n)
         check(r, d, hosts, apps)
-        t = tally(trace, size)
+        t = tally(trace, shar, size)
         c = copies(r["tasks"], hosts)
         passes = t["bytes_read"] / size
         res = {"appliances": n, "forks": n, "bundle_bytes": size, "bytes_read": t["bytes_read"],
                "passes": round(passes, 3), **c, "copy_passes": round(c["copy_bytes"] / size, 3),
                "hashes": round(passes - c["copy_bytes"] / size, 2), "by_program": t["by_program"],
                "wall": round(r["wall"], 1), "strace": strace_version(), "opens": t["opens"],
-               "other_calls": t["other_calls"], "by_tid": t["by_tid"], "trace_bytes": trace.stat().st_size}
+               "other_calls": t["other_calls"], "other_reads": t["other_reads"], "by_tid": t["by_tid"], "trace_bytes": trace.stat().st_size}
         res["runtime_s"] = round(time.monotonic() - t0, 1)
         out["hashes"] = res
         log(f"{n} appliances: {res['passes']} passes over the bundle, {res['copy_passes']} of them copies: "
