@@ -64,7 +64,7 @@ SUMMARY_TASK = "Put the summary together"
 LINE = re.compile(r"^(\d+)(?:<([^>]*)>)? (.*)$")
 RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
 CALL = re.compile(r"^(\w+)\((.*)\) += (-?\d+|\?)(.*)$")
-FDS = re.compile(r"(?:^|, )-?\d+<(.*?)>(?=, |$)")    # fd arguments with their paths (-y)
+FDS = re.compile(r"(?:^|, )-?\d+<(.*?)>(?=,|$)")     # fd arguments with their paths (-y)
 QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -105,7 +105,7 @@ def calls(lines):
             continue
         tid, comm, rest = m.groups()
         if rest.endswith("<unfinished ...>"):
-            pending[tid] = rest[: -len("<unfinished ...>")].rstrip()
+            pending[tid] = rest[: -len("<unfinished ...>")]
             continue
         r = RESUMED.match(rest)
         if r:
