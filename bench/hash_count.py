@@ -119,7 +119,7 @@ def calls(lines):
 def label(args: str) -> str:
     """`prog arg1` of an execve's arguments (both basenames): `usage_meter-linux-x86_64 shar_copy`."""
     strings = [s.encode().decode("unicode_escape") for s in QUOTED.findall(args)]
-    argv = strings[1:] or strings[:1]
+    argv = strings[1:] or strings[:1] or ["?"]
     words = [os.path.basename(argv[0])] + ([os.path.basename(argv[1].rstrip("/"))] if len(argv) > 1 else [])
     return " ".join(w for w in words if w)
 
