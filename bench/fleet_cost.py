@@ -337,27 +337,38 @@ def running_at(tasks: list, at) -> dict:
     return running
 
 
+def start_fleet(b, n: int) -> list:
+    """n fresh appliances, started 4 at a time: alternating 4.2.0 and 4.1.0, sshd off as shipped."""
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        return list(ex.map(lambda i: b.start(version="4.2.0" if i % 2 == 0 else "4.1.0", sshd="off"), range(n)))
+
+
+def fleet_inventory(b, apps: list, shar: Path, sha: str, console: Path, logs: Path) -> dict:
+    """The playbook's inventory for the appliances (password login, TIMINGS): also bench/hash_count.py's."""
+    hosts = {f"um{i:02d}": {
+        "ansible_host": x.host, "ansible_user": "root", "ansible_password": x.root_password,
+        "usage_meter_api_password": x.api_password, "usage_meter_api_ca_path": x.api_ca,
+        "usage_meter_known_hosts": x.known_hosts, "umsim_name": x.name} for i, x in enumerate(apps)}
+    gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
+          "usage_meter_console_sshd_tasks": str(console), "usage_meter_log_dir": str(logs),
+          "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"), "umsim_python": sys.executable,
+          "umsim_root": str(b.root), **TIMINGS}
+    return {"usage_meter": {"hosts": hosts, "vars": gv}}
+
+
 def run_one(b, n: int, forks: int, shar: Path, sha: str, use_groups: bool) -> dict:
     k = key(n, forks)
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=4) as ex:   # start-up is not measured: it is over before the groups exist
-        apps = list(ex.map(lambda i: b.start(version="4.2.0" if i % 2 == 0 else "4.1.0", sshd="off"), range(n)))
+    apps = start_fleet(b, n)   # start-up is not measured: it is over before the groups exist
     startup = time.monotonic() - t0
     log(f"{k}: {n} appliances started in {startup:.1f} s")
     d = Path(tempfile.mkdtemp(prefix=f"cost-{n}-{forks}-", dir=str(b.tmp)))
     groups = Groups(f"bench{os.getpid()}-{n}-{forks}") if use_groups else None
     try:
-        hosts = {f"um{i:02d}": {
-            "ansible_host": x.host, "ansible_user": "root", "ansible_password": x.root_password,
-            "usage_meter_api_password": x.api_password, "usage_meter_api_ca_path": x.api_ca,
-            "usage_meter_known_hosts": x.known_hosts, "umsim_name": x.name} for i, x in enumerate(apps)}
-        gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
-              "usage_meter_console_sshd_tasks": str(console_tasks(d / "console_sshd.yml", groups)),
-              "usage_meter_log_dir": str(d / "logs"),
-              "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"), "umsim_python": sys.executable,
-              "umsim_root": str(b.root), **TIMINGS}
+        inventory = fleet_inventory(b, apps, shar, sha, console_tasks(d / "console_sshd.yml", groups), d / "logs")
+        hosts = inventory["usage_meter"]["hosts"]
         inv = d / "inventory.json"
-        inv.write_text(json.dumps({"usage_meter": {"hosts": hosts, "vars": gv}}))
+        inv.write_text(json.dumps(inventory))
         times = d / "times.json"
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "vcloud.usage_meter.upgrade"]
         if groups:

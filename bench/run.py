@@ -55,6 +55,7 @@ import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
 import fleet_cost  # noqa: E402  (figure 8: controller cost per appliance)
+import hash_count  # noqa: E402  (issue #23: the controller's passes over the bundle, counted by strace)
 import render  # noqa: E402  (BENCHMARKS.md from the results: bench/render.py)
 
 # One run's raw results (committed): BENCHMARKS.md is rendered from them (bench/render.py).
@@ -735,7 +736,7 @@ def machine() -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller: 256 MiB, fewer repetitions, fleet of 1 and 3")
-    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost", "distance", "physical_limit"])
+    ap.add_argument("--only", choices=["copy", "overhead", "reboot", "fleet", "cost", "hashes", "distance", "physical_limit"])
     ap.add_argument("--no-write", action="store_true", help="do not rewrite bench/results.json and BENCHMARKS.md")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where to write the raw results")
     ap.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md", help="where to write the report")
@@ -766,7 +767,8 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         for name, fn in (("copy", bench_copy), ("overhead", bench_overhead), ("reboot", bench_reboot),
-                         ("fleet", bench_fleet), ("cost", fleet_cost.measure), ("distance", distance.measure),
+                         ("fleet", bench_fleet), ("cost", fleet_cost.measure), ("hashes", hash_count.measure),
+                         ("distance", distance.measure),
                          ("physical_limit", physical_limit.measure)):
             if args.only and args.only != name:
                 continue

@@ -2,7 +2,7 @@
 # Benchmarks: bootstrap like `make test`, build the release
 # tarball (tools/build-collection.sh: both static multicall binaries in
 # dist/vcloud-usage_meter-<version>.tar.gz), then run bench/run.py on it.
-#   bench/run.sh [--no-build] [--quick] [--only copy|overhead|reboot|fleet|cost|distance|physical_limit] [--no-write] [--tarball PATH] [--render]
+#   bench/run.sh [--no-build] [--quick] [--only copy|overhead|reboot|fleet|cost|hashes|distance|physical_limit] [--no-write] [--tarball PATH] [--render]
 # --no-build skips the build (bench/run.py then needs the tarball to exist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
