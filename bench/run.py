@@ -6,8 +6,9 @@
 
 NAME: copy (1, 2 and 6: full copy, re-copy, peak RSS), overhead (3), reboot (4),
 fleet (5, and 7: the full role on one appliance against 1.0.0's figure), cost (8:
-bench/fleet_cost.py), distance (9: bench/distance.py), physical_limit (10:
-bench/physical_limit.py). The raw results go to bench/results.json; bench/render.py
+bench/fleet_cost.py), hashes (13: bench/hash_count.py), distance (9, 11 and 12: the whole
+play and the window on a staged appliance against the hand procedure, bench/distance.py),
+physical_limit (10: bench/physical_limit.py). The raw results go to bench/results.json; bench/render.py
 writes BENCHMARKS.md from them (--render: only that). bench/README.md: how each
 figure is taken.
 Everything runs against simulated appliances (tests/appliance/umsim.py) under a
