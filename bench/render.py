@@ -387,8 +387,8 @@ def rerun(out: dict) -> list:
     return ["## How to rerun", "", "```sh",
             f"bench/run.sh                              # as root: bootstrap, release build, then {minutes} minutes "
             f"of measuring on {out['machine']['nproc']} cores",
-            "bench/run.sh --no-build --only distance   # one figure (copy, overhead, reboot, fleet, cost, distance, "
-            "physical_limit)",
+            "bench/run.sh --no-build --only distance   # one figure (copy, overhead, reboot, fleet, cost, hashes, "
+            "distance, physical_limit)",
             ".venv/bin/python bench/render.py         # this file again from bench/results.json, measuring nothing",
             "```"]
 

@@ -35,22 +35,22 @@ def against_hand(num: str, what: str, role: dict, hand: dict, bar: float) -> Row
                verdict(r <= bar))
 
 
-def why_slower(role: dict, hand: dict) -> str:
-    """The measured parts of the gap: the extra logins at this distance, the longest tasks, and what
-    all the short tasks add up to."""
+def why_slower(role: dict, hand: dict, full: bool) -> str:
+    """The measured parts of the gap: the extra logins at this distance, the longest tasks, what all
+    the short tasks add up to (`full`: and what the hand procedure skips)."""
     text = f"{role['wall'] / hand['wall']:.2f}× the same steps by hand ({role['wall'] - hand['wall']:+.1f} s). "
     extra, one = role["ssh_logins"] - hand["ssh_logins"], login_s(hand)
     if extra > 0 and one is not None:
-        text += (f"It logs in {role['ssh_logins']} times (by hand {hand['ssh_logins']}, over ControlMaster); one "
-                 f"OpenSSH password login took {one:.2f} s here, so the {extra} extra logins cost about "
-                 f"{extra * one:.1f} s. ")
+        text += (f"{role['ssh_logins']} logins (by hand {hand['ssh_logins']}, over ControlMaster) at "
+                 f"{one:.2f} s each: the {extra} extra cost about {extra * one:.1f} s. ")
     times = role["task_times"]
-    text += "Its longest tasks: " + ", ".join(f"{phase(t['task'])} {t['s']:.1f} s" for t in times[:4])
-    text += (f"; the other {len(times) - 4} tasks took {sum(t['s'] for t in times[4:]):.1f} s together, and "
-             f"{role['wall'] - sum(t['s'] for t in times):.1f} s passed between tasks")
+    text += "Longest tasks: " + ", ".join(f"{phase(t['task'])} {t['s']:.1f} s" for t in times[:4])
+    text += (f"; the other {len(times) - 4} tasks {sum(t['s'] for t in times[4:]):.1f} s, between tasks "
+             f"{role['wall'] - sum(t['s'] for t in times):.1f} s")
     status = dict(hand["steps"]).get("boot id, status.sh until Running")
-    if status is not None:
-        text += f". By hand, one `status.sh` loop until Running took {status:.1f} s, with no settle time"
+    if full and status is not None:
+        text += (f". By hand, `status.sh` until Running took {status:.1f} s: no settle time, which is most "
+                 "of the gap in verify")
     return text + "."
 
 
@@ -70,7 +70,7 @@ def whole_rows(out: dict) -> list:
             f"task: {most_logins(role)}; by hand (OpenSSH, one ControlMaster per boot): {hand['ssh_connections']} "
             f"connections, {hand['api_requests']} API requests.")
         if role["wall"] > WHOLE_BAR * hand["wall"]:
-            row.cause = why_slower(role, hand)
+            row.cause = why_slower(role, hand, num == "9")
         rows.append(row)
     return rows + window_rows(d) + staging_rows(d)
 
@@ -84,13 +84,11 @@ def window_rows(d: dict) -> list:
         role, hand, stage = w["role"], w["hand"], w["stage"]
         row = against_hand(num, f"Window on a staged appliance, {where}", role, hand, WINDOW_BAR)
         row.details.append(
-            f"Staged days before by `vcloud.usage_meter.stage` ({stage['wall']:.1f} s, {stage['ssh_logins']} "
-            f"logins); the window's copy " + ("found it staged and sent nothing" if role.get("staged_seen") else
-                                              "did NOT find it staged") + f". Window: {role['ssh_connections']} SSH "
-            f"connections, the most logins in one task: {most_logins(role)}; by hand the bundle was put there "
-            f"beforehand with scp and checked with `sha256sum -c` in the window.")
+            f"Staged first by `vcloud.usage_meter.stage` ({stage['wall']:.1f} s, {stage['ssh_logins']} logins); "
+            + ("the window's copy found it staged and sent nothing" if role.get("staged_seen") else
+               "the window's copy did NOT find it staged") + f"; {role['ssh_connections']} SSH connections.")
         if role["wall"] > WINDOW_BAR * hand["wall"]:
-            row.cause = why_slower(role, hand)
+            row.cause = why_slower(role, hand, num == "11")
         rows.append(row)
     return rows
 
@@ -129,27 +127,21 @@ def limit_rows(out: dict) -> list:
         f"MB/s), its run {link['shar_run_s']:.2f} s, reboot to SSH banner {p['reboot_to_banner_s']:.2f} s, "
         f"services up after it {p['services_after_banner_s']:.2f} s.")
     v = p.get("verify") or {}
-    if "overhead_settled_s" in p:
-        row.details.append(
-            f"Counting verify's settle time ({v['settle_seconds']} s of every service active with no restart, "
-            f"the default 4 × interval) as a must too: overhead {p['overhead_settled_s']:.1f} s = "
-            f"{p['overhead_settled_s'] / p['wall'] * 100:.0f} % of the play.")
     if s:
         row.details.append(f"With the short role timings: play {s['wall']:.1f} s, overhead {s['overhead_s']:.1f} s "
                            f"= {s['overhead_s'] / s['wall'] * 100:.0f} %; its verify task {s['tasks']['services']:.1f}"
                            " s.")
     if share > LIMIT_BAR:
-        rest = p["overhead_s"] - max(0.0, (p["tasks"]["services"] or 0) - p["services_after_banner_s"])
+        settled = (f"; counted as unsavable, the overhead is {p['overhead_settled_s'] / p['wall'] * 100:.0f} % "
+                   f"({p['overhead_settled_s']:.1f} s)") if "overhead_settled_s" in p else ""
         row.cause = (
             f"{share * 100:.0f} % of the play is overhead. Most of it is verify: {p['tasks']['services']:.1f} s "
             f"against {p['services_after_banner_s']:.1f} s for the services to come up, because it ends only when "
-            f"systemd shows every service active for the settle time ({v.get('settle_seconds', '?')} s at the "
-            f"role's default interval; ended by: {v.get('settled_by') or '?'}, {v.get('attempts', '?')} checks). "
-            "That time is the safety rule that fails a crash loop, not waiting for nothing: a shorter "
-            "`usage_meter_verify_interval` shortens it. The other "
-            f"{rest:.1f} s are Ansible's per-task cost over the play's tasks and the logins. The simulated "
-            f"appliance's whole unsavable part is {p['floor_s']:.1f} s; a real appliance's upgrade and reboot take "
-            "minutes (not published), against which the same fixed seconds weigh less. That is not measured here.")
+            f"systemd shows every service active, with no restart, for the settle time "
+            f"({v.get('settle_seconds', '?')} s at the default interval; ended by: {v.get('settled_by') or '?'}, "
+            f"{v.get('attempts', '?')} checks). That is the safety rule that fails a crash loop{settled}. The rest "
+            "is Ansible's per-task cost and the logins. A real appliance's upgrade and reboot take minutes (not "
+            "published), against which the same seconds weigh less; not measured here.")
     return [row]
 
 
@@ -166,7 +158,7 @@ def hash_rows(out: dict) -> list:
     row.details.append(
         f"Counted by strace (`-P` the bundle) over the whole play, forks {h['forks']}: every byte read from the "
         f"bundle on the controller; what the copies sent subtracted. Reads by program: " + "; ".join(
-            f"{k}: {v['passes']:.2f} of the file ({v['tids']} threads)" for k, v in progs.items()) + ".")
+            f"{k}: {v['passes']:.2f} of the file ({v['tids']} thread{'' if v['tids'] == 1 else 's'})" for k, v in progs.items()) + ".")
     if hashes > 1:
         row.cause = f"{hashes} hashes of one file for {n} appliances; by program: " + ", ".join(
             f"{k} {v['passes']:.2f}" for k, v in progs.items()) + "."

@@ -128,8 +128,11 @@ class Bench:
 
     def env(self, extra=None) -> dict:
         """The tests' Ansible environment (tests/lib/playbook.py) with this run's private Ansible home and
-        collection, the bench_times callback instead of the tests' one, and the modules' TMPDIR."""
-        return ansible_env({"ANSIBLE_HOST_KEY_CHECKING": "False", "TMPDIR": str(self.controller_tmp), **(extra or {})},
+        collection, the bench_times callback instead of the tests' one, and the modules' TMPDIR. The
+        results carry `invocation` (ansible-core 2.21 leaves it out unless asked), from which the callback
+        checks that each module got its connection from the inventory host."""
+        env = {"ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_INJECT_INVOCATION": "True", "TMPDIR": str(self.controller_tmp)}
+        return ansible_env({**env, **(extra or {})},
                            home=self.ansible_home, collections=self.coll,
                            callbacks={"bench_times": BENCH / "callback_plugins"})
 

@@ -100,7 +100,7 @@ class CallbackModule(CallbackBase):
                            "start": self._start.get(key), "end": end,
                            "result": {k: v for k, v in res.items() if k in (
                                "seconds", "transferred", "elapsed", "changed", "msg", "rebooted",
-                               "boot_id_after", "checksum", "size", "failed", "attempts", "waited", "staged", "staged_at")},
+                               "boot_id_after", "checksum", "size", "failed", "attempts", "waited", "staged", "staged_at", "settled_by")},
                            # the connection the module was given (no secrets: those are no_log)
                            "conn": {k: v for k, v in inv.items() if k in (
                                "host", "port", "username", "private_key", "host_key_checking", "known_hosts")}})
