@@ -343,8 +343,9 @@ def start_fleet(b, n: int) -> list:
         return list(ex.map(lambda i: b.start(version="4.2.0" if i % 2 == 0 else "4.1.0", sshd="off"), range(n)))
 
 
-def fleet_inventory(b, apps: list, shar: Path, sha: str, console: Path, logs: Path) -> dict:
-    """The playbook's inventory for the appliances (password login, TIMINGS): also bench/hash_count.py's."""
+def fleet_inventory(b, apps: list, shar: Path, sha: str, console: Path, logs: Path, timings=None) -> dict:
+    """The playbook's inventory for the appliances (password login; TIMINGS unless given): also
+    bench/hash_count.py's and bench/run.py's fleet figure's."""
     hosts = {f"um{i:02d}": {
         "ansible_host": x.host, "ansible_user": "root", "ansible_password": x.root_password,
         "usage_meter_api_password": x.api_password, "usage_meter_api_ca_path": x.api_ca,
@@ -352,7 +353,7 @@ def fleet_inventory(b, apps: list, shar: Path, sha: str, console: Path, logs: Pa
     gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
           "usage_meter_console_sshd_tasks": str(console), "usage_meter_log_dir": str(logs),
           "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"), "umsim_python": sys.executable,
-          "umsim_root": str(b.root), **TIMINGS}
+          "umsim_root": str(b.root), **(TIMINGS if timings is None else timings)}
     return {"usage_meter": {"hosts": hosts, "vars": gv}}
 
 

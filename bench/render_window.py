@@ -45,6 +45,8 @@ def why_slower(role: dict, hand: dict, full: bool) -> str:
                  f"{one:.2f} s each: the {extra} extra cost about {extra * one:.1f} s. ")
     times = role["task_times"]
     text += "Longest tasks: " + ", ".join(f"{phase(t['task'])} {t['s']:.1f} s" for t in times[:4])
+    if not full:
+        return text + "."
     text += (f"; the other {len(times) - 4} tasks {sum(t['s'] for t in times[4:]):.1f} s, between tasks "
              f"{role['wall'] - sum(t['s'] for t in times):.1f} s")
     status = dict(hand["steps"]).get("boot id, status.sh until Running")
@@ -65,10 +67,9 @@ def whole_rows(out: dict) -> list:
             continue
         row = against_hand(num, f"Whole play, fresh appliance, {where}", role, hand, WHOLE_BAR)
         row.details.append(
-            f"Round trip {role['rtt']['rtt_s'] * 1000:.1f} ms (by hand {hand['rtt']['rtt_s'] * 1000:.1f} ms). Role: "
-            f"{role['ssh_connections']} SSH connections, {role['api_requests']} API requests, the most logins in one "
-            f"task: {most_logins(role)}; by hand (OpenSSH, one ControlMaster per boot): {hand['ssh_connections']} "
-            f"connections, {hand['api_requests']} API requests.")
+            f"Round trip {role['rtt']['rtt_s'] * 1000:.1f} ms. {role['ssh_connections']} SSH connections (by hand "
+            f"{hand['ssh_connections']}, one ControlMaster per boot), {role['api_requests']} API requests (by hand "
+            f"{hand['api_requests']}); the most logins in one task: {most_logins(role)}.")
         if role["wall"] > WHOLE_BAR * hand["wall"]:
             row.cause = why_slower(role, hand, num == "9")
         rows.append(row)
@@ -139,9 +140,8 @@ def limit_rows(out: dict) -> list:
             f"against {p['services_after_banner_s']:.1f} s for the services to come up, because it ends only when "
             f"systemd shows every service active, with no restart, for the settle time "
             f"({v.get('settle_seconds', '?')} s at the default interval; ended by: {v.get('settled_by') or '?'}, "
-            f"{v.get('attempts', '?')} checks). That is the safety rule that fails a crash loop{settled}. The rest "
-            "is Ansible's per-task cost and the logins. A real appliance's upgrade and reboot take minutes (not "
-            "published), against which the same seconds weigh less; not measured here.")
+            f"{v.get('attempts', '?')} checks). That is the safety rule that fails a crash loop{settled}. A real "
+            "appliance's upgrade and reboot take minutes (not published): the same seconds weigh less there.")
     return [row]
 
 
@@ -156,8 +156,8 @@ def hash_rows(out: dict) -> list:
               "1 per file", verdict(hashes <= 1))
     progs = h.get("by_program") or {}
     row.details.append(
-        f"Counted by strace (`-P` the bundle) over the whole play, forks {h['forks']}: every byte read from the "
-        f"bundle on the controller; what the copies sent subtracted. Reads by program: " + "; ".join(
+        f"strace (`-P` the bundle) over the whole play, forks {h['forks']}: every byte read from the bundle on "
+        f"the controller, by program: " + "; ".join(
             f"{k}: {v['passes']:.2f} of the file ({v['tids']} thread{'' if v['tids'] == 1 else 's'})" for k, v in progs.items()) + ".")
     if hashes > 1:
         row.cause = f"{hashes} hashes of one file for {n} appliances; by program: " + ", ".join(

@@ -40,7 +40,6 @@ import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -679,19 +678,10 @@ def bench_fleet(b: Bench, out: dict):
         runs.insert(sizes.index(1) + 1, ("1_no_settle", 1, json.dumps(plays, indent=1)))
     for key, n, playbook in runs:
         t0 = time.monotonic()
-        with ThreadPoolExecutor(max_workers=4) as ex:   # started 4 at a time (boot time only, not measured)
-            apps = list(ex.map(lambda i: b.start(version="4.2.0" if i % 2 == 0 else "4.1.0", sshd="off"), range(n)))
+        apps = fleet_cost.start_fleet(b, n)         # started 4 at a time (boot time only, not measured)
         log(f"fleet {key}: {n} appliances started in {time.monotonic() - t0:.1f}s")
-        logs = b.tmp / f"fleet-logs-{key}"
-        hosts = {f"um{i:02d}": {
-            "ansible_host": x.host, "ansible_user": "root", "ansible_password": x.root_password,
-            "usage_meter_api_password": x.api_password, "usage_meter_api_ca_path": x.api_ca,
-            "usage_meter_known_hosts": x.known_hosts, "umsim_name": x.name} for i, x in enumerate(apps)}
-        gv = {"usage_meter_bundle": str(shar), "usage_meter_bundle_checksum": f"sha256:{sha}",
-              "usage_meter_console_sshd_tasks": str(console), "usage_meter_log_dir": str(logs),
-              "umsim_py": str(REPO / "tests" / "appliance" / "umsim.py"), "umsim_python": sys.executable,
-              "umsim_root": str(b.root), **LOADED}
-        inv = {"usage_meter": {"hosts": hosts, "vars": gv}}
+        inv = fleet_cost.fleet_inventory(b, apps, shar, sha, console, b.tmp / f"fleet-logs-{key}", LOADED)
+        hosts = inv["usage_meter"]["hosts"]
         # the installed collection's playbook, run by name as the README says
         r = b.playbook(playbook, inv, env={"ANSIBLE_FORKS": str(n)})
         summaries = [t for t in r["tasks"] if t["task"].endswith("Put the summary together")]
