@@ -6,7 +6,7 @@ mode `forward` with `delay_ms` (tests/appliance/umsim_forward.py: every chunk is
 round-trip time after it arrived, in each direction, bandwidth not limited; the connection to the
 appliance is opened 1.5 round trips after the client's, when a real handshake would complete).
 
-The maintenance window (issue 23): the stage play (vcloud.usage_meter.stage) on a fresh appliance,
+The maintenance window (figures 11, 11b, 12): the stage play (vcloud.usage_meter.stage) on a fresh appliance,
 then the upgrade play on the same appliance, which finds the bundle staged and copies nothing; against
 the hand procedure on an appliance where the bundle was put with scp beforehand (not timed).
 
@@ -363,7 +363,7 @@ def by_hand(b, shar, sha, delay_ms: int, staged: bool = False) -> dict:
 
 
 def summary(res: dict, sfx: str):
-    """The issue 23 figures of one distance, in the log (render.py shows only role and hand)."""
+    """Figures 9, 11 and 12 of one distance, in the log as they are measured."""
     role, hand, w = res[f"role{sfx}"], res[f"hand{sfx}"], res[f"window{sfx}"]
     log(f"distance{sfx or ' 50 ms'}: role {role['wall']:.1f}s / hand {hand['wall']:.1f}s = "
         f"{role['wall'] / hand['wall']:.2f}x; window {w['role']['wall']:.1f}s / hand on a staged appliance "

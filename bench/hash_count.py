@@ -1,4 +1,4 @@
-"""Controller hashes of the bundle for a fleet (issue #23), for bench/run.py (`--only hashes`).
+"""Controller hashes of the bundle for a fleet (figure 13), for bench/run.py (`--only hashes`).
 
 Bar: "Controller hashes of the bundle for 50 appliances: 1 per file." Counted from the kernel's side, not
 from what the modules say they did: the installed playbook `vcloud.usage_meter.upgrade` runs once against 50

@@ -55,7 +55,7 @@ import yaml  # noqa: E402  (PyYAML: ansible-core's own dependency, in .venv)
 from lib.playbook import VENV_BIN, ansible_env  # noqa: E402  (the tests' Ansible environment)
 from lib.timings import LOADED  # noqa: E402  (short role timeouts, with room for fleets of 10 on 2 cores)
 import fleet_cost  # noqa: E402  (figure 8: controller cost per appliance)
-import hash_count  # noqa: E402  (issue #23: the controller's passes over the bundle, counted by strace)
+import hash_count  # noqa: E402  (figure 13: the controller's passes over the bundle, counted by strace)
 import render  # noqa: E402  (BENCHMARKS.md from the results: bench/render.py)
 
 # One run's raw results (committed): BENCHMARKS.md is rendered from them (bench/render.py).
