@@ -13,6 +13,7 @@ import statistics
 import time
 
 import umsim
+import yaml
 from distance import BUNDLE, DEST, UMS, log, run_role
 from lib.timings import LOADED
 
@@ -21,7 +22,6 @@ KEY = "physical_limit"
 TASKS = {"copy": "Copy | Put the upgrade bundle on the appliance", "run": "Upgrade | Run the upgrade bundle",
          "reboot": "Reboot | Reboot the appliance and wait for it",
          "services": "Verify | Wait for every service to be Running"}
-DEFAULT_VERIFY_INTERVAL = 10    # roles/inplace_upgrade/defaults/main.yml: usage_meter_verify_interval
 
 def calibrate(b, shar, reps: int = 3) -> dict:
     """The link's speed and the bundle's own run time, on an appliance of the same kind."""
@@ -60,12 +60,14 @@ def reboot_parts(a, since: float) -> dict:
             "services_after_banner_s": max(0.0, up["time"] - listen["time"])}
 
 
-def verify_account(mine: list, timings: dict) -> dict:
+def verify_account(b, mine: list, timings: dict) -> dict:
     """verify's own account of its wait: what ended it, after how many checks, and the settle time it
-    had to see (the role's interval × 4 unless set: a rule the operator chooses, not a physical cost)."""
+    had to see (4 × its interval, the module's default, which the role does not change; the interval
+    from `timings`, else the installed role's default: a rule the operator chooses, not a physical cost)."""
     t = next((t for t in mine if t["task"].endswith(TASKS["services"])), None)
     res = (t or {}).get("result") or {}
-    interval = int(timings.get("usage_meter_verify_interval", DEFAULT_VERIFY_INTERVAL))
+    defaults = yaml.safe_load((b.dst / "roles" / "inplace_upgrade" / "defaults" / "main.yml").read_text())
+    interval = int(timings.get("usage_meter_verify_interval", defaults["usage_meter_verify_interval"]))
     return {"settled_by": res.get("settled_by"), "attempts": res.get("attempts"), "waited": res.get("waited"),
             "settle_seconds": 4 * interval}
 
@@ -78,7 +80,7 @@ def play(b, shar, sha, timings: dict, tag: str) -> dict:
         mine = [t for t in r["tasks"] if t["host"] == "um00" and t["start"]]
         tasks = {k: next((t["end"] - t["start"] for t in mine if t["task"].endswith(v)), None)
                  for k, v in TASKS.items()}
-        return {"wall": r["wall"], "tasks": tasks, **reboot_parts(a, since), "verify": verify_account(mine, timings),
+        return {"wall": r["wall"], "tasks": tasks, **reboot_parts(a, since), "verify": verify_account(b, mine, timings),
                 "top": sorted(({"task": t["task"], "s": t["end"] - t["start"]} for t in mine),
                               key=lambda x: -x["s"])[:6]}
     finally:
