@@ -50,7 +50,7 @@ def why_slower(role: dict, hand: dict, full: bool) -> str:
     text += (f"; the other {len(times) - 4} tasks {sum(t['s'] for t in times[4:]):.1f} s, between tasks "
              f"{role['wall'] - sum(t['s'] for t in times):.1f} s")
     status = dict(hand["steps"]).get("boot id, status.sh until Running")
-    if full and status is not None:
+    if status is not None:
         text += (f". By hand, `status.sh` until Running took {status:.1f} s: no settle time, which is most "
                  "of the gap in verify")
     return text + "."
@@ -95,23 +95,22 @@ def window_rows(d: dict) -> list:
 
 
 def staging_rows(d: dict) -> list:
-    rows = []
-    for num, w, unstaged, where in (("12", d.get("window_local"), d.get("role_local"), "no delay"),):
-        if not w or not unstaged or "role" not in w:
-            continue
-        stage, window = w["stage"]["wall"], w["role"]["wall"]
-        row = Row(num, f"Whole play with staging, 1 appliance, {where}", f"stage {stage:.1f} s + window "
-                  f"{window:.1f} s", f"unstaged play {unstaged['wall']:.1f} s",
-                  f"window {f(ratio(window, unstaged['wall']))}×; both {f(ratio(stage + window, unstaged['wall']))}×",
-                  "report", "—")
-        far, far_unstaged = d.get("window"), d.get("role")
-        if far and far_unstaged and "role" in far:
-            row.details.append(
-                f"{d['delay_ms']} ms away: stage {far['stage']['wall']:.1f} s + window {far['role']['wall']:.1f} s "
-                f"against the unstaged play's {far_unstaged['wall']:.1f} s. The bundle is figure 5's "
-                f"{d['bytes'] // 2**20} MiB; a real one (1–2 GB, over a WAN) moves minutes out of the window.")
-        rows.append(row)
-    return rows
+    """12: the whole play unstaged (9b's run) against stage + window (11b's), with no delay."""
+    w, unstaged = d.get("window_local"), d.get("role_local")
+    if not w or not unstaged or "role" not in w:
+        return []
+    stage, window = w["stage"]["wall"], w["role"]["wall"]
+    row = Row("12", "Whole play with staging, 1 appliance, no delay", f"stage {stage:.1f} s + window "
+              f"{window:.1f} s", f"unstaged play {unstaged['wall']:.1f} s",
+              f"window {f(ratio(window, unstaged['wall']))}×; both {f(ratio(stage + window, unstaged['wall']))}×",
+              "report", "—")
+    far, far_unstaged = d.get("window"), d.get("role")
+    if far and far_unstaged and "role" in far:
+        row.details.append(
+            f"{d['delay_ms']} ms away: stage {far['stage']['wall']:.1f} s + window {far['role']['wall']:.1f} s "
+            f"against the unstaged play's {far_unstaged['wall']:.1f} s. The bundle is figure 5's "
+            f"{d['bytes'] // 2**20} MiB; a real one (1–2 GB, over a WAN) moves minutes out of the window.")
+    return [row]
 
 
 def limit_rows(out: dict) -> list:
